@@ -1,0 +1,113 @@
+package connectors
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/ferryhealth/ferry/unified"
+)
+
+// ProtocolVersion is the major version of the host–plugin wire protocol
+// (package ferry.connector.v1). It is the go-plugin handshake's protocol
+// version, so a host and a plugin of different majors refuse each other at
+// start rather than misreading each other's messages.
+const ProtocolVersion = 1
+
+// Connector is implemented by every connector. Methods must be safe for
+// concurrent use: one connector value serves many connections and many
+// requests at once.
+type Connector interface {
+	// Metadata describes what the connector can do. The host calls it at
+	// start and builds routing and validation from it.
+	Metadata(ctx context.Context, req *MetadataRequest) (*MetadataResponse, error)
+	// Configure is called once per connection that uses this connector,
+	// before any request for it, and again after a plugin restart.
+	Configure(ctx context.Context, req *ConfigureRequest) (*ConfigureResponse, error)
+	// Read fetches one record by its source id.
+	Read(ctx context.Context, req *ReadRequest) (*ReadResponse, error)
+	// Search fetches one page of records matching the request's filters.
+	Search(ctx context.Context, req *SearchRequest) (*SearchResponse, error)
+}
+
+// MetadataRequest is empty today; it exists so fields can be added.
+type MetadataRequest struct{}
+
+// MetadataResponse is the connector's capability manifest.
+type MetadataResponse struct {
+	Kind      string // the connector kind, e.g. "fhir"; matches the plugin catalog entry
+	Version   string // the connector's own version, for operators
+	Resources []ResourceCapability
+	// AuthKinds lists the outbound auth kinds the connector's sources are
+	// expected to use (informational; the host applies auth).
+	AuthKinds []string
+}
+
+// Resource returns the capability of resource r, if the connector offers it.
+func (m *MetadataResponse) Resource(r unified.ResourceType) (ResourceCapability, bool) {
+	for _, c := range m.Resources {
+		if c.Resource == r {
+			return c, true
+		}
+	}
+	return ResourceCapability{}, false
+}
+
+// ResourceCapability says which operations and search parameters a
+// connector offers for one unified resource.
+type ResourceCapability struct {
+	Resource       unified.ResourceType
+	Read           bool
+	Search         bool
+	SearchParams   []string // query parameter names accepted on search, beyond limit and cursor
+	RequiredParams []string // search parameters at least one of which must be present; empty means none required
+}
+
+// ConfigureRequest carries a connection's non-secret connector settings.
+type ConfigureRequest struct {
+	ConnectionID string
+	// Settings is the connection's `settings` object from the config, raw;
+	// the connector decodes and validates it.
+	Settings json.RawMessage
+}
+
+// ConfigureResponse is empty today; it exists so fields can be added.
+type ConfigureResponse struct{}
+
+// ReadRequest asks for one record.
+type ReadRequest struct {
+	ConnectionID string
+	Resource     unified.ResourceType
+	ID           string // the source's logical id, already checked against IDPattern by the host
+	Raw          bool   // include the untouched source record under `raw`
+	// Transport is the only way to the connection's source.
+	Transport Transport
+}
+
+// ReadResponse holds one unified object, encoded as JSON.
+type ReadResponse struct {
+	Record json.RawMessage
+}
+
+// SearchRequest asks for one page of records.
+type SearchRequest struct {
+	ConnectionID string
+	Resource     unified.ResourceType
+	// Params holds the search parameters the client gave, only ones the
+	// manifest declares for this resource.
+	Params map[string]string
+	Limit  int // 1..unified.MaxLimit
+	// PageToken is the NextPageToken of the previous page, or empty for
+	// the first page.
+	PageToken string
+	Raw       bool
+	Transport Transport
+}
+
+// SearchResponse holds one page of unified objects, each encoded as JSON.
+type SearchResponse struct {
+	Records []json.RawMessage
+	// NextPageToken is the connector's opaque state for the next page (a
+	// source next link, an offset); empty when this is the last page. The
+	// host seals it into the client's cursor.
+	NextPageToken string
+}

@@ -1,0 +1,15 @@
+// Package connectors is the contract between Ferry and the code that speaks
+// to one kind of source system (a connector), and the SDK a connector author
+// uses to ship it as a plugin binary.
+//
+// One interface, two homes: a Connector runs in-process in tests and
+// benchmarks, and out-of-process in the product, where its main calls
+// Serve. Either way it reaches its source only through the Transport it is
+// handed on each request: it never sees a credential, never knows the
+// source's host name, and never opens a socket of its own.
+//
+// Every method takes (ctx, *XRequest) and returns (*XResponse, error), so
+// fields can be added without breaking connectors. Errors that should reach
+// the client as something other than a generic connector failure are
+// *Error values with a Code.
+package connectors

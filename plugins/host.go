@@ -1,0 +1,447 @@
+package plugins
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/ferryhealth/ferry/connectors"
+	pb "github.com/ferryhealth/ferry/plugins/proto/connectorv1"
+)
+
+// MaxMessageBytes bounds one gRPC message between host and plugin in either
+// direction. The host transport caps source bodies below this, so a
+// legitimate answer never hits it; a plugin that tries to send more gets its
+// call failed instead of exhausting the host's memory.
+const MaxMessageBytes = 64 << 20
+
+// Spec is one plugin to run: a catalog entry plus the connections it serves.
+type Spec struct {
+	Kind   string // connector kind; the plugin's manifest must report the same
+	Path   string // the binary
+	SHA256 []byte // expected digest of the binary; a mismatch refuses to start it
+	// Connections are configured in the plugin at every (re)start.
+	Connections []Connection
+}
+
+// Connection is a connection's non-secret connector settings.
+type Connection struct {
+	ID       string
+	Settings json.RawMessage
+}
+
+// Options tune the supervisor. Zero values take the defaults.
+type Options struct {
+	StartTimeout time.Duration // how long a plugin may take to answer the handshake; default 10s
+	MinBackoff   time.Duration // first wait before restarting a crash-looping plugin; default 100ms
+	MaxBackoff   time.Duration // longest wait between restarts; default 30s
+	// StableAfter is how long a plugin must run before its crash counts as
+	// isolated (restart at once) rather than a loop (back off); default 10s.
+	StableAfter time.Duration
+	Logger      *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 10 * time.Second
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 100 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	if o.StableAfter <= 0 {
+		o.StableAfter = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// ErrUnavailable is returned (wrapped in a *connectors.Error) for calls to a
+// plugin that is not running: never started, or backing off after crashes.
+var ErrUnavailable = errors.New("plugin unavailable")
+
+// Host supervises the plugin processes.
+type Host struct {
+	opts      Options
+	instances map[string]*instance
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// NewHost prepares one supervised instance per spec; Start launches them.
+func NewHost(specs []Spec, opts Options) (*Host, error) {
+	opts.defaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &Host{opts: opts, instances: map[string]*instance{}, ctx: ctx, cancel: cancel}
+	for _, s := range specs {
+		if _, dup := h.instances[s.Kind]; dup {
+			cancel()
+			return nil, fmt.Errorf("plugins: kind %q listed twice", s.Kind)
+		}
+		if len(s.SHA256) != sha256.Size {
+			cancel()
+			return nil, fmt.Errorf("plugins: kind %q: sha256 must be %d bytes", s.Kind, sha256.Size)
+		}
+		h.instances[s.Kind] = newInstance(h, s)
+	}
+	return h, nil
+}
+
+// Start launches every plugin in the background. Ready reports when all are
+// up.
+func (h *Host) Start() {
+	for _, i := range h.instances {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			i.supervise(h.ctx)
+		}()
+	}
+}
+
+// Ready reports whether every plugin is running.
+func (h *Host) Ready() bool {
+	for _, i := range h.instances {
+		if st, _ := i.snapshot(); st != stateRunning {
+			return false
+		}
+	}
+	return true
+}
+
+// WaitReady blocks until every plugin is running or ctx ends.
+func (h *Host) WaitReady(ctx context.Context) error {
+	for _, i := range h.instances {
+		if _, err := i.acquire(ctx, true); err != nil {
+			return fmt.Errorf("plugin %q: %w", i.spec.Kind, err)
+		}
+	}
+	return nil
+}
+
+// Connector returns the connector of the given kind. The value stays valid
+// across plugin restarts.
+func (h *Host) Connector(kind string) (connectors.Connector, bool) {
+	i, ok := h.instances[kind]
+	if !ok {
+		return nil, false
+	}
+	return i, true
+}
+
+// Metadata returns the manifest the running plugin of kind reported; false
+// before it has ever started.
+func (h *Host) Metadata(kind string) (*connectors.MetadataResponse, bool) {
+	i, ok := h.instances[kind]
+	if !ok {
+		return nil, false
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.meta, i.meta != nil
+}
+
+// PID returns the process id of the running plugin of kind, or 0.
+func (h *Host) PID(kind string) int {
+	i, ok := h.instances[kind]
+	if !ok {
+		return 0
+	}
+	_, l := i.snapshot()
+	if l == nil {
+		return 0
+	}
+	return l.pid
+}
+
+// Close stops every plugin and waits for the supervisors to finish.
+func (h *Host) Close() {
+	h.cancel()
+	h.wg.Wait()
+}
+
+type state int
+
+const (
+	stateStarting state = iota
+	stateRunning
+	stateBackoff
+	stateClosed
+)
+
+// instance supervises the process of one plugin kind and is the stable
+// Connector the rest of the host calls.
+type instance struct {
+	host *Host
+	spec Spec
+
+	mu      sync.Mutex
+	state   state
+	cur     *live
+	meta    *connectors.MetadataResponse
+	changed chan struct{} // closed at every state change, then replaced
+}
+
+// live is one running plugin process.
+type live struct {
+	client *plugin.Client
+	wire   *wireClient
+	pid    int
+	done   <-chan struct{} // closed when the process exits
+}
+
+var _ connectors.Connector = (*instance)(nil)
+
+func newInstance(h *Host, s Spec) *instance {
+	return &instance{host: h, spec: s, changed: make(chan struct{})}
+}
+
+func (i *instance) set(st state, l *live) {
+	i.mu.Lock()
+	i.state, i.cur = st, l
+	close(i.changed)
+	i.changed = make(chan struct{})
+	i.mu.Unlock()
+}
+
+func (i *instance) snapshot() (state, *live) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.state, i.cur
+}
+
+// acquire returns the running process. While the plugin is (re)starting it
+// waits, bounded by ctx, so a request that arrives during a restart after a
+// crash succeeds a few hundred milliseconds late instead of failing. While
+// it is backing off from a crash loop it fails at once, unless wait is set.
+func (i *instance) acquire(ctx context.Context, wait bool) (*live, error) {
+	for {
+		i.mu.Lock()
+		st, l, ch := i.state, i.cur, i.changed
+		i.mu.Unlock()
+		switch {
+		case st == stateRunning && l != nil:
+			return l, nil
+		case st == stateClosed:
+			return nil, ErrUnavailable
+		case st == stateBackoff && !wait:
+			return nil, ErrUnavailable
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ErrUnavailable
+		}
+	}
+}
+
+func (i *instance) supervise(ctx context.Context) {
+	log := i.host.opts.Logger.With("plugin", i.spec.Kind)
+	backoff := i.host.opts.MinBackoff
+	for ctx.Err() == nil {
+		i.set(stateStarting, nil)
+		l, err := i.start(ctx)
+		if err != nil {
+			log.Error("plugin failed to start", "err", err, "retry_in", backoff)
+			i.set(stateBackoff, nil)
+			if !sleep(ctx, backoff) {
+				break
+			}
+			backoff = min(backoff*2, i.host.opts.MaxBackoff)
+			continue
+		}
+		log.Info("plugin running", "pid", l.pid)
+		i.set(stateRunning, l)
+		started := time.Now()
+		select {
+		case <-l.done:
+		case <-ctx.Done():
+		}
+		l.client.Kill()
+		if ctx.Err() != nil {
+			break
+		}
+		log.Warn("plugin exited; restarting", "pid", l.pid, "ran_for", time.Since(started).Round(time.Millisecond))
+		if time.Since(started) >= i.host.opts.StableAfter {
+			backoff = i.host.opts.MinBackoff
+			continue
+		}
+		// A crash soon after start: a loop in the making. Back off, and fail
+		// requests fast meanwhile instead of holding them.
+		i.set(stateBackoff, nil)
+		if !sleep(ctx, backoff) {
+			break
+		}
+		backoff = min(backoff*2, i.host.opts.MaxBackoff)
+	}
+	i.set(stateClosed, nil)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// start launches the plugin process and brings it to the point where it can
+// serve requests: handshake, Transport lent, manifest read, connections
+// configured.
+func (i *instance) start(ctx context.Context) (*live, error) {
+	cmd := exec.Command(i.spec.Path)
+	// The plugin inherits nothing from the host's environment: no cloud
+	// credentials, no dev-mode secrets.
+	cmd.Env = []string{}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  connectors.Handshake,
+		Plugins:          plugin.PluginSet{connectors.PluginName: &hostPlugin{}},
+		Cmd:              cmd,
+		SecureConfig:     &plugin.SecureConfig{Checksum: i.spec.SHA256, Hash: sha256.New()},
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		SkipHostEnv:      true,
+		StartTimeout:     i.host.opts.StartTimeout,
+		// A plugin's output is untrusted and may carry PHI: it is dropped.
+		Logger:     hclog.NewNullLogger(),
+		Stderr:     io.Discard,
+		SyncStdout: io.Discard,
+		SyncStderr: io.Discard,
+		GRPCDialOptions: []grpc.DialOption{
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+		},
+	})
+	l, err := i.handshake(ctx, client)
+	if err != nil {
+		client.Kill()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (i *instance) handshake(ctx context.Context, client *plugin.Client) (*live, error) {
+	rpc, err := client.Client()
+	if err != nil {
+		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
+			return nil, fmt.Errorf("binary %s does not match the catalog's sha256", i.spec.Path)
+		}
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	raw, err := rpc.Dispense(connectors.PluginName)
+	if err != nil {
+		return nil, fmt.Errorf("dispense: %w", err)
+	}
+	conn := raw.(*hostConn)
+	calls := &callRegistry{}
+	brokerID := conn.broker.NextId()
+	go conn.broker.AcceptAndServe(brokerID, func(opts []grpc.ServerOption) *grpc.Server {
+		opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))
+		s := grpc.NewServer(opts...)
+		pb.RegisterTransportServer(s, &transportServer{calls: calls})
+		return s
+	})
+	wire := &wireClient{rpc: conn.rpc, calls: calls}
+
+	cctx, cancel := context.WithTimeout(ctx, i.host.opts.StartTimeout)
+	defer cancel()
+	if _, err := conn.rpc.Init(cctx, &pb.InitRequest{TransportBrokerId: brokerID}); err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	meta, err := wire.Metadata(cctx, &connectors.MetadataRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	if meta.Kind != i.spec.Kind {
+		return nil, fmt.Errorf("plugin reports kind %q, catalog says %q", meta.Kind, i.spec.Kind)
+	}
+	for _, c := range i.spec.Connections {
+		if _, err := wire.Configure(cctx, &connectors.ConfigureRequest{ConnectionID: c.ID, Settings: c.Settings}); err != nil {
+			return nil, fmt.Errorf("configure connection %q: %s", c.ID, connectors.CodeOf(err))
+		}
+	}
+	i.mu.Lock()
+	i.meta = meta
+	i.mu.Unlock()
+	pid := 0
+	if rc := client.ReattachConfig(); rc != nil {
+		pid = rc.Pid
+	}
+	return &live{client: client, wire: wire, pid: pid, done: conn.done}, nil
+}
+
+// The Connector methods forward to the running process.
+
+func (i *instance) Metadata(ctx context.Context, req *connectors.MetadataRequest) (*connectors.MetadataResponse, error) {
+	l, err := i.acquire(ctx, false)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return l.wire.Metadata(ctx, req)
+}
+
+func (i *instance) Configure(ctx context.Context, req *connectors.ConfigureRequest) (*connectors.ConfigureResponse, error) {
+	l, err := i.acquire(ctx, false)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return l.wire.Configure(ctx, req)
+}
+
+func (i *instance) Read(ctx context.Context, req *connectors.ReadRequest) (*connectors.ReadResponse, error) {
+	l, err := i.acquire(ctx, false)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return l.wire.Read(ctx, req)
+}
+
+func (i *instance) Search(ctx context.Context, req *connectors.SearchRequest) (*connectors.SearchResponse, error) {
+	l, err := i.acquire(ctx, false)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return l.wire.Search(ctx, req)
+}
+
+func unavailable(err error) error {
+	return &connectors.Error{Code: connectors.CodeInternal, Err: err}
+}
+
+// hostPlugin is the host half of go-plugin's GRPCPlugin.
+type hostPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+}
+
+// hostConn is what Dispense returns: the plugin's Connector client, the
+// broker to lend services over, and a channel closed when the process exits.
+type hostConn struct {
+	rpc    pb.ConnectorClient
+	broker *plugin.GRPCBroker
+	done   <-chan struct{}
+}
+
+func (hostPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
+	return errors.New("plugins: the host serves no connector")
+}
+
+func (hostPlugin) GRPCClient(done context.Context, broker *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
+	return &hostConn{rpc: pb.NewConnectorClient(conn), broker: broker, done: done.Done()}, nil
+}

@@ -1,0 +1,180 @@
+package plugins
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ferryhealth/ferry/connectors"
+	pb "github.com/ferryhealth/ferry/plugins/proto/connectorv1"
+	"github.com/ferryhealth/ferry/unified"
+)
+
+// wireClient is a connectors.Connector backed by one plugin process.
+type wireClient struct {
+	rpc   pb.ConnectorClient
+	calls *callRegistry
+}
+
+var _ connectors.Connector = (*wireClient)(nil)
+
+// callRegistry maps the call ids the host mints to the Transport of the
+// request being served, for the lifetime of that call only.
+type callRegistry struct {
+	next atomic.Uint64
+	m    sync.Map // uint64 → *call
+}
+
+type call struct {
+	transport connectors.Transport
+	// hostErr is the last error the host's own transport returned during
+	// the call. When the plugin then fails, the host trusts its own record
+	// of what went wrong over the code the plugin claims.
+	mu      sync.Mutex
+	hostErr error
+}
+
+func (c *call) setHostErr(err error) {
+	c.mu.Lock()
+	c.hostErr = err
+	c.mu.Unlock()
+}
+
+func (c *call) lastHostErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hostErr
+}
+
+func (r *callRegistry) open(t connectors.Transport) (uint64, *call) {
+	id := r.next.Add(1)
+	c := &call{transport: t}
+	r.m.Store(id, c)
+	return id, c
+}
+
+func (r *callRegistry) close(id uint64) { r.m.Delete(id) }
+
+func (r *callRegistry) lookup(id uint64) (*call, bool) {
+	v, ok := r.m.Load(id)
+	if !ok {
+		return nil, false
+	}
+	return v.(*call), true
+}
+
+// ErrPluginFailed is wrapped by the error of a call that failed because the
+// plugin process crashed, hung up or broke the protocol, as opposed to a
+// connector error the plugin reported.
+var ErrPluginFailed = errors.New("plugin call failed")
+
+func (w *wireClient) Metadata(ctx context.Context, _ *connectors.MetadataRequest) (*connectors.MetadataResponse, error) {
+	m, err := w.rpc.Metadata(ctx, &pb.MetadataRequest{})
+	if err != nil {
+		return nil, &connectors.Error{Code: connectors.CodeInternal, Err: errors.Join(ErrPluginFailed, err)}
+	}
+	out := &connectors.MetadataResponse{Kind: m.GetKind(), Version: m.GetVersion(), AuthKinds: m.GetAuthKinds()}
+	for _, r := range m.GetResources() {
+		out.Resources = append(out.Resources, connectors.ResourceCapability{
+			Resource: unified.ResourceType(r.GetResource()), Read: r.GetRead(), Search: r.GetSearch(),
+			SearchParams: r.GetSearchParams(), RequiredParams: r.GetRequiredParams(),
+		})
+	}
+	return out, nil
+}
+
+func (w *wireClient) Configure(ctx context.Context, req *connectors.ConfigureRequest) (*connectors.ConfigureResponse, error) {
+	resp, err := w.rpc.Configure(ctx, &pb.ConfigureRequest{ConnectionId: req.ConnectionID, Settings: req.Settings})
+	if err != nil {
+		return nil, w.callErr(ctx, err)
+	}
+	if werr := connectors.ErrorFromWire(resp.GetError()); werr != nil {
+		return nil, werr
+	}
+	return &connectors.ConfigureResponse{}, nil
+}
+
+func (w *wireClient) Read(ctx context.Context, req *connectors.ReadRequest) (*connectors.ReadResponse, error) {
+	id, c := w.calls.open(req.Transport)
+	defer w.calls.close(id)
+	resp, err := w.rpc.Read(ctx, &pb.ReadRequest{
+		CallId: id, ConnectionId: req.ConnectionID, Resource: string(req.Resource), Id: req.ID, Raw: req.Raw,
+	})
+	if err != nil {
+		return nil, w.callErr(ctx, err)
+	}
+	if werr := connectors.ErrorFromWire(resp.GetError()); werr != nil {
+		return nil, preferHostErr(c, werr)
+	}
+	return &connectors.ReadResponse{Record: json.RawMessage(resp.GetRecord())}, nil
+}
+
+func (w *wireClient) Search(ctx context.Context, req *connectors.SearchRequest) (*connectors.SearchResponse, error) {
+	id, c := w.calls.open(req.Transport)
+	defer w.calls.close(id)
+	resp, err := w.rpc.Search(ctx, &pb.SearchRequest{
+		CallId: id, ConnectionId: req.ConnectionID, Resource: string(req.Resource), Params: req.Params,
+		Limit: uint32(req.Limit), PageToken: req.PageToken, Raw: req.Raw,
+	})
+	if err != nil {
+		return nil, w.callErr(ctx, err)
+	}
+	if werr := connectors.ErrorFromWire(resp.GetError()); werr != nil {
+		return nil, preferHostErr(c, werr)
+	}
+	recs := make([]json.RawMessage, len(resp.GetRecords()))
+	for i, r := range resp.GetRecords() {
+		recs[i] = r
+	}
+	return &connectors.SearchResponse{Records: recs, NextPageToken: resp.GetNextPageToken()}, nil
+}
+
+// callErr classifies a gRPC failure: the caller's deadline, or the plugin
+// itself failing.
+func (w *wireClient) callErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return &connectors.Error{Code: connectors.CodeUpstreamTimeout, Err: ctx.Err()}
+	}
+	return &connectors.Error{Code: connectors.CodeInternal, Err: errors.Join(ErrPluginFailed, err)}
+}
+
+func preferHostErr(c *call, pluginErr error) error {
+	if h := c.lastHostErr(); h != nil {
+		return h
+	}
+	return pluginErr
+}
+
+// transportServer is the host's Transport service, lent to one plugin
+// process over its broker.
+type transportServer struct {
+	pb.UnimplementedTransportServer
+	calls *callRegistry
+}
+
+func (s *transportServer) Do(ctx context.Context, req *pb.HTTPRequest) (*pb.HTTPResponse, error) {
+	c, ok := s.calls.lookup(req.GetCallId())
+	if !ok || c.transport == nil {
+		// A call id the host is not serving: a stale call, or a plugin
+		// trying to reach a source outside any request. Refused.
+		return &pb.HTTPResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, Param: "call_id"}}, nil
+	}
+	resp, err := c.transport.Do(ctx, &connectors.HTTPRequest{
+		Method: req.GetMethod(),
+		Path:   req.GetPath(),
+		Query:  connectors.ParamsFromWire(req.GetQuery()),
+		Header: connectors.ParamsFromWire(req.GetHeaders()),
+		Body:   req.GetBody(),
+	})
+	if err != nil {
+		c.setHostErr(err)
+		return &pb.HTTPResponse{Error: connectors.ErrorToWire(err)}, nil
+	}
+	return &pb.HTTPResponse{
+		Status:  int32(resp.Status),
+		Headers: connectors.ParamsToWire(resp.Header),
+		Body:    resp.Body,
+	}, nil
+}

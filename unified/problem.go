@@ -1,0 +1,125 @@
+package unified
+
+// Code is the stable, machine-readable reason of a problem. The set is
+// closed: clients switch on it, so a new code is an API change and an old one
+// never changes meaning.
+type Code string
+
+// The problem codes, with the HTTP status each one is answered with.
+const (
+	CodeBadRequest             Code = "bad_request"             // 400 malformed request
+	CodeInvalidParameter       Code = "invalid_parameter"       // 400 a query parameter is unknown or malformed
+	CodeInvalidID              Code = "invalid_id"              // 400 a path id is malformed
+	CodeUnauthenticated        Code = "unauthenticated"         // 401 missing or wrong credentials
+	CodeForbidden              Code = "forbidden"               // 403 authenticated, but not allowed this connection
+	CodeNotFound               Code = "not_found"               // 404 no such route or record
+	CodeConnectionNotFound     Code = "connection_not_found"    // 404 no such connection for this client
+	CodeMethodNotAllowed       Code = "method_not_allowed"      // 405
+	CodeUnsupported            Code = "unsupported"             // 400 the connector does not offer this resource or filter
+	CodeRequestTooLarge        Code = "request_too_large"       // 413
+	CodeUpstreamError          Code = "upstream_error"          // 502 the source answered with an error or garbage
+	CodeConnectorError         Code = "connector_error"         // 502 the connector plugin failed or crashed
+	CodeConnectorUnavailable   Code = "connector_unavailable"   // 503 the connector plugin is not running
+	CodeCredentialsUnavailable Code = "credentials_unavailable" // 503 the connection's secret cannot be read
+	CodeSourceUnavailable      Code = "source_unavailable"      // 503 the source cannot be reached
+	CodeUpstreamTimeout        Code = "upstream_timeout"        // 504 the deadline passed before the source answered
+	CodeInternal               Code = "internal"                // 500 a bug in Ferry
+)
+
+var codeStatus = map[Code]int{
+	CodeBadRequest: 400, CodeInvalidParameter: 400, CodeInvalidID: 400, CodeUnsupported: 400,
+	CodeUnauthenticated: 401, CodeForbidden: 403, CodeNotFound: 404, CodeConnectionNotFound: 404,
+	CodeMethodNotAllowed: 405, CodeRequestTooLarge: 413,
+	CodeUpstreamError: 502, CodeConnectorError: 502,
+	CodeConnectorUnavailable: 503, CodeCredentialsUnavailable: 503, CodeSourceUnavailable: 503,
+	CodeUpstreamTimeout: 504, CodeInternal: 500,
+}
+
+var codeTitle = map[Code]string{
+	CodeBadRequest:             "The request is malformed.",
+	CodeInvalidParameter:       "A query parameter is unknown or malformed.",
+	CodeInvalidID:              "The id in the path is malformed.",
+	CodeUnauthenticated:        "Missing or invalid credentials.",
+	CodeForbidden:              "This client may not use this connection.",
+	CodeNotFound:               "Not found.",
+	CodeConnectionNotFound:     "No such connection.",
+	CodeMethodNotAllowed:       "Method not allowed.",
+	CodeUnsupported:            "The connector does not support this request.",
+	CodeRequestTooLarge:        "The request is too large.",
+	CodeUpstreamError:          "The source system answered with an error.",
+	CodeConnectorError:         "The connector failed to handle the request.",
+	CodeConnectorUnavailable:   "The connector is not available.",
+	CodeCredentialsUnavailable: "The connection's credentials are unavailable.",
+	CodeSourceUnavailable:      "The source system is unavailable.",
+	CodeUpstreamTimeout:        "The source system did not answer in time.",
+	CodeInternal:               "Internal error.",
+}
+
+// Codes returns every problem code, for documentation and tests.
+func Codes() []Code {
+	out := make([]Code, 0, len(codeStatus))
+	for c := range codeStatus {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Status is the HTTP status a problem with this code is answered with; 500
+// for a code outside the closed set.
+func (c Code) Status() int {
+	if s, ok := codeStatus[c]; ok {
+		return s
+	}
+	return 500
+}
+
+// Title is the fixed human-readable summary of the code. It never carries
+// request-specific text, so it can never carry PHI.
+func (c Code) Title() string {
+	if t, ok := codeTitle[c]; ok {
+		return t
+	}
+	return codeTitle[CodeInternal]
+}
+
+// Retryable says whether the same request may succeed if sent again later.
+func (c Code) Retryable() bool {
+	switch c {
+	case CodeConnectorError, CodeConnectorUnavailable, CodeCredentialsUnavailable,
+		CodeSourceUnavailable, CodeUpstreamTimeout, CodeUpstreamError:
+		return true
+	}
+	return false
+}
+
+// Problem is an RFC 9457 problem details object, as served with
+// Content-Type application/problem+json. Detail is chosen by Ferry from a
+// fixed vocabulary (for example the name of an offending parameter); it never
+// carries upstream text or PHI.
+type Problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Code      Code   `json:"code"`
+	Detail    string `json:"detail,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+	Retryable bool   `json:"retryable"`
+}
+
+// ProblemTypeBase prefixes the `type` URI of every problem; the code is
+// appended. The page it names documents the code.
+const ProblemTypeBase = "https://ferry.dev/problems/"
+
+// NewProblem builds the problem for code, with an optional Ferry-chosen
+// detail.
+func NewProblem(code Code, detail, requestID string) Problem {
+	return Problem{
+		Type:      ProblemTypeBase + string(code),
+		Title:     code.Title(),
+		Status:    code.Status(),
+		Code:      code,
+		Detail:    detail,
+		RequestID: requestID,
+		Retryable: code.Retryable(),
+	}
+}
