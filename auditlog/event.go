@@ -1,0 +1,146 @@
+package auditlog
+
+import "time"
+
+// The wire names of the Event fields. They are API: SIEM queries, Athena
+// tables and `ferry audit verify` depend on them, so a name never changes
+// meaning and is never reused. They are listed in wire order.
+const (
+	FieldTime              = "time"
+	FieldRequestID         = "request_id"
+	FieldTraceID           = "trace_id"
+	FieldTenant            = "tenant"
+	FieldActor             = "actor"
+	FieldSourceIP          = "source_ip"
+	FieldPurposeOfUse      = "purpose_of_use"
+	FieldAction            = "action"
+	FieldResourceType      = "resource_type"
+	FieldRoute             = "route"
+	FieldConnection        = "connection"
+	FieldConnector         = "connector"
+	FieldRegion            = "region"
+	FieldStatus            = "status"
+	FieldErrorCode         = "error_code"
+	FieldRecordCount       = "record_count"
+	FieldLatencyProxyUS    = "latency_proxy_us"
+	FieldLatencyUpstreamUS = "latency_upstream_us"
+	FieldPatientRef        = "patient_ref"
+	FieldConfigHash        = "config_hash"
+	FieldSeq               = "seq"
+	FieldPrevHash          = "prev_hash"
+)
+
+// fields is the wire order, kept next to the constants so the two are read
+// together; Fields hands out a copy so callers cannot reorder it.
+var fields = [...]string{
+	FieldTime, FieldRequestID, FieldTraceID, FieldTenant, FieldActor, FieldSourceIP,
+	FieldPurposeOfUse, FieldAction, FieldResourceType, FieldRoute, FieldConnection,
+	FieldConnector, FieldRegion, FieldStatus, FieldErrorCode, FieldRecordCount,
+	FieldLatencyProxyUS, FieldLatencyUpstreamUS, FieldPatientRef, FieldConfigHash,
+	FieldSeq, FieldPrevHash,
+}
+
+// Fields returns every Event field name in the order Event.AppendJSON writes
+// them, which is also the declaration order of Event. Tools that need a
+// column list (a CSV header, an Athena table) should use it rather than
+// hard-coding one.
+func Fields() []string {
+	out := make([]string, len(fields))
+	copy(out, fields[:])
+	return out
+}
+
+// The actions an Event can record. The set is closed and grows only with
+// the operations the unified API offers, so a consumer can switch on it.
+const (
+	ActionRead        = "read"        // GET /v1/{connection_id}/{resource}/{id}
+	ActionSearch      = "search"      // GET /v1/{connection_id}/{resource}
+	ActionPassthrough = "passthrough" // /v1/{connection_id}/passthrough/{path}
+	ActionRefused     = "refused"     // stopped before reaching a source (authn, authz, residency, limits)
+)
+
+// Event is one audited request. Its schema is fixed and PHI-free by
+// construction (see the package doc); add a field only together with its
+// Field constant, the allow-list in event_test.go and the golden file.
+//
+// Omission rule: a key is left out of the JSON only when its zero value
+// means "not applicable" and can never be a real value, so that absence
+// carries meaning ("this request had no tenant", "no source was called").
+// Keys whose zero value is a real answer are always written: record_count 0
+// means nothing was disclosed, and an auditor must see that, not guess it.
+// The always-present keys are time, request_id, source_ip, action, route,
+// region, status, record_count, latency_proxy_us, config_hash, seq and
+// prev_hash, so the wire shape does not change when the hash chain starts
+// filling the last two.
+//
+// An Event holds only values, no pointers, maps or slices, so copying it
+// (as the delivery queue will) never aliases caller state.
+type Event struct {
+	// Time is when the request finished. It is written in RFC 3339 with
+	// nanoseconds, always in UTC, whatever location the value carries.
+	Time time.Time `json:"time"`
+	// RequestID is the id Ferry gave the request, also returned to the
+	// client in problem+json, so a client complaint can be matched to it.
+	RequestID string `json:"request_id"`
+	// TraceID is the W3C trace id; absent when the request carried no trace
+	// context and tracing is off.
+	TraceID string `json:"trace_id,omitempty"`
+	// Tenant is the tenant the request was served for; absent when the
+	// request was refused before a tenant was known (for example a bad API
+	// key).
+	Tenant string `json:"tenant,omitempty"`
+	// Actor is the authenticated client id (or API key fingerprint); absent
+	// when authentication failed.
+	Actor string `json:"actor,omitempty"`
+	// SourceIP is the peer address as Ferry saw it (after trusted-proxy
+	// handling); a request always has one.
+	SourceIP string `json:"source_ip"`
+	// PurposeOfUse is the purpose the client declared (for example
+	// "TREATMENT"), from a closed vocabulary; absent when none was declared.
+	PurposeOfUse string `json:"purpose_of_use,omitempty"`
+	// Action is one of the Action constants.
+	Action string `json:"action"`
+	// ResourceType is the unified resource name (for example "patients");
+	// absent when the request was refused before routing or names none.
+	ResourceType string `json:"resource_type,omitempty"`
+	// Route is the matched route template, for example
+	// "/v1/{connection_id}/patients/{id}", never the concrete path, which
+	// would carry resource ids. Unmatched requests use a fixed placeholder
+	// chosen by the proxy.
+	Route string `json:"route"`
+	// Connection is the connection id from configuration; absent when the
+	// request was refused before a connection was resolved.
+	Connection string `json:"connection,omitempty"`
+	// Connector is the connector kind serving the connection (for example
+	// "fhir"); absent exactly when Connection is.
+	Connector string `json:"connector,omitempty"`
+	// Region is the region of the node that handled the request.
+	Region string `json:"region"`
+	// Status is the HTTP status answered to the client.
+	Status int `json:"status"`
+	// ErrorCode is the problem code answered (a unified.Code value, kept as
+	// a plain string so this package need not import unified); absent on
+	// success.
+	ErrorCode string `json:"error_code,omitempty"`
+	// RecordCount is how many records the response disclosed; 0 is a real
+	// answer and always written.
+	RecordCount int `json:"record_count"`
+	// LatencyProxyMicros is the time spent in Ferry itself, in microseconds.
+	LatencyProxyMicros int64 `json:"latency_proxy_us"`
+	// LatencyUpstreamMicros is the time spent waiting on the source, in
+	// microseconds; absent when no source was called (a real call never
+	// takes 0 µs).
+	LatencyUpstreamMicros int64 `json:"latency_upstream_us,omitempty"`
+	// PatientRef is PatientRef(key, tenant, connection, patient id) for the
+	// patient the request was about; absent when it named no patient.
+	PatientRef string `json:"patient_ref,omitempty"`
+	// ConfigHash identifies the configuration the node was running, so an
+	// investigator can tell which policy allowed the request.
+	ConfigHash string `json:"config_hash"`
+	// Seq is the event's position in its tenant's hash chain. The chain is
+	// not built yet; until then it is 0.
+	Seq uint64 `json:"seq"`
+	// PrevHash is the hash of the previous event in the chain. The chain is
+	// not built yet; until then it is "".
+	PrevHash string `json:"prev_hash"`
+}
