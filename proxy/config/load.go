@@ -1,0 +1,330 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ferryhealth/ferry/proxy/config/strictjson"
+)
+
+// Problem is one thing wrong with a config, at a JSON path.
+type Problem = strictjson.Problem
+
+// Defaults.
+const (
+	DefaultListen               = "127.0.0.1:8080"
+	DefaultAdminListen          = "127.0.0.1:9090"
+	DefaultRegion               = "local"
+	DefaultMaxRequestBodyBytes  = 1 << 20
+	DefaultMaxUpstreamBodyBytes = 16 << 20
+	DefaultPluginStartTimeout   = 10 * time.Second
+	DefaultConnectionTimeout    = 10 * time.Second
+	MaxConnectionTimeout        = 120 * time.Second
+	DefaultAPIKeyHeader         = "X-API-Key"
+	maxConfigBytes              = 8 << 20
+)
+
+// Load reads, decodes and validates the config at path. Relative plugin
+// paths are resolved against the file's folder. On any problem it returns
+// them all and a nil config.
+func Load(path string) (*Config, []Problem) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, []Problem{{Path: "$", Message: fmt.Sprintf("cannot read config: %v", err)}}
+	}
+	return Parse(data, filepath.Dir(path))
+}
+
+// Parse decodes and validates a config document; dir resolves relative
+// plugin paths.
+func Parse(data []byte, dir string) (*Config, []Problem) {
+	if len(data) > maxConfigBytes {
+		return nil, []Problem{{Path: "$", Message: "config larger than 8 MiB"}}
+	}
+	var c Config
+	if probs := strictjson.Decode(data, &c); len(probs) > 0 {
+		return nil, probs
+	}
+	c.applyDefaults(dir)
+	if probs := c.Validate(); len(probs) > 0 {
+		return nil, probs
+	}
+	return &c, nil
+}
+
+func (c *Config) applyDefaults(dir string) {
+	if c.Node.Listen == "" {
+		c.Node.Listen = DefaultListen
+	}
+	if c.Node.AdminListen == "" {
+		c.Node.AdminListen = DefaultAdminListen
+	}
+	if c.Node.Region == "" {
+		c.Node.Region = DefaultRegion
+	}
+	if c.Limits.MaxRequestBodyBytes == 0 {
+		c.Limits.MaxRequestBodyBytes = DefaultMaxRequestBodyBytes
+	}
+	if c.Limits.MaxUpstreamBodyBytes == 0 {
+		c.Limits.MaxUpstreamBodyBytes = DefaultMaxUpstreamBodyBytes
+	}
+	if c.Limits.PluginStartTimeout == 0 {
+		c.Limits.PluginStartTimeout = Duration(DefaultPluginStartTimeout)
+	}
+	for i := range c.Plugins {
+		if p := c.Plugins[i].Path; p != "" && !filepath.IsAbs(p) && dir != "" {
+			c.Plugins[i].Path = filepath.Join(dir, p)
+		}
+	}
+	for i := range c.Connections {
+		cn := &c.Connections[i]
+		if cn.Timeout == 0 {
+			cn.Timeout = Duration(DefaultConnectionTimeout)
+		}
+		if cn.Auth.Kind == "api_key" && cn.Auth.Header == "" {
+			cn.Auth.Header = DefaultAPIKeyHeader
+		}
+	}
+}
+
+// idPattern is the shape of every id in the config. Ids appear in URL paths,
+// metrics labels and audit events, so they are kept to a safe alphabet.
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+var hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// headerName is an HTTP token (RFC 9110 §5.6.2).
+var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+// Validate checks the decoded config as a whole and returns every problem.
+func (c *Config) Validate() []Problem {
+	var v validator
+	v.checkNode(c)
+	if c.Limits.MaxRequestBodyBytes < 0 {
+		v.add("$.limits.max_request_body_bytes", "must be positive")
+	}
+	if c.Limits.MaxUpstreamBodyBytes < 0 {
+		v.add("$.limits.max_upstream_body_bytes", "must be positive")
+	}
+	if c.Limits.PluginStartTimeout < 0 {
+		v.add("$.limits.plugin_start_timeout", "must be positive")
+	}
+
+	kinds := map[string]bool{}
+	for i, p := range c.Plugins {
+		at := fmt.Sprintf("$.plugins[%d]", i)
+		v.id(at+".kind", p.Kind)
+		if kinds[p.Kind] {
+			v.add(at+".kind", fmt.Sprintf("kind %q listed twice", p.Kind))
+		}
+		kinds[p.Kind] = true
+		if p.Path == "" {
+			v.add(at+".path", "required")
+		}
+		if !hexSHA256.MatchString(p.SHA256) {
+			v.add(at+".sha256", "must be 64 lowercase hex digits")
+		}
+	}
+
+	tenants := map[string]bool{}
+	for i, t := range c.Tenants {
+		at := fmt.Sprintf("$.tenants[%d]", i)
+		v.id(at+".id", t.ID)
+		if tenants[t.ID] {
+			v.add(at+".id", fmt.Sprintf("tenant %q listed twice", t.ID))
+		}
+		tenants[t.ID] = true
+		switch t.Secrets.Provider {
+		case "env":
+			if !c.DevMode {
+				v.add(at+".secrets.provider", `"env" is allowed only with dev_mode`)
+			}
+		case "":
+			v.add(at+".secrets.provider", "required")
+		default:
+			v.add(at+".secrets.provider", fmt.Sprintf("unknown provider %q (supported: env)", t.Secrets.Provider))
+		}
+		v.secretRef(at+".audit.key_ref", t.Audit.KeyRef, c.DevMode, true)
+	}
+
+	connTenant := map[string]string{}
+	for i, cn := range c.Connections {
+		at := fmt.Sprintf("$.connections[%d]", i)
+		v.id(at+".id", cn.ID)
+		if _, dup := connTenant[cn.ID]; dup {
+			v.add(at+".id", fmt.Sprintf("connection %q listed twice", cn.ID))
+		}
+		connTenant[cn.ID] = cn.Tenant
+		if !tenants[cn.Tenant] {
+			v.add(at+".tenant", fmt.Sprintf("no tenant %q", cn.Tenant))
+		}
+		if !kinds[cn.Connector] {
+			v.add(at+".connector", fmt.Sprintf("no plugin of kind %q in the catalog", cn.Connector))
+		}
+		v.baseURL(at+".base_url", cn)
+		v.auth(at+".auth", cn.Auth, c.DevMode)
+		if cn.Timeout < 0 || cn.Timeout.D() > MaxConnectionTimeout {
+			v.add(at+".timeout", fmt.Sprintf("must be between 0 and %s", MaxConnectionTimeout))
+		}
+	}
+
+	clients := map[string]bool{}
+	keys := map[string]string{}
+	for i, cl := range c.Clients {
+		at := fmt.Sprintf("$.clients[%d]", i)
+		v.id(at+".id", cl.ID)
+		if clients[cl.ID] {
+			v.add(at+".id", fmt.Sprintf("client %q listed twice", cl.ID))
+		}
+		clients[cl.ID] = true
+		if !tenants[cl.Tenant] {
+			v.add(at+".tenant", fmt.Sprintf("no tenant %q", cl.Tenant))
+		}
+		if !hexSHA256.MatchString(cl.APIKeySHA256) {
+			v.add(at+".api_key_sha256", "must be 64 lowercase hex digits (the SHA-256 of the key)")
+		} else if other, dup := keys[cl.APIKeySHA256]; dup {
+			v.add(at+".api_key_sha256", fmt.Sprintf("same key as client %q", other))
+		} else {
+			keys[cl.APIKeySHA256] = cl.ID
+		}
+		for j, id := range cl.Connections {
+			t, ok := connTenant[id]
+			switch {
+			case !ok:
+				v.add(fmt.Sprintf("%s.connections[%d]", at, j), fmt.Sprintf("no connection %q", id))
+			case t != cl.Tenant:
+				v.add(fmt.Sprintf("%s.connections[%d]", at, j), fmt.Sprintf("connection %q belongs to another tenant", id))
+			}
+		}
+	}
+	return v.problems
+}
+
+type validator struct{ problems []Problem }
+
+func (v *validator) add(path, msg string) {
+	v.problems = append(v.problems, Problem{Path: path, Message: msg})
+}
+
+func (v *validator) id(path, id string) {
+	if !idPattern.MatchString(id) {
+		v.add(path, "must match [a-z0-9][a-z0-9_-]{0,62}")
+	}
+}
+
+func (v *validator) checkNode(c *Config) {
+	for _, f := range []struct{ path, addr string }{
+		{"$.node.listen", c.Node.Listen}, {"$.node.admin_listen", c.Node.AdminListen},
+	} {
+		if _, _, err := net.SplitHostPort(f.addr); err != nil {
+			v.add(f.path, "must be host:port")
+		}
+	}
+	if c.Node.Listen == c.Node.AdminListen {
+		v.add("$.node.admin_listen", "must differ from node.listen")
+	}
+	v.id("$.node.region", c.Node.Region)
+	if c.Node.TLS != nil {
+		if c.Node.TLS.CertFile == "" {
+			v.add("$.node.tls.cert_file", "required")
+		}
+		if c.Node.TLS.KeyFile == "" {
+			v.add("$.node.tls.key_file", "required")
+		}
+	} else if !c.DevMode && !c.Node.InsecurePlaintext && !isLoopbackAddr(c.Node.Listen) {
+		v.add("$.node.listen", "a non-loopback listener needs node.tls (or insecure_plaintext when TLS ends in front of Ferry)")
+	}
+}
+
+func isLoopbackAddr(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+func (v *validator) baseURL(path string, cn Connection) {
+	u, err := url.Parse(cn.BaseURL)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		v.add(path, "must be an absolute http(s) URL")
+		return
+	case u.User != nil:
+		v.add(path, "must not carry credentials; use auth")
+	case u.RawQuery != "" || u.Fragment != "":
+		v.add(path, "must not have a query or fragment")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !cn.AllowInsecureHTTP {
+			v.add(path, "http is refused unless allow_insecure_http is set")
+		}
+	default:
+		v.add(path, "scheme must be https or http")
+	}
+	if strings.Contains(u.Path, "/../") || strings.HasSuffix(u.Path, "/..") {
+		v.add(path, "must not contain dot segments")
+	}
+}
+
+func (v *validator) auth(path string, a Auth, dev bool) {
+	switch a.Kind {
+	case "none":
+		if a.SecretRef != "" {
+			v.add(path+".secret_ref", `must be empty for kind "none"`)
+		}
+	case "bearer", "basic", "api_key":
+		v.secretRef(path+".secret_ref", a.SecretRef, dev, true)
+	case "":
+		v.add(path+".kind", "required (none, bearer, basic, api_key)")
+	default:
+		v.add(path+".kind", fmt.Sprintf("unknown kind %q (none, bearer, basic, api_key)", a.Kind))
+	}
+	if a.Header != "" && !headerName.MatchString(a.Header) {
+		v.add(path+".header", "must be an HTTP header name")
+	}
+	if a.Header != "" && a.Kind != "api_key" {
+		v.add(path+".header", `only for kind "api_key"`)
+	}
+}
+
+func (v *validator) secretRef(path, ref string, dev, required bool) {
+	scheme, rest, ok := strings.Cut(ref, ":")
+	switch {
+	case ref == "" && required:
+		v.add(path, "required")
+	case ref == "":
+	case !ok || rest == "":
+		v.add(path, "must be a reference like env:NAME")
+	case scheme == "env" || scheme == "literal":
+		if !dev {
+			v.add(path, fmt.Sprintf("%q references are allowed only with dev_mode", scheme))
+		}
+	default:
+		// The message names the scheme only: the rest may be a secret
+		// pasted by mistake.
+		v.add(path, fmt.Sprintf("unknown reference scheme %q (env, literal)", scheme))
+	}
+}
+
+// Hash is the SHA-256 of the config as loaded, hex: audit events carry it so
+// an investigator knows which policy served a request.
+func Hash(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,13 @@
+// Package proxy is Ferry's front: the fasthttp server that authenticates a
+// client, resolves its tenant and connection, dispatches the request to the
+// connector plugin, and answers with unified JSON or an RFC 9457 problem.
+//
+// The order of the request pipeline lives in exactly one place, the
+// `pipeline` slice in pipeline.go. The host transport (transport.go) is the
+// plugins' only way to a source: it injects credentials, enforces the egress
+// policy and bounds every answer.
+//
+// Nothing here writes to disk, and nothing request-specific reaches a log
+// line, a metric label or a problem body except ids chosen by the operator
+// (tenant, client, connection) and Ferry's own fixed vocabulary.
+package proxy

@@ -1,0 +1,618 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/goccy/go-json"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/bytebufferpool"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/ferryhealth/ferry/auditlog"
+	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/plugins"
+	"github.com/ferryhealth/ferry/proxy/config"
+	"github.com/ferryhealth/ferry/proxy/secrets"
+	"github.com/ferryhealth/ferry/unified"
+)
+
+// Version is set at build time with -ldflags.
+var Version = "dev"
+
+// Connectors is where the server finds connectors by kind: the plugin host
+// in the product, in-process connectors in tests and benchmarks.
+type Connectors interface {
+	Connector(kind string) (connectors.Connector, bool)
+	Metadata(kind string) (*connectors.MetadataResponse, bool)
+	Ready() bool
+}
+
+// Options are the server's collaborators.
+type Options struct {
+	Config     *config.Config
+	ConfigHash string
+	Connectors Connectors
+	// Secrets resolves references per tenant provider; nil gives the dev
+	// env provider (config validation already refuses it outside dev_mode).
+	Secrets secrets.Provider
+	// Audit receives one event per request.
+	Audit  *auditlog.Emitter
+	Logger *slog.Logger
+}
+
+// Server is the API and admin front.
+type Server struct {
+	cfg        *config.Config
+	configHash string
+	conns      Connectors
+	audit      *auditlog.Emitter
+	log        *slog.Logger
+	metrics    *metrics
+
+	keys        map[[sha256.Size]byte]*clientEntry
+	connections map[string]*connEntry
+	tenants     map[string]*tenantEntry
+
+	baseCtx context.Context
+	cancel  context.CancelFunc
+	api     *fasthttp.Server
+	admin   *fasthttp.Server
+	// metricsHTTP serves /metrics on the admin listener.
+	metricsHTTP fasthttp.RequestHandler
+}
+
+type clientEntry struct {
+	id      string
+	tenant  string
+	digest  [sha256.Size]byte
+	allowed map[string]bool
+}
+
+type connEntry struct {
+	cfg    *config.Connection
+	kind   string
+	source *source
+}
+
+type tenantEntry struct {
+	id       string
+	auditKey secrets.Value
+}
+
+// New builds a server from a validated config. It resolves each tenant's
+// audit key once, at start, so a missing key fails the boot rather than a
+// request.
+func New(ctx context.Context, o Options) (*Server, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Secrets == nil {
+		o.Secrets = secrets.Env{}
+	}
+	if o.Audit == nil {
+		return nil, errors.New("proxy: an audit emitter is required")
+	}
+	bctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg: o.Config, configHash: o.ConfigHash, conns: o.Connectors, audit: o.Audit, log: o.Logger,
+		metrics: newMetrics(), keys: map[[sha256.Size]byte]*clientEntry{},
+		connections: map[string]*connEntry{}, tenants: map[string]*tenantEntry{},
+		baseCtx: bctx, cancel: cancel,
+	}
+	for _, t := range o.Config.Tenants {
+		key, err := o.Secrets.Resolve(ctx, t.Audit.KeyRef)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("tenant %q: audit key: %w", t.ID, err)
+		}
+		if len(key.Reveal()) < auditlog.MinAuditKeyLen {
+			cancel()
+			return nil, fmt.Errorf("tenant %q: audit key must be at least 32 bytes", t.ID)
+		}
+		s.tenants[t.ID] = &tenantEntry{id: t.ID, auditKey: key}
+	}
+	ua := "Ferry/" + Version
+	for i := range o.Config.Connections {
+		cn := &o.Config.Connections[i]
+		src, err := newSource(cn, o.Secrets, o.Config.Limits.MaxUpstreamBodyBytes, ua)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		s.connections[cn.ID] = &connEntry{cfg: cn, kind: cn.Connector, source: src}
+	}
+	for _, c := range o.Config.Clients {
+		var d [sha256.Size]byte
+		if _, err := hex.Decode(d[:], []byte(c.APIKeySHA256)); err != nil {
+			cancel()
+			return nil, fmt.Errorf("client %q: api_key_sha256: %w", c.ID, err)
+		}
+		e := &clientEntry{id: c.ID, tenant: c.Tenant, digest: d, allowed: map[string]bool{}}
+		for _, id := range c.Connections {
+			e.allowed[id] = true
+		}
+		s.keys[d] = e
+	}
+	s.api = &fasthttp.Server{
+		Handler:               s.serveAPI,
+		ErrorHandler:          s.serveParseError,
+		Name:                  "ferry",
+		MaxRequestBodySize:    o.Config.Limits.MaxRequestBodyBytes,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          2*config.MaxConnectionTimeout + 10*time.Second,
+		IdleTimeout:           90 * time.Second,
+		ReadBufferSize:        8192,
+		NoDefaultServerHeader: true,
+		// Close idle keep-alive connections on shutdown instead of waiting
+		// for clients to drop them.
+		CloseOnShutdown: true,
+	}
+	s.admin = &fasthttp.Server{Handler: s.serveAdmin, Name: "ferry-admin", NoDefaultServerHeader: true,
+		ReadTimeout: 10 * time.Second, CloseOnShutdown: true}
+	s.metricsHTTP = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	return s, nil
+}
+
+// ServeAPI serves the API on ln until Shutdown. tlsConf, when not nil,
+// wraps the listener (TLS 1.2 minimum is enforced here).
+func (s *Server) ServeAPI(ln net.Listener, tlsConf *tls.Config) error {
+	if tlsConf != nil {
+		tlsConf = tlsConf.Clone()
+		if tlsConf.MinVersion < tls.VersionTLS12 {
+			tlsConf.MinVersion = tls.VersionTLS12
+		}
+		ln = tls.NewListener(ln, tlsConf)
+	}
+	return s.api.Serve(ln)
+}
+
+// ServeAdmin serves /healthz, /readyz and /metrics on ln until Shutdown.
+func (s *Server) ServeAdmin(ln net.Listener) error { return s.admin.Serve(ln) }
+
+// Shutdown stops accepting, lets in-flight requests finish (bounded by ctx)
+// and cancels what remains.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := errors.Join(s.api.ShutdownWithContext(ctx), s.admin.ShutdownWithContext(ctx))
+	s.cancel()
+	return err
+}
+
+// exchange is one API request on its way through the pipeline.
+type exchange struct {
+	rc        *fasthttp.RequestCtx
+	start     time.Time
+	requestID string
+	route     route
+	client    *clientEntry
+	conn      *connEntry
+	params    map[string]string
+	limit     int
+	raw       bool
+	// known holds the parameter names of the resource's manifest: the only
+	// names a problem detail may echo when a connector complains about one.
+	known    map[string]bool
+	upstream atomic.Int64
+	records  int
+	status   int
+	code     unified.Code
+}
+
+func (s *Server) serveAPI(rc *fasthttp.RequestCtx) {
+	x := &exchange{rc: rc, start: time.Now(), route: route{template: routeUnknown}}
+	var p *problem
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				// The panic value may hold request data: log only that it
+				// happened and where.
+				s.log.Error("panic serving request", "request_id", x.requestID, "route", x.route.template)
+				p = fail(unified.CodeInternal, "")
+			}
+		}()
+		for _, st := range pipeline {
+			if p = st.run(s, x); p != nil {
+				return
+			}
+		}
+	}()
+	if p != nil {
+		if x.requestID == "" {
+			x.requestID = newRequestID()
+		}
+		writeProblem(rc, p, x.requestID)
+		x.code = p.code
+	}
+	x.status = rc.Response.StatusCode()
+	s.finish(x)
+}
+
+// finish stamps timing headers, records metrics and emits the audit event.
+func (s *Server) finish(x *exchange) {
+	total := time.Since(x.start)
+	up := time.Duration(x.upstream.Load())
+	own := max(total-up, 0)
+	h := &x.rc.Response.Header
+	h.Set("X-Request-Id", x.requestID)
+	h.Set("Server-Timing", "proxy;dur="+ms(own)+", upstream;dur="+ms(up))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+
+	conn := ""
+	if x.conn != nil {
+		conn = x.conn.cfg.ID
+	}
+	s.metrics.observe(x.route.template, conn, x.status, x.code, total, up)
+
+	ev := &auditlog.Event{
+		RequestID:             x.requestID,
+		SourceIP:              x.rc.RemoteIP().String(),
+		PurposeOfUse:          purposeOfUse(x.rc),
+		Action:                x.action(),
+		ResourceType:          string(x.route.resource),
+		Route:                 x.route.template,
+		Region:                s.cfg.Node.Region,
+		Status:                x.status,
+		ErrorCode:             string(x.code),
+		RecordCount:           x.records,
+		LatencyProxyMicros:    own.Microseconds(),
+		LatencyUpstreamMicros: up.Microseconds(),
+		ConfigHash:            s.configHash,
+	}
+	if !x.route.resource.Known() {
+		ev.ResourceType = ""
+	}
+	if x.client != nil {
+		ev.Tenant, ev.Actor = x.client.tenant, x.client.id
+	}
+	if x.conn != nil {
+		ev.Connection, ev.Connector = x.conn.cfg.ID, x.conn.kind
+		if x.route.resource == unified.Patients && x.route.id != "" && validSourceID(x.route.id) {
+			if t := s.tenants[x.conn.cfg.Tenant]; t != nil {
+				ev.PatientRef = auditlog.PatientRef(t.auditKey.Reveal(), t.id, x.conn.cfg.ID, x.route.id)
+			}
+		}
+	}
+	s.audit.Emit(s.baseCtx, ev)
+}
+
+func (x *exchange) action() string {
+	switch {
+	case x.client == nil || x.conn == nil:
+		return auditlog.ActionRefused
+	case x.route.template == routeRead:
+		return auditlog.ActionRead
+	case x.route.template == routeSearch:
+		return auditlog.ActionSearch
+	}
+	return auditlog.ActionRefused
+}
+
+// purposeOfUse reads the client's declared purpose (HL7 PurposeOfUse codes
+// such as TREAT, HPAYMT, HOPERAT). Only a short code of a plain alphabet is
+// kept: the header is free text a client could misuse.
+func purposeOfUse(rc *fasthttp.RequestCtx) string {
+	v := rc.Request.Header.Peek("X-Purpose-Of-Use")
+	if len(v) == 0 || len(v) > 16 {
+		return ""
+	}
+	for _, c := range v {
+		if !('A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return ""
+		}
+	}
+	return string(v)
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)
+}
+
+// serveParseError answers requests fasthttp could not parse (oversized
+// body, malformed headers) with a problem, and audits them as refused.
+func (s *Server) serveParseError(rc *fasthttp.RequestCtx, err error) {
+	x := &exchange{rc: rc, start: time.Now(), requestID: newRequestID(), route: route{template: routeUnknown}}
+	code := unified.CodeBadRequest
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		code = unified.CodeRequestTooLarge
+	}
+	writeProblem(rc, fail(code, ""), x.requestID)
+	x.status, x.code = rc.Response.StatusCode(), code
+	s.finish(x)
+}
+
+// Stages.
+
+func (s *Server) assignRequestID(x *exchange) *problem {
+	if v := x.rc.Request.Header.Peek("X-Request-Id"); validRequestID(v) {
+		x.requestID = string(v)
+	} else {
+		x.requestID = newRequestID()
+	}
+	return nil
+}
+
+// validRequestID accepts a caller's request id only if it is short and of a
+// plain alphabet, so it cannot smuggle text into audit events.
+func validRequestID(v []byte) bool {
+	if len(v) == 0 || len(v) > 64 {
+		return false
+	}
+	for _, c := range v {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (s *Server) authenticate(x *exchange) *problem {
+	auth := x.rc.Request.Header.Peek("Authorization")
+	key, ok := bytesCutPrefixFold(auth, "bearer ")
+	if !ok || len(key) == 0 {
+		return fail(unified.CodeUnauthenticated, "")
+	}
+	d := sha256.Sum256(key)
+	c := s.keys[d]
+	if c == nil {
+		return fail(unified.CodeUnauthenticated, "")
+	}
+	// The map lookup found the entry by digest; the compare is constant-time
+	// anyway so a future change of index cannot turn into a timing oracle.
+	if subtle.ConstantTimeCompare(c.digest[:], d[:]) != 1 {
+		return fail(unified.CodeUnauthenticated, "")
+	}
+	x.client = c
+	return nil
+}
+
+func bytesCutPrefixFold(b []byte, prefix string) ([]byte, bool) {
+	if len(b) < len(prefix) {
+		return nil, false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return nil, false
+		}
+	}
+	return b[len(prefix):], true
+}
+
+func (s *Server) matchRoute(x *exchange) *problem {
+	r, ok := parsePath(x.rc.Path())
+	if !ok {
+		return fail(unified.CodeNotFound, "")
+	}
+	x.route = r
+	if !x.rc.IsGet() {
+		return fail(unified.CodeMethodNotAllowed, "")
+	}
+	return nil
+}
+
+func (s *Server) resolveConnection(x *exchange) *problem {
+	cn, ok := s.connections[x.route.connectionID]
+	// Another tenant's connection answers exactly like a missing one, so a
+	// client cannot probe which connection ids exist.
+	if !ok || cn.cfg.Tenant != x.client.tenant {
+		return fail(unified.CodeConnectionNotFound, "")
+	}
+	if !x.client.allowed[cn.cfg.ID] {
+		return fail(unified.CodeForbidden, "")
+	}
+	x.conn = cn
+	return nil
+}
+
+// reservedParams are accepted on every search, beyond the manifest's.
+var reservedParams = map[string]bool{"limit": true, "cursor": true, "raw": true}
+
+func (s *Server) parseQuery(x *exchange) *problem {
+	if !x.route.resource.Known() {
+		return fail(unified.CodeNotFound, "")
+	}
+	meta, ok := s.conns.Metadata(x.conn.kind)
+	if !ok {
+		return fail(unified.CodeConnectorUnavailable, "")
+	}
+	capab, ok := meta.Resource(x.route.resource)
+	isRead := x.route.template == routeRead
+	if !ok || (isRead && !capab.Read) || (!isRead && !capab.Search) {
+		return fail(unified.CodeUnsupported, string(x.route.resource))
+	}
+	if isRead && !validSourceID(x.route.id) {
+		return fail(unified.CodeInvalidID, "")
+	}
+	allowed := map[string]bool{}
+	for _, p := range capab.SearchParams {
+		allowed[p] = true
+	}
+	x.known = allowed
+	x.limit = unified.DefaultLimit
+	var bad *problem
+	x.rc.QueryArgs().VisitAll(func(k, v []byte) {
+		if bad != nil {
+			return
+		}
+		name := string(k)
+		switch {
+		case name == "raw":
+			switch string(v) {
+			case "true":
+				x.raw = true
+			case "false", "":
+			default:
+				bad = fail(unified.CodeInvalidParameter, "raw")
+			}
+		case isRead:
+			bad = fail(unified.CodeInvalidParameter, paramDetail(name))
+		case name == "limit":
+			n, err := strconv.Atoi(string(v))
+			if err != nil || n < 1 || n > unified.MaxLimit {
+				bad = fail(unified.CodeInvalidParameter, "limit")
+				return
+			}
+			x.limit = n
+		case name == "cursor":
+			// Sealed cursors come with the paging work; until then no
+			// cursor is ever minted, so none can be valid.
+			bad = fail(unified.CodeInvalidParameter, "cursor")
+		case allowed[name]:
+			if len(v) == 0 || len(v) > 256 {
+				bad = fail(unified.CodeInvalidParameter, name)
+				return
+			}
+			if x.params == nil {
+				x.params = map[string]string{}
+			}
+			if _, dup := x.params[name]; dup {
+				bad = fail(unified.CodeInvalidParameter, name)
+				return
+			}
+			x.params[name] = string(v)
+		default:
+			bad = fail(unified.CodeInvalidParameter, paramDetail(name))
+		}
+	})
+	if bad != nil {
+		return bad
+	}
+	if !isRead && len(capab.RequiredParams) > 0 {
+		found := false
+		for _, r := range capab.RequiredParams {
+			if _, ok := x.params[r]; ok {
+				found = true
+			}
+		}
+		if !found {
+			return fail(unified.CodeInvalidParameter, "one of required parameters missing")
+		}
+	}
+	return nil
+}
+
+func paramDetail(name string) string {
+	if safeParamName(name) {
+		return name
+	}
+	return ""
+}
+
+func (s *Server) dispatch(x *exchange) *problem {
+	c, ok := s.conns.Connector(x.conn.kind)
+	if !ok {
+		return fail(unified.CodeConnectorUnavailable, "")
+	}
+	ctx, cancel := context.WithTimeout(s.baseCtx, x.conn.cfg.Timeout.D())
+	defer cancel()
+	tr := &requestTransport{src: x.conn.source, requestID: x.requestID, readOnly: true, upstream: &x.upstream}
+
+	if x.route.template == routeRead {
+		resp, err := c.Read(ctx, &connectors.ReadRequest{
+			ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, ID: x.route.id, Raw: x.raw, Transport: tr,
+		})
+		if err != nil {
+			return connectorProblem(err, x)
+		}
+		if !validObject(resp.Record) {
+			return fail(unified.CodeConnectorError, "")
+		}
+		x.records = 1
+		x.rc.Response.Header.SetContentType("application/json")
+		x.rc.SetStatusCode(fasthttp.StatusOK)
+		x.rc.SetBody(resp.Record)
+		return nil
+	}
+
+	resp, err := c.Search(ctx, &connectors.SearchRequest{
+		ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, Params: x.params, Limit: x.limit, Raw: x.raw, Transport: tr,
+	})
+	if err != nil {
+		return connectorProblem(err, x)
+	}
+	if len(resp.Records) > x.limit {
+		return fail(unified.CodeConnectorError, "")
+	}
+	buf := bytebufferpool.Get()
+	defer bytebufferpool.Put(buf)
+	buf.WriteString(`{"data":[`)
+	for i, r := range resp.Records {
+		if !validObject(r) {
+			return fail(unified.CodeConnectorError, "")
+		}
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(r)
+	}
+	buf.WriteString(`]}`)
+	x.records = len(resp.Records)
+	x.rc.Response.Header.SetContentType("application/json")
+	x.rc.SetStatusCode(fasthttp.StatusOK)
+	x.rc.SetBody(buf.B)
+	return nil
+}
+
+// validObject checks a record from a plugin before it is spliced into a
+// response: a plugin is untrusted and must not be able to break the JSON a
+// client parses.
+func validObject(b []byte) bool {
+	return len(b) > 1 && b[0] == '{' && json.Valid(b)
+}
+
+// connectorProblem maps a connector or host-transport error to the client's
+// problem. Nothing of the error's text is used.
+func connectorProblem(err error, x *exchange) *problem {
+	detail := func(name string) string {
+		if x.known[name] || reservedParams[name] {
+			return name
+		}
+		return ""
+	}
+	if errors.Is(err, plugins.ErrUnavailable) {
+		return fail(unified.CodeConnectorUnavailable, "")
+	}
+	var ce *connectors.Error
+	if !errors.As(err, &ce) {
+		return fail(unified.CodeConnectorError, "")
+	}
+	switch ce.Code {
+	case connectors.CodeNotFound:
+		return fail(unified.CodeNotFound, "")
+	case connectors.CodeInvalidArgument:
+		return fail(unified.CodeInvalidParameter, detail(ce.Param))
+	case connectors.CodeUnsupported:
+		return fail(unified.CodeUnsupported, detail(ce.Param))
+	case connectors.CodeUpstream:
+		return fail(unified.CodeUpstreamError, "")
+	case connectors.CodeUpstreamTimeout:
+		return fail(unified.CodeUpstreamTimeout, "")
+	case connectors.CodeSourceUnavailable:
+		return fail(unified.CodeSourceUnavailable, "")
+	case connectors.CodeCredentialsUnavailable:
+		return fail(unified.CodeCredentialsUnavailable, "")
+	}
+	return fail(unified.CodeConnectorError, "")
+}

@@ -1,0 +1,256 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/proxy/config"
+	"github.com/ferryhealth/ferry/proxy/secrets"
+)
+
+// source is the host's client for one connection's source system, built once
+// at start. Everything a plugin asks of the source goes through it.
+type source struct {
+	conn    *config.Connection
+	secrets secrets.Provider
+	scheme  string
+	host    string // Host header value
+	prefix  string // base path, always ending in "/"
+	client  *fasthttp.HostClient
+}
+
+// errEgressDenied is returned by the dialer for an address the connection
+// may not reach.
+var errEgressDenied = errors.New("egress to this address is not allowed")
+
+func newSource(cn *config.Connection, sp secrets.Provider, maxBody int, userAgent string) (*source, error) {
+	u, err := url.Parse(cn.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("connection %q: base_url: %w", cn.ID, err)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		if u.Scheme == "https" {
+			addr = net.JoinHostPort(u.Hostname(), "443")
+		} else {
+			addr = net.JoinHostPort(u.Hostname(), "80")
+		}
+	}
+	prefix := u.EscapedPath()
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	s := &source{conn: cn, secrets: sp, scheme: u.Scheme, host: u.Host, prefix: prefix}
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: egressControl(cn.AllowPrivateNetwork)}
+	s.client = &fasthttp.HostClient{
+		Addr:                     addr,
+		Name:                     userAgent,
+		IsTLS:                    u.Scheme == "https",
+		TLSConfig:                &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()},
+		MaxResponseBodySize:      maxBody,
+		MaxConns:                 512,
+		MaxIdleConnDuration:      30 * time.Second,
+		DisablePathNormalizing:   true,
+		NoDefaultUserAgentHeader: false,
+		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			return dialer.DialContext(ctx, "tcp", addr)
+		},
+		Dial: func(addr string) (net.Conn, error) { return dialer.Dial("tcp", addr) },
+	}
+	return s, nil
+}
+
+// egressControl checks the address a socket is about to connect to, after
+// DNS resolution. Checking here rather than on the host name defeats DNS
+// rebinding: whatever a name resolves to, the connect itself is refused.
+func egressControl(allowPrivate bool) func(network, address string, _ syscall.RawConn) error {
+	return func(_, address string, _ syscall.RawConn) error {
+		if allowPrivate {
+			return nil
+		}
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return errEgressDenied
+		}
+		if !publicAddr(ap.Addr().Unmap()) {
+			return errEgressDenied
+		}
+		return nil
+	}
+}
+
+// publicAddr reports whether ip is a globally routable unicast address.
+func publicAddr(ip netip.Addr) bool {
+	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() &&
+		!ip.IsLinkLocalUnicast() && !ip.Is4In6() &&
+		!netip.MustParsePrefix("100.64.0.0/10").Contains(ip) && // carrier-grade NAT
+		!netip.MustParsePrefix("fc00::/7").Contains(ip)
+}
+
+// requestHeaderAllow lists the headers a connector may set on a source
+// request. Authorization, Host, Cookie and the like are the host's alone.
+var requestHeaderAllow = map[string]bool{
+	"accept": true, "content-type": true, "prefer": true, "if-none-match": true,
+	"if-modified-since": true, "accept-language": true,
+}
+
+// responseHeaderAllow lists the source response headers passed back to the
+// connector. Set-Cookie and auth challenges stay in the host.
+var responseHeaderAllow = map[string]bool{
+	"content-type": true, "etag": true, "last-modified": true, "location": true,
+	"retry-after": true, "x-ratelimit-limit": true, "x-ratelimit-remaining": true,
+	"x-ratelimit-reset": true, "ratelimit-limit": true, "ratelimit-remaining": true, "ratelimit-reset": true,
+}
+
+// requestTransport is the Transport lent to a connector for one request.
+type requestTransport struct {
+	src       *source
+	requestID string
+	readOnly  bool
+	upstream  *atomic.Int64 // nanoseconds spent waiting on the source
+}
+
+var _ connectors.Transport = (*requestTransport)(nil)
+
+// validRelativePath reports whether p may be appended to a base URL: no
+// scheme, no host, no leading slash, no dot segment (also percent-encoded),
+// no query or fragment, no backslash or control byte.
+func validRelativePath(p string) bool {
+	if p == "" || len(p) > 2048 || p[0] == '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c < 0x21 || c == 0x7f || c == '\\' || c == '?' || c == '#' || c == ':' && !strings.Contains(p[:i], "/") {
+			return false
+		}
+	}
+	for _, seg := range strings.Split(p, "/") {
+		dec, err := url.PathUnescape(seg)
+		if err != nil || dec == "." || dec == ".." || strings.ContainsAny(dec, "/\\") {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *requestTransport) Do(ctx context.Context, req *connectors.HTTPRequest) (*connectors.HTTPResponse, error) {
+	method := req.Method
+	if method == "" {
+		method = fasthttp.MethodGet
+	}
+	// A connector asking for a write during a read, or for a path outside
+	// the base URL, is a connector bug (or an attack): CodeInternal, which
+	// the client sees as connector_error.
+	if t.readOnly && method != fasthttp.MethodGet && method != fasthttp.MethodHead {
+		return nil, connectors.Errorf(connectors.CodeInternal, "method %s refused on a read", method)
+	}
+	if !validRelativePath(req.Path) {
+		return nil, connectors.Errorf(connectors.CodeInternal, "path refused by the egress policy")
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(t.src.conn.Timeout.D())
+	}
+
+	fr := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(fr)
+	defer fasthttp.ReleaseResponse(resp)
+
+	uri := fr.URI()
+	uri.SetScheme(t.src.scheme)
+	uri.SetHost(t.src.host)
+	uri.SetPath(t.src.prefix + req.Path)
+	if len(req.Query) > 0 {
+		args := uri.QueryArgs()
+		for _, q := range req.Query {
+			args.Add(q.Name, q.Value)
+		}
+	}
+	fr.Header.SetMethod(method)
+	for _, h := range req.Header {
+		if requestHeaderAllow[strings.ToLower(h.Name)] {
+			fr.Header.Set(h.Name, h.Value)
+		}
+	}
+	if t.requestID != "" {
+		fr.Header.Set("X-Request-Id", t.requestID)
+	}
+	if len(req.Body) > 0 {
+		fr.SetBody(req.Body)
+	}
+	if err := t.applyAuth(ctx, fr); err != nil {
+		return nil, err
+	}
+
+	start := time.Now()
+	err := t.src.client.DoDeadline(fr, resp, deadline)
+	t.upstream.Add(int64(time.Since(start)))
+	if err != nil {
+		return nil, classifyUpstreamErr(ctx, err)
+	}
+	out := &connectors.HTTPResponse{Status: resp.StatusCode(), Body: append([]byte(nil), resp.Body()...)}
+	for k, v := range resp.Header.All() {
+		if responseHeaderAllow[strings.ToLower(string(k))] {
+			out.Header = append(out.Header, connectors.Param{Name: string(k), Value: string(v)})
+		}
+	}
+	return out, nil
+}
+
+// applyAuth injects the connection's credential. The secret is resolved per
+// request and lives only as long as the request.
+func (t *requestTransport) applyAuth(ctx context.Context, fr *fasthttp.Request) error {
+	a := t.src.conn.Auth
+	if a.Kind == "none" {
+		return nil
+	}
+	v, err := t.src.secrets.Resolve(ctx, a.SecretRef)
+	if err != nil || v.Empty() {
+		return &connectors.Error{Code: connectors.CodeCredentialsUnavailable}
+	}
+	switch a.Kind {
+	case "bearer":
+		fr.Header.Set("Authorization", "Bearer "+string(v.Reveal()))
+	case "basic":
+		fr.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString(v.Reveal()))
+	case "api_key":
+		fr.Header.Set(a.Header, string(v.Reveal()))
+	}
+	return nil
+}
+
+func classifyUpstreamErr(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout), ctx.Err() != nil:
+		return &connectors.Error{Code: connectors.CodeUpstreamTimeout}
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return &connectors.Error{Code: connectors.CodeUpstream}
+	case errors.Is(err, errEgressDenied):
+		return &connectors.Error{Code: connectors.CodeSourceUnavailable, Err: errEgressDenied}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return &connectors.Error{Code: connectors.CodeUpstreamTimeout}
+	}
+	// Connection refused, reset, TLS failure, malformed answer: the source
+	// could not give an answer. The error text stays here (it may name the
+	// host, never PHI, but clients need only the code).
+	return &connectors.Error{Code: connectors.CodeSourceUnavailable}
+}
