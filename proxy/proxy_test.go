@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/ferryhealth/ferry/auditlog"
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/connectors/fhir"
@@ -409,5 +411,57 @@ func TestEgressRefusesPrivateAddressesUnlessAllowed(t *testing.T) {
 	r := e.do(t, "GET", "/v1/demo/patients?limit=1", keyDemo, nil)
 	if r.status != 503 || !bytes.Contains(r.body, []byte(`"source_unavailable"`)) {
 		t.Fatalf("loopback source reached without allow_private_network: %d %s", r.status, r.body)
+	}
+}
+
+func TestValidRelativePath(t *testing.T) {
+	for p, want := range map[string]bool{
+		"Patient/123": true, "Patient": true, "Patient/a.b-c": true, "Observation/_search": true,
+		"": false, "/Patient": false, "../Patient": false, "Patient/../x": false, "%2e%2e/x": false,
+		"Patient/%2E%2e": false, "a/%2F/b": false, "http://evil/x": false, "//evil/x": false,
+		"Patient?x=1": false, "Patient#x": false, "a\\b": false, "a b": false, "a\x00": false, "Patient/.": false,
+	} {
+		if got := validRelativePath(p); got != want {
+			t.Errorf("validRelativePath(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+// TestOutboundAuthInjected: the host, not the connector, puts the
+// connection's credential on the source request, resolved from its secret
+// reference; a wrong credential is the source's 401, reported without its
+// text.
+func TestOutboundAuthInjected(t *testing.T) {
+	const token = "source-token-canary-91ab"
+	sb := sandbox.New(sandbox.Options{RequireBearer: token})
+	up := httptest.NewServer(sb.Handler())
+	defer up.Close()
+	for _, c := range []struct {
+		ref    string
+		status int
+	}{{"literal:" + token, 200}, {"literal:wrong", 502}, {"env:FERRY_TEST_UNSET_VAR", 503}} {
+		cfgJSON := testConfig(up.URL+"/fhir/R4", func(m map[string]any) {
+			m["connections"].([]any)[0].(map[string]any)["auth"] = map[string]any{"kind": "bearer", "secret_ref": c.ref}
+		})
+		cfg, probs := config.Parse(cfgJSON, "")
+		if len(probs) > 0 {
+			t.Fatal(probs)
+		}
+		conns, _ := NewInProcess(context.Background(), cfg, map[string]connectors.Connector{"fhir": fhir.New()})
+		audit := &syncBuffer{}
+		srv, err := New(context.Background(), Options{Config: cfg, Connectors: conns, Audit: auditlog.NewEmitter(auditlog.NewJSONLines(audit), nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rc fasthttp.RequestCtx
+		rc.Request.SetRequestURI("/v1/demo/patients?limit=1")
+		rc.Request.Header.Set("Authorization", "Bearer "+keyDemo)
+		srv.serveAPI(&rc)
+		if rc.Response.StatusCode() != c.status {
+			t.Fatalf("%s: status %d: %s", c.ref, rc.Response.StatusCode(), rc.Response.Body())
+		}
+		if strings.Contains(audit.String(), token) || strings.Contains(string(rc.Response.Body()), token) {
+			t.Fatal("credential leaked into the audit event or the response")
+		}
 	}
 }
