@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ferryhealth/ferry/auditlog"
+	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/plugins"
+	"github.com/ferryhealth/ferry/proxy"
+	"github.com/ferryhealth/ferry/proxy/config"
+	"github.com/ferryhealth/ferry/proxy/secrets"
+)
+
+func version() string      { return proxy.Version }
+func protocolVersion() int { return connectors.ProtocolVersion }
+
+// gateway is a running Ferry: plugins, API and admin listeners.
+type gateway struct {
+	host     *plugins.Host
+	server   *proxy.Server
+	apiAddr  net.Addr
+	adminAdr net.Addr
+	errc     chan error
+}
+
+// startGateway starts plugins and both listeners. Audit events go to
+// auditOut as JSON lines; logs (never PHI) to logger.
+func startGateway(ctx context.Context, cfg *config.Config, cfgHash string, auditOut io.Writer, logger *slog.Logger) (*gateway, error) {
+	specs, err := pluginSpecs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	host, err := plugins.NewHost(specs, plugins.Options{StartTimeout: cfg.Limits.PluginStartTimeout.D(), Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	audit := auditlog.NewEmitter(auditlog.NewJSONLines(auditOut), nil)
+	srv, err := proxy.New(ctx, proxy.Options{
+		Config: cfg, ConfigHash: cfgHash, Connectors: host, Secrets: secrets.Env{}, Audit: audit, Logger: logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var tlsConf *tls.Config
+	if t := cfg.Node.TLS; t != nil {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("node.tls: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	apiLn, err := net.Listen("tcp", cfg.Node.Listen)
+	if err != nil {
+		return nil, err
+	}
+	adminLn, err := net.Listen("tcp", cfg.Node.AdminListen)
+	if err != nil {
+		apiLn.Close()
+		return nil, err
+	}
+	g := &gateway{host: host, server: srv, apiAddr: apiLn.Addr(), adminAdr: adminLn.Addr(), errc: make(chan error, 2)}
+	host.Start()
+	go func() { g.errc <- srv.ServeAPI(apiLn, tlsConf) }()
+	go func() { g.errc <- srv.ServeAdmin(adminLn) }()
+	return g, nil
+}
+
+// wait blocks until SIGINT/SIGTERM or a listener fails, then shuts down:
+// in-flight requests get up to 15 s to finish.
+func (g *gateway) wait(logger *slog.Logger) int {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	code := 0
+	select {
+	case s := <-sig:
+		logger.Info("shutting down", "signal", s.String())
+	case err := <-g.errc:
+		logger.Error("listener failed", "err", err)
+		code = 3
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_ = g.server.Shutdown(ctx)
+	g.host.Close()
+	return code
+}
+
+func pluginSpecs(cfg *config.Config) ([]plugins.Spec, error) {
+	var specs []plugins.Spec
+	for _, p := range cfg.Plugins {
+		sum, err := hex.DecodeString(p.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("plugin %q: sha256: %w", p.Kind, err)
+		}
+		s := plugins.Spec{Kind: p.Kind, Path: p.Path, SHA256: sum}
+		for _, c := range cfg.Connections {
+			if c.Connector == p.Kind {
+				s.Connections = append(s.Connections, plugins.Connection{ID: c.ID, Settings: c.Settings})
+			}
+		}
+		specs = append(specs, s)
+	}
+	return specs, nil
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/ferryhealth/ferry/proxy/config"
+)
+
+func cmdServe(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (JSON)")
+	if err := fs.Parse(args); err != nil || *path == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: ferry serve --config FILE")
+		return 2
+	}
+	data, err := os.ReadFile(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "ferry: %v\n", err)
+		return 1
+	}
+	cfg, probs := config.Load(*path)
+	if len(probs) > 0 {
+		printProblems(stderr, *path, probs)
+		return 1
+	}
+	logger := newLogger(stderr)
+	g, err := startGateway(context.Background(), cfg, config.Hash(data), stdout, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "ferry: %v\n", err)
+		return 3
+	}
+	logger.Info("ferry serving", "api", g.apiAddr.String(), "admin", g.adminAdr.String(), "region", cfg.Node.Region)
+	return g.wait(logger)
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (JSON)")
+	if err := fs.Parse(args); err != nil || *path == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: ferry check --config FILE")
+		return 2
+	}
+	if _, probs := config.Load(*path); len(probs) > 0 {
+		printProblems(stdout, *path, probs)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", *path)
+	return 0
+}
+
+func printProblems(w io.Writer, path string, probs []config.Problem) {
+	for _, p := range probs {
+		fmt.Fprintf(w, "%s: %s\n", path, p.String())
+	}
+	fmt.Fprintf(w, "%d problem(s)\n", len(probs))
+}
