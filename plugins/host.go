@@ -253,6 +253,7 @@ func (i *instance) acquire(ctx context.Context, wait bool) (*live, error) {
 func (i *instance) supervise(ctx context.Context) {
 	log := i.host.opts.Logger.With("plugin", i.spec.Kind)
 	backoff := i.host.opts.MinBackoff
+	quickCrashes := 0
 	for ctx.Err() == nil {
 		i.set(stateStarting, nil)
 		l, err := i.start(ctx)
@@ -276,12 +277,21 @@ func (i *instance) supervise(ctx context.Context) {
 		if ctx.Err() != nil {
 			break
 		}
-		log.Warn("plugin exited; restarting", "pid", l.pid, "ran_for", time.Since(started).Round(time.Millisecond))
-		if time.Since(started) >= i.host.opts.StableAfter {
+		ranFor := time.Since(started)
+		log.Warn("plugin exited; restarting", "pid", l.pid, "ran_for", ranFor.Round(time.Millisecond))
+		if ranFor >= i.host.opts.StableAfter {
+			quickCrashes = 0
+		} else {
+			quickCrashes++
+		}
+		if quickCrashes < 2 {
+			// An isolated crash: restart at once. Requests arriving
+			// meanwhile wait for the new process (bounded by their
+			// deadlines) rather than failing.
 			backoff = i.host.opts.MinBackoff
 			continue
 		}
-		// A crash soon after start: a loop in the making. Back off, and fail
+		// Repeated crashes soon after start: a loop. Back off, and fail
 		// requests fast meanwhile instead of holding them.
 		i.set(stateBackoff, nil)
 		if !sleep(ctx, backoff) {

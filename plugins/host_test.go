@@ -323,3 +323,47 @@ func TestNewHostValidates(t *testing.T) {
 		t.Fatal("duplicate kind accepted")
 	}
 }
+
+// TestCrashLoopBacksOff: a plugin that keeps dying soon after start is
+// backed off, and calls meanwhile fail at once rather than waiting.
+func TestCrashLoopBacksOff(t *testing.T) {
+	path, sum := testPlugin(t)
+	h, err := NewHost([]Spec{{Kind: "test", Path: path, SHA256: sum}},
+		Options{MinBackoff: 2 * time.Second, StableAfter: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Start()
+	defer h.Close()
+	prev := 0
+	for i := 0; i < 2; i++ {
+		// Wait for a new process: right after a crash the supervisor may
+		// not have noticed yet.
+		deadline := time.Now().Add(10 * time.Second)
+		for h.PID("test") == 0 || h.PID("test") == prev {
+			if time.Now().After(deadline) {
+				t.Fatal("no new process")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		prev = h.PID("test")
+		if _, err := read(t, h, "exit", 5*time.Second, nil); !errors.Is(err, ErrPluginFailed) {
+			t.Fatalf("crash %d: %v", i, err)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		start := time.Now()
+		_, err := read(t, h, "ok", 5*time.Second, nil)
+		if errors.Is(err, ErrUnavailable) {
+			if time.Since(start) > 100*time.Millisecond {
+				t.Fatalf("fail-fast took %v", time.Since(start))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never backed off: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
