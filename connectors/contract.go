@@ -77,7 +77,7 @@ type ConfigureResponse struct{}
 type ReadRequest struct {
 	ConnectionID string
 	Resource     unified.ResourceType
-	ID           string // the source's logical id, already checked against IDPattern by the host
+	ID           string // the source's logical id; the host has checked it is 1–64 of [A-Za-z0-9.-]
 	Raw          bool   // include the untouched source record under `raw`
 	// Transport is the only way to the connection's source.
 	Transport Transport
