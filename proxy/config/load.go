@@ -122,11 +122,7 @@ func (c *Config) Validate() []Problem {
 	kinds := map[string]bool{}
 	for i, p := range c.Plugins {
 		at := fmt.Sprintf("$.plugins[%d]", i)
-		v.id(at+".kind", p.Kind)
-		if kinds[p.Kind] {
-			v.add(at+".kind", fmt.Sprintf("kind %q listed twice", p.Kind))
-		}
-		kinds[p.Kind] = true
+		v.uniqueID(at+".kind", "kind", p.Kind, kinds)
 		if p.Path == "" {
 			v.add(at+".path", "required")
 		}
@@ -138,11 +134,7 @@ func (c *Config) Validate() []Problem {
 	tenants := map[string]bool{}
 	for i, t := range c.Tenants {
 		at := fmt.Sprintf("$.tenants[%d]", i)
-		v.id(at+".id", t.ID)
-		if tenants[t.ID] {
-			v.add(at+".id", fmt.Sprintf("tenant %q listed twice", t.ID))
-		}
-		tenants[t.ID] = true
+		v.uniqueID(at+".id", "tenant", t.ID, tenants)
 		switch t.Secrets.Provider {
 		case "env":
 			if !c.DevMode {
@@ -181,11 +173,7 @@ func (c *Config) Validate() []Problem {
 	keys := map[string]string{}
 	for i, cl := range c.Clients {
 		at := fmt.Sprintf("$.clients[%d]", i)
-		v.id(at+".id", cl.ID)
-		if clients[cl.ID] {
-			v.add(at+".id", fmt.Sprintf("client %q listed twice", cl.ID))
-		}
-		clients[cl.ID] = true
+		v.uniqueID(at+".id", "client", cl.ID, clients)
 		if !tenants[cl.Tenant] {
 			v.add(at+".tenant", fmt.Sprintf("no tenant %q", cl.Tenant))
 		}
@@ -219,6 +207,16 @@ func (v *validator) id(path, id string) {
 	if !idPattern.MatchString(id) {
 		v.add(path, "must match [a-z0-9][a-z0-9_-]{0,62}")
 	}
+}
+
+// uniqueID checks an id's shape and that no earlier entry of the same list
+// used it, recording it in seen.
+func (v *validator) uniqueID(path, what, id string, seen map[string]bool) {
+	v.id(path, id)
+	if seen[id] {
+		v.add(path, fmt.Sprintf("%s %q listed twice", what, id))
+	}
+	seen[id] = true
 }
 
 func (v *validator) checkNode(c *Config) {
