@@ -62,6 +62,18 @@ type ResourceCapability struct {
 	RequiredParams []string // search parameters at least one of which must be present; empty means none required
 }
 
+// Accepts reports whether name is one of the resource's search parameters.
+// A scan, not a map: manifests list a handful, and the host asks on every
+// request.
+func (c ResourceCapability) Accepts(name string) bool {
+	for _, p := range c.SearchParams {
+		if p == name {
+			return true
+		}
+	}
+	return false
+}
+
 // ConfigureRequest carries a connection's non-secret connector settings.
 type ConfigureRequest struct {
 	ConnectionID string

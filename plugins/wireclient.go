@@ -6,6 +6,10 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/ferryhealth/ferry/connectors"
 	pb "github.com/ferryhealth/ferry/plugins/proto/connectorv1"
@@ -106,7 +110,7 @@ func (w *wireClient) Read(ctx context.Context, req *connectors.ReadRequest) (*co
 		return nil, w.callErr(ctx, err)
 	}
 	if werr := connectors.ErrorFromWire(resp.GetError()); werr != nil {
-		return nil, preferHostErr(c, werr)
+		return nil, preferHostErr(ctx, c, werr)
 	}
 	return &connectors.ReadResponse{Record: json.RawMessage(resp.GetRecord())}, nil
 }
@@ -122,7 +126,7 @@ func (w *wireClient) Search(ctx context.Context, req *connectors.SearchRequest) 
 		return nil, w.callErr(ctx, err)
 	}
 	if werr := connectors.ErrorFromWire(resp.GetError()); werr != nil {
-		return nil, preferHostErr(c, werr)
+		return nil, preferHostErr(ctx, c, werr)
 	}
 	recs := make([]json.RawMessage, len(resp.GetRecords()))
 	for i, r := range resp.GetRecords() {
@@ -134,17 +138,33 @@ func (w *wireClient) Search(ctx context.Context, req *connectors.SearchRequest) 
 // callErr classifies a gRPC failure: the caller's deadline, or the plugin
 // itself failing.
 func (w *wireClient) callErr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
+	if pastDeadline(ctx) || status.Code(err) == codes.DeadlineExceeded {
 		return &connectors.Error{Code: connectors.CodeUpstreamTimeout, Err: ctx.Err()}
 	}
 	return &connectors.Error{Code: connectors.CodeInternal, Err: errors.Join(ErrPluginFailed, err)}
 }
 
-func preferHostErr(c *call, pluginErr error) error {
+func preferHostErr(ctx context.Context, c *call, pluginErr error) error {
 	if h := c.lastHostErr(); h != nil {
 		return h
 	}
+	if pastDeadline(ctx) {
+		// The deadline travels to the plugin, whose own timer can fire and
+		// answer before the host's context notices: a failure at or past
+		// the deadline is a timeout, whatever the plugin calls it.
+		return &connectors.Error{Code: connectors.CodeUpstreamTimeout, Err: pluginErr}
+	}
 	return pluginErr
+}
+
+// pastDeadline reports whether ctx is done or its deadline has passed, even
+// if its timer has not fired yet.
+func pastDeadline(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // transportServer is the host's Transport service, lent to one plugin

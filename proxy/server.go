@@ -201,9 +201,9 @@ type exchange struct {
 	params    map[string]string
 	limit     int
 	raw       bool
-	// known holds the parameter names of the resource's manifest: the only
-	// names a problem detail may echo when a connector complains about one.
-	known    map[string]bool
+	// capab is the manifest entry of the resource: its search parameters are
+	// the only names a problem detail may echo when a connector complains.
+	capab    connectors.ResourceCapability
 	upstream atomic.Int64
 	records  int
 	status   int
@@ -445,11 +445,7 @@ func (s *Server) parseQuery(x *exchange) *problem {
 	if isRead && !validSourceID(x.route.id) {
 		return fail(unified.CodeInvalidID, "")
 	}
-	allowed := map[string]bool{}
-	for _, p := range capab.SearchParams {
-		allowed[p] = true
-	}
-	x.known = allowed
+	x.capab = capab
 	x.limit = unified.DefaultLimit
 	var bad *problem
 	x.rc.QueryArgs().VisitAll(func(k, v []byte) {
@@ -479,7 +475,7 @@ func (s *Server) parseQuery(x *exchange) *problem {
 			// Sealed cursors come with the paging work; until then no
 			// cursor is ever minted, so none can be valid.
 			bad = fail(unified.CodeInvalidParameter, "cursor")
-		case allowed[name]:
+		case capab.Accepts(name):
 			if len(v) == 0 || len(v) > 256 {
 				bad = fail(unified.CodeInvalidParameter, name)
 				return
@@ -586,7 +582,7 @@ func validObject(b []byte) bool {
 // problem. Nothing of the error's text is used.
 func connectorProblem(err error, x *exchange) *problem {
 	detail := func(name string) string {
-		if x.known[name] || reservedParams[name] {
+		if x.capab.Accepts(name) || reservedParams[name] {
 			return name
 		}
 		return ""

@@ -56,21 +56,21 @@ func newSource(cn *config.Connection, sp secrets.Provider, maxBody int, userAgen
 	s := &source{conn: cn, secrets: sp, scheme: u.Scheme, host: u.Host, prefix: prefix}
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: egressControl(cn.AllowPrivateNetwork)}
 	s.client = &fasthttp.HostClient{
-		Addr:                     addr,
-		Name:                     userAgent,
-		IsTLS:                    u.Scheme == "https",
-		TLSConfig:                &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()},
-		MaxResponseBodySize:      maxBody,
-		MaxConns:                 512,
-		MaxIdleConnDuration:      30 * time.Second,
-		DisablePathNormalizing:   true,
-		NoDefaultUserAgentHeader: false,
+		Addr:                   addr,
+		Name:                   userAgent,
+		IsTLS:                  u.Scheme == "https",
+		TLSConfig:              &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()},
+		MaxResponseBodySize:    maxBody,
+		MaxConns:               512,
+		MaxIdleConnDuration:    30 * time.Second,
+		DisablePathNormalizing: true,
+		// fasthttp prefers DialTimeout over Dial, so this is the only dial
+		// path: every connection goes through the egress check.
 		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			return dialer.DialContext(ctx, "tcp", addr)
 		},
-		Dial: func(addr string) (net.Conn, error) { return dialer.Dial("tcp", addr) },
 	}
 	return s, nil
 }
@@ -94,12 +94,17 @@ func egressControl(allowPrivate bool) func(network, address string, _ syscall.Ra
 	}
 }
 
+// Ranges IsPrivate does not cover, parsed once rather than per dial.
+var (
+	carrierGradeNAT = netip.MustParsePrefix("100.64.0.0/10")
+	uniqueLocalV6   = netip.MustParsePrefix("fc00::/7")
+)
+
 // publicAddr reports whether ip is a globally routable unicast address.
 func publicAddr(ip netip.Addr) bool {
 	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() &&
 		!ip.IsLinkLocalUnicast() && !ip.Is4In6() &&
-		!netip.MustParsePrefix("100.64.0.0/10").Contains(ip) && // carrier-grade NAT
-		!netip.MustParsePrefix("fc00::/7").Contains(ip)
+		!carrierGradeNAT.Contains(ip) && !uniqueLocalV6.Contains(ip)
 }
 
 // requestHeaderAllow lists the headers a connector may set on a source
