@@ -19,6 +19,31 @@ type Config struct {
 	Tenants     []Tenant     `json:"tenants"`
 	Clients     []Client     `json:"clients"`
 	Connections []Connection `json:"connections"`
+	// Cursor configures the sealing of paging cursors. Required unless
+	// dev_mode, where a missing section gives a random per-process key.
+	Cursor *Cursor `json:"cursor,omitempty"`
+}
+
+// Cursor configures paging cursors. Every replica of a region must share the
+// keys, so that any replica can serve the next page of any other's search.
+type Cursor struct {
+	// Keys seal and open cursors: the first seals, all open. To rotate, add
+	// the new key second and deploy, move it first and deploy, then drop
+	// the old one once cursors sealed with it have expired.
+	Keys []CursorKey `json:"keys"`
+	// TTL is how long a cursor stays valid. Default "1h"; at most "24h".
+	TTL Duration `json:"ttl,omitempty"`
+}
+
+// CursorKey is one cursor sealing key.
+type CursorKey struct {
+	// ID names the key inside every cursor it seals: 1 to 8 of [a-z0-9].
+	ID string `json:"id"`
+	// SecretRef references at least 32 random bytes. Node keys belong to
+	// the operator, not a tenant, so "env:NAME" (a Kubernetes secret
+	// mounted as environment) is allowed outside dev_mode; "literal:" is
+	// not.
+	SecretRef string `json:"secret_ref"`
 }
 
 // Node is this process: where it listens and which region it serves.
@@ -100,6 +125,26 @@ type Client struct {
 	// Connections lists the connection ids this client may use; they must
 	// belong to the client's tenant.
 	Connections []string `json:"connections"`
+	// Scopes are what the client may do: "read" (unified reads and
+	// searches) and "passthrough" (raw requests relayed to the source).
+	// Default ["read"].
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// The client scopes.
+const (
+	ScopeRead        = "read"
+	ScopePassthrough = "passthrough"
+)
+
+// HasScope reports whether the client was granted scope.
+func (c *Client) HasScope(scope string) bool {
+	for _, s := range c.Scopes {
+		if s == scope {
+			return true
+		}
+	}
+	return false
 }
 
 // Connection is a tenant's configured source system.

@@ -30,6 +30,8 @@ const (
 	DefaultConnectionTimeout    = 10 * time.Second
 	MaxConnectionTimeout        = 120 * time.Second
 	DefaultAPIKeyHeader         = "X-API-Key"
+	DefaultCursorTTL            = time.Hour
+	MaxCursorTTL                = 24 * time.Hour
 	maxConfigBytes              = 8 << 20
 )
 
@@ -84,6 +86,14 @@ func (c *Config) applyDefaults(dir string) {
 		if p := c.Plugins[i].Path; p != "" && !filepath.IsAbs(p) && dir != "" {
 			c.Plugins[i].Path = filepath.Join(dir, p)
 		}
+	}
+	for i := range c.Clients {
+		if c.Clients[i].Scopes == nil {
+			c.Clients[i].Scopes = []string{ScopeRead}
+		}
+	}
+	if c.Cursor != nil && c.Cursor.TTL == 0 {
+		c.Cursor.TTL = Duration(DefaultCursorTTL)
 	}
 	for i := range c.Connections {
 		cn := &c.Connections[i]
@@ -184,6 +194,11 @@ func (c *Config) Validate() []Problem {
 		} else {
 			keys[cl.APIKeySHA256] = cl.ID
 		}
+		for j, sc := range cl.Scopes {
+			if sc != ScopeRead && sc != ScopePassthrough {
+				v.add(fmt.Sprintf("%s.scopes[%d]", at, j), fmt.Sprintf("unknown scope %q (read, passthrough)", sc))
+			}
+		}
 		for j, id := range cl.Connections {
 			t, ok := connTenant[id]
 			switch {
@@ -194,7 +209,43 @@ func (c *Config) Validate() []Problem {
 			}
 		}
 	}
+	v.checkCursor(c)
 	return v.problems
+}
+
+// cursorKeyID is the shape of a cursor key id, which every cursor carries.
+var cursorKeyID = regexp.MustCompile(`^[a-z0-9]{1,8}$`)
+
+func (v *validator) checkCursor(c *Config) {
+	if c.Cursor == nil {
+		if !c.DevMode {
+			v.add("$.cursor", "required (a shared key seals paging cursors; see docs/config.md)")
+		}
+		return
+	}
+	if len(c.Cursor.Keys) == 0 {
+		v.add("$.cursor.keys", "at least one key is required")
+	}
+	ids := map[string]bool{}
+	for i, k := range c.Cursor.Keys {
+		at := fmt.Sprintf("$.cursor.keys[%d]", i)
+		if !cursorKeyID.MatchString(k.ID) {
+			v.add(at+".id", "must be 1 to 8 of [a-z0-9]")
+		} else if ids[k.ID] {
+			v.add(at+".id", fmt.Sprintf("key %q listed twice", k.ID))
+		}
+		ids[k.ID] = true
+		scheme, _, _ := strings.Cut(k.SecretRef, ":")
+		if scheme == "env" {
+			// The operator's own secret: allowed outside dev_mode.
+			v.secretRef(at+".secret_ref", k.SecretRef, true, true)
+		} else {
+			v.secretRef(at+".secret_ref", k.SecretRef, c.DevMode, true)
+		}
+	}
+	if c.Cursor.TTL < 0 || c.Cursor.TTL.D() > MaxCursorTTL {
+		v.add("$.cursor.ttl", fmt.Sprintf("must be between 0 and %s", MaxCursorTTL))
+	}
 }
 
 type validator struct{ problems []Problem }
