@@ -58,8 +58,26 @@ type ResourceCapability struct {
 	Resource       unified.ResourceType
 	Read           bool
 	Search         bool
-	SearchParams   []string // query parameter names accepted on search, beyond limit and cursor
-	RequiredParams []string // search parameters at least one of which must be present; empty means none required
+	// SearchParams are the filters accepted on search, beyond the
+	// reserved limit, cursor, fields and raw: standard filters
+	// (unified.StandardFilters, whose values the host checks) and the
+	// connector's own (kind string, checked by the connector).
+	SearchParams []string
+	// RequiredParams are search parameters that must all be present; a
+	// search without one is refused by the host with 400 naming it.
+	// Sources that refuse unbounded searches (most EHRs want a patient)
+	// declare it here so the client learns it before any source call.
+	RequiredParams []string
+}
+
+// Requires reports whether name is a required search parameter.
+func (c ResourceCapability) Requires(name string) bool {
+	for _, p := range c.RequiredParams {
+		if p == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Accepts reports whether name is one of the resource's search parameters.

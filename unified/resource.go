@@ -2,6 +2,9 @@ package unified
 
 import (
 	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -9,9 +12,7 @@ import (
 // (`/v1/{connection_id}/{resource}`).
 type ResourceType string
 
-// The unified resource types. Only Patients is served by the walking
-// skeleton; the rest are declared so routes, manifests and audit events share
-// one vocabulary from the start.
+// The unified resource types.
 const (
 	Patients          ResourceType = "patients"
 	Practitioners     ResourceType = "practitioners"
@@ -30,15 +31,8 @@ const (
 	Coverages         ResourceType = "coverages"
 )
 
-var resourceTypes = map[ResourceType]bool{
-	Patients: true, Practitioners: true, Organizations: true, Locations: true,
-	Encounters: true, Observations: true, Conditions: true, Allergies: true,
-	Medications: true, Immunizations: true, Procedures: true,
-	DiagnosticReports: true, Documents: true, Appointments: true, Coverages: true,
-}
-
 // Known reports whether r is one of the unified resource types.
-func (r ResourceType) Known() bool { return resourceTypes[r] }
+func (r ResourceType) Known() bool { return goTypes[r] != nil }
 
 // Source is the provenance block every unified object carries: which
 // connection it came from, which source system, the source's own id, and
@@ -53,9 +47,13 @@ type Source struct {
 // Coding is a code in a code system, keeping the system URI so clients can
 // tell LOINC from a local code.
 type Coding struct {
-	System  string `json:"system,omitempty"`
-	Code    string `json:"code,omitempty"`
-	Display string `json:"display,omitempty"`
+	System string `json:"system,omitempty"`
+	// SystemName is the short name of a recognised system ("loinc",
+	// "snomed", "rxnorm", "icd10cm", "cvx", "ndc", "ucum", "npi"), absent
+	// for others.
+	SystemName string `json:"system_name,omitempty"`
+	Code       string `json:"code,omitempty"`
+	Display    string `json:"display,omitempty"`
 }
 
 // Identifier is a business identifier (MRN, SSN, member id) qualified by the
@@ -106,6 +104,7 @@ type Patient struct {
 	Addresses   []Address      `json:"addresses,omitempty"`
 	Deceased    *Deceased      `json:"deceased,omitempty"`
 	Active      *bool          `json:"active,omitempty"`
+	UpdatedAt   string         `json:"updated_at,omitempty"`
 	Source      Source         `json:"source"`
 	// Raw is the untouched source record, present only when the client asks
 	// for it with raw=true.
@@ -117,4 +116,54 @@ type Patient struct {
 type Deceased struct {
 	Deceased bool   `json:"deceased"`
 	At       string `json:"at,omitempty"`
+}
+
+// goTypes maps each resource to the Go type of its records: the OpenAPI
+// document and the host's field masks are derived from them.
+var goTypes = map[ResourceType]reflect.Type{
+	Patients:          reflect.TypeFor[Patient](),
+	Practitioners:     reflect.TypeFor[Practitioner](),
+	Organizations:     reflect.TypeFor[Organization](),
+	Locations:         reflect.TypeFor[Location](),
+	Encounters:        reflect.TypeFor[Encounter](),
+	Observations:      reflect.TypeFor[Observation](),
+	Conditions:        reflect.TypeFor[Condition](),
+	Allergies:         reflect.TypeFor[Allergy](),
+	Medications:       reflect.TypeFor[Medication](),
+	Immunizations:     reflect.TypeFor[Immunization](),
+	Procedures:        reflect.TypeFor[Procedure](),
+	DiagnosticReports: reflect.TypeFor[DiagnosticReport](),
+	Documents:         reflect.TypeFor[Document](),
+	Appointments:      reflect.TypeFor[Appointment](),
+	Coverages:         reflect.TypeFor[Coverage](),
+}
+
+// ResourceTypes returns every resource type, sorted.
+func ResourceTypes() []ResourceType {
+	out := make([]ResourceType, 0, len(goTypes))
+	for r := range goTypes {
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// GoType returns the Go type of r's records, or nil for an unknown r.
+func (r ResourceType) GoType() reflect.Type { return goTypes[r] }
+
+// Fields returns the top-level JSON field names of r's records, in
+// declaration order: what a `fields` mask may name.
+func (r ResourceType) Fields() []string {
+	t := goTypes[r]
+	if t == nil {
+		return nil
+	}
+	out := make([]string, 0, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	return out
 }

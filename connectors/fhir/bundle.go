@@ -1,8 +1,6 @@
 package fhir
 
 import (
-	"errors"
-
 	gojson "github.com/goccy/go-json"
 
 	"github.com/ferryhealth/ferry/connectors"
@@ -11,10 +9,6 @@ import (
 // errNotFHIR is the answer to a source body that is not the FHIR JSON it
 // should be. Its wording is fixed: the body may hold PHI.
 var errNotFHIR = connectors.Errorf(connectors.CodeUpstream, "fhir: source answered something that is not FHIR JSON")
-
-// errNotPatient marks a searchset entry of another resource type, which a
-// search skips. It never leaves the package.
-var errNotPatient = errors.New("fhir: not a Patient")
 
 // searchset holds the fields of a searchset Bundle that a search uses. R is
 // what each entry's resource is decoded into: the mapping's own struct, to

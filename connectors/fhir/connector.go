@@ -66,24 +66,20 @@ func newConnector() *Connector {
 	return &Connector{now: time.Now}
 }
 
-// patientSearchParams are the unified search parameters for patients, as
-// declared in the manifest.
-var patientSearchParams = []string{"name", "birth_date", "identifier"}
-
 // Metadata returns the connector's manifest. It is built fresh on every call
 // so that a caller may keep or change it without affecting the next one.
 func (c *Connector) Metadata(ctx context.Context, req *connectors.MetadataRequest) (*connectors.MetadataResponse, error) {
-	return &connectors.MetadataResponse{
-		Kind:    Kind,
-		Version: Version,
-		Resources: []connectors.ResourceCapability{{
-			Resource:     unified.Patients,
-			Read:         true,
-			Search:       true,
-			SearchParams: append([]string(nil), patientSearchParams...),
-		}},
+	m := &connectors.MetadataResponse{
+		Kind:      Kind,
+		Version:   Version,
 		AuthKinds: []string{"none", "bearer", "basic", "api_key"},
-	}, nil
+	}
+	for _, r := range unified.ResourceTypes() {
+		if rm, ok := resourceMaps[r]; ok {
+			m.Resources = append(m.Resources, rm.capability())
+		}
+	}
+	return m, nil
 }
 
 // Configure decodes and stores a connection's settings. A connection may be
@@ -142,13 +138,23 @@ func (c *Connector) settings(connectionID string) (*Settings, error) {
 	return v.(*Settings), nil
 }
 
-// Read fetches one patient by its source id.
+// mapping returns the mapping of a resource, or an unsupported error.
+func mapping(r unified.ResourceType) (*resourceMap, error) {
+	m, ok := resourceMaps[r]
+	if !ok {
+		return nil, &connectors.Error{Code: connectors.CodeUnsupported, Param: "resource"}
+	}
+	return m, nil
+}
+
+// Read fetches one record by its source id.
 func (c *Connector) Read(ctx context.Context, req *connectors.ReadRequest) (*connectors.ReadResponse, error) {
 	if _, err := c.settings(req.ConnectionID); err != nil {
 		return nil, err
 	}
-	if req.Resource != unified.Patients {
-		return nil, &connectors.Error{Code: connectors.CodeUnsupported, Param: "resource"}
+	m, err := mapping(req.Resource)
+	if err != nil {
+		return nil, err
 	}
 	// The host has checked the id already; checking it again against FHIR's
 	// own id grammar keeps a dot segment or a slash out of the path even if
@@ -161,7 +167,7 @@ func (c *Connector) Read(ctx context.Context, req *connectors.ReadRequest) (*con
 	}
 	resp, err := req.Transport.Do(ctx, &connectors.HTTPRequest{
 		Method: "GET",
-		Path:   "Patient/" + req.ID,
+		Path:   m.fhirType + "/" + req.ID,
 		Header: acceptHeader(),
 	})
 	if err != nil {
@@ -174,21 +180,22 @@ func (c *Connector) Read(ctx context.Context, req *connectors.ReadRequest) (*con
 	}
 	src := c.source(req.ConnectionID)
 	src.SourceID = req.ID
-	rec, err := patientRecord(resp.Body, src, req.Raw, false)
+	rec, err := m.record(resp.Body, src, req.Raw, false)
 	if err != nil {
 		return nil, err
 	}
 	return &connectors.ReadResponse{Record: rec}, nil
 }
 
-// Search fetches one page of patients.
+// Search fetches one page of records.
 func (c *Connector) Search(ctx context.Context, req *connectors.SearchRequest) (*connectors.SearchResponse, error) {
 	s, err := c.settings(req.ConnectionID)
 	if err != nil {
 		return nil, err
 	}
-	if req.Resource != unified.Patients {
-		return nil, &connectors.Error{Code: connectors.CodeUnsupported, Param: "resource"}
+	m, err := mapping(req.Resource)
+	if err != nil {
+		return nil, err
 	}
 	if req.Transport == nil {
 		return nil, connectors.Errorf(connectors.CodeInternal, "fhir: no transport")
@@ -212,14 +219,14 @@ func (c *Connector) Search(ctx context.Context, req *connectors.SearchRequest) (
 		// page size it agreed to; the request's are not added again.
 		hreq.Path, hreq.Query = tok.path, tok.query
 	} else {
-		q, err := patientQuery(req.Params, limit)
+		q, err := m.query(req.Params, limit)
 		if err != nil {
 			return nil, err
 		}
 		if tok.offset > 0 {
 			q = append(q, connectors.Param{Name: "_offset", Value: strconv.Itoa(tok.offset)})
 		}
-		hreq.Path, hreq.Query = "Patient", q
+		hreq.Path, hreq.Query = m.fhirType, q
 	}
 
 	resp, err := req.Transport.Do(ctx, hreq)
@@ -229,7 +236,7 @@ func (c *Connector) Search(ctx context.Context, req *connectors.SearchRequest) (
 	if err := statusError(resp.Status, true); err != nil {
 		return nil, err
 	}
-	records, page, err := patientPage(resp.Body, c.source(req.ConnectionID), req.Raw)
+	records, page, err := m.page(resp.Body, c.source(req.ConnectionID), req.Raw)
 	if err != nil {
 		return nil, err
 	}
@@ -270,43 +277,6 @@ func nextPageToken(mode Paging, page pageInfo, requested string, cur pageToken, 
 	return pageToken{kind: tokenOffset, offset: next}.String(), nil
 }
 
-// patientQuery translates the unified patient search parameters into FHIR
-// ones, in a fixed order so the request is the same for the same search.
-func patientQuery(params map[string]string, limit int) ([]connectors.Param, error) {
-	q := make([]connectors.Param, 0, len(params)+2)
-	for name := range params {
-		switch name {
-		case "name", "birth_date", "identifier":
-		default:
-			// The host passes only declared parameters; one that is not is
-			// refused rather than ignored, so a filter is never dropped.
-			return nil, &connectors.Error{Code: connectors.CodeUnsupported, Param: name}
-		}
-	}
-	if v := params["name"]; v != "" {
-		q = append(q, connectors.Param{Name: "name", Value: escapeSearchValue(v)})
-	}
-	if v := params["birth_date"]; v != "" {
-		if !validDate(v) {
-			return nil, connectors.InvalidParam("birth_date")
-		}
-		q = append(q, connectors.Param{Name: "birthdate", Value: v})
-	}
-	if v := params["identifier"]; v != "" {
-		if !validIdentifier(v) {
-			return nil, connectors.InvalidParam("identifier")
-		}
-		if sys, val, ok := strings.Cut(v, "|"); ok {
-			v = escapeSearchValue(sys) + "|" + escapeSearchValue(val)
-		} else {
-			v = escapeSearchValue(v)
-		}
-		q = append(q, connectors.Param{Name: "identifier", Value: v})
-	}
-	q = append(q, connectors.Param{Name: "_count", Value: strconv.Itoa(limit)})
-	return q, nil
-}
-
 // escapeSearchValue escapes the characters that FHIR search gives a meaning
 // inside a value: ',' separates alternatives, '|' a token's system from its
 // code, '$' a composite's parts, and '\' escapes. A client's "Smith, John"
@@ -333,17 +303,6 @@ func validDate(v string) bool {
 	}
 	_, err := time.Parse(time.DateOnly, v)
 	return err == nil
-}
-
-// validIdentifier accepts "value" and "system|value", FHIR's token search
-// syntax. An empty system ("|value") is FHIR's "no system"; more than one
-// separator or nothing on either side is refused.
-func validIdentifier(v string) bool {
-	sys, val, found := strings.Cut(v, "|")
-	if !found {
-		return true
-	}
-	return !strings.Contains(val, "|") && (sys != "" || val != "")
 }
 
 // validID reports whether id matches FHIR's id type: 1 to 64 letters,

@@ -272,12 +272,13 @@ func (*MetadataRequest) Descriptor() ([]byte, []int) {
 }
 
 type ResourceCapability struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	Resource       string                 `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
-	Read           bool                   `protobuf:"varint,2,opt,name=read,proto3" json:"read,omitempty"`
-	Search         bool                   `protobuf:"varint,3,opt,name=search,proto3" json:"search,omitempty"`
-	SearchParams   []string               `protobuf:"bytes,4,rep,name=search_params,json=searchParams,proto3" json:"search_params,omitempty"`
-	RequiredParams []string               `protobuf:"bytes,5,rep,name=required_params,json=requiredParams,proto3" json:"required_params,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Resource     string                 `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
+	Read         bool                   `protobuf:"varint,2,opt,name=read,proto3" json:"read,omitempty"`
+	Search       bool                   `protobuf:"varint,3,opt,name=search,proto3" json:"search,omitempty"`
+	SearchParams []string               `protobuf:"bytes,4,rep,name=search_params,json=searchParams,proto3" json:"search_params,omitempty"`
+	// required_params must all be present on a search.
+	RequiredParams []string `protobuf:"bytes,5,rep,name=required_params,json=requiredParams,proto3" json:"required_params,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }

@@ -1,0 +1,348 @@
+package fhir
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	gojson "github.com/goccy/go-json"
+
+	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/unified"
+)
+
+// resourceMap is how one unified resource is read from a FHIR R4 source:
+// which FHIR type holds it, which search parameters it takes and how they
+// translate, and how its records are mapped. Each mapping file (patient.go,
+// observation.go, …) declares one and registers it in an init function.
+type resourceMap struct {
+	resource unified.ResourceType
+	fhirType string
+	// params are the unified search filters, in the order they are
+	// declared in the manifest and sent to the source.
+	params []searchParam
+	// record maps one resource; inBundle says it came from a searchset,
+	// where a resource of another type is errOtherType rather than an
+	// upstream error.
+	record func(body []byte, src unified.Source, raw, inBundle bool) (json.RawMessage, error)
+	// page maps the matches of a searchset Bundle.
+	page func(body []byte, src unified.Source, raw bool) ([]json.RawMessage, pageInfo, error)
+	// include lists _include parameters a search sends, for mappings that
+	// need a referenced resource (a MedicationRequest's Medication).
+	include []string
+}
+
+var resourceMaps = map[unified.ResourceType]*resourceMap{}
+
+// register adds a mapping; a resource mapped twice is a programming error.
+func register(m *resourceMap) {
+	if _, dup := resourceMaps[m.resource]; dup {
+		panic("fhir: resource mapped twice: " + string(m.resource))
+	}
+	if m.record == nil || m.page == nil {
+		panic("fhir: incomplete mapping: " + string(m.resource))
+	}
+	resourceMaps[m.resource] = m
+}
+
+// resourceHead is the part every FHIR resource shares. Each mapping's
+// decoding struct embeds it.
+type resourceHead struct {
+	ResourceType string `json:"resourceType"`
+	ID           string `json:"id"`
+	Meta         *struct {
+		LastUpdated string `json:"lastUpdated"`
+	} `json:"meta"`
+}
+
+func (h *resourceHead) head() *resourceHead { return h }
+
+// updated is meta.lastUpdated, or "".
+func (h *resourceHead) updated() string {
+	if h.Meta == nil {
+		return ""
+	}
+	return h.Meta.LastUpdated
+}
+
+// fhirResource is implemented by a pointer to each mapping's decoding
+// struct: the struct holds only the elements the mapping uses, so decoding
+// skips the rest (narrative, extensions) without building it.
+type fhirResource[U any] interface {
+	head() *resourceHead
+	// unified maps the resource. src.SourceID is already the resource's
+	// id; raw is the untouched resource, or nil.
+	unified(src unified.Source, raw json.RawMessage) U
+}
+
+// errOtherType marks a searchset entry of another resource type, which a
+// search skips. It never leaves the package.
+var errOtherType = errors.New("fhir: entry of another resource type")
+
+// mapRecord returns the record function of a mapping whose decoding struct
+// is F and whose unified type is U.
+func mapRecord[F any, U any, PF interface {
+	*F
+	fhirResource[U]
+}](fhirType string) func([]byte, unified.Source, bool, bool) (json.RawMessage, error) {
+	return func(body []byte, src unified.Source, raw, inBundle bool) (json.RawMessage, error) {
+		var f F
+		if err := gojson.Unmarshal(body, &f); err != nil {
+			// A resource of another type may not fit this type's fields;
+			// only a resource of this type that does not fit is the
+			// source's fault.
+			if inBundle && resourceTypeOf(body) != fhirType {
+				return nil, errOtherType
+			}
+			return nil, errNotFHIR
+		}
+		p := PF(&f)
+		if p.head().ResourceType != fhirType {
+			if inBundle {
+				return nil, errOtherType
+			}
+			return nil, connectors.Errorf(connectors.CodeUpstream, "fhir: source answered another resource type than %s", fhirType)
+		}
+		if !raw {
+			body = nil
+		}
+		return encodeRecord[U](p, src, body)
+	}
+}
+
+// mapPage returns the page function of a mapping. Without raw, the page is
+// decoded in one pass, each resource straight into F. That fails when an
+// entry of another type does not fit F's fields; then, and with raw, each
+// resource is kept as its bytes and decoded on its own.
+func mapPage[F any, U any, PF interface {
+	*F
+	fhirResource[U]
+}](fhirType string) func([]byte, unified.Source, bool) ([]json.RawMessage, pageInfo, error) {
+	record := mapRecord[F, U, PF](fhirType)
+	return func(body []byte, src unified.Source, raw bool) ([]json.RawMessage, pageInfo, error) {
+		if !raw {
+			if b, err := decodeSearchset[F](body); err == nil {
+				records := make([]json.RawMessage, 0, len(b.Entry))
+				for i := range b.Entry {
+					e := &b.Entry[i]
+					p := PF(&e.Resource)
+					if !e.match() || p.head().ResourceType != fhirType {
+						continue
+					}
+					rec, err := encodeRecord[U](p, src, nil)
+					if err != nil {
+						return nil, pageInfo{}, err
+					}
+					records = append(records, rec)
+				}
+				return records, b.page(len(records)), nil
+			}
+		}
+		b, err := decodeSearchset[json.RawMessage](body)
+		if err != nil {
+			return nil, pageInfo{}, err
+		}
+		records := make([]json.RawMessage, 0, len(b.Entry))
+		for i := range b.Entry {
+			e := &b.Entry[i]
+			if !e.match() {
+				continue
+			}
+			rec, err := record(e.Resource, src, raw, true)
+			if errors.Is(err, errOtherType) {
+				continue
+			}
+			if err != nil {
+				return nil, pageInfo{}, err
+			}
+			records = append(records, rec)
+		}
+		return records, b.page(len(records)), nil
+	}
+}
+
+// encodeRecord maps and encodes one decoded resource. On a read,
+// src.SourceID names the id that was asked for: answering another record
+// under that id would be the worst mistake a gateway can make, so a
+// mismatch fails; a missing id (invalid FHIR) is the asked one.
+func encodeRecord[U any, PF fhirResource[U]](p PF, src unified.Source, raw []byte) (json.RawMessage, error) {
+	h := p.head()
+	if want := src.SourceID; want != "" && h.ID != want {
+		if h.ID != "" {
+			return nil, connectors.Errorf(connectors.CodeUpstream, "fhir: source answered another record than the one asked for")
+		}
+		h.ID = want
+	}
+	src.SourceID = h.ID
+	u := p.unified(src, raw)
+	rec, err := gojson.Marshal(&u)
+	if err != nil {
+		// Only raw can fail to encode, when the decoder accepted bytes that
+		// are not strictly JSON; the source is at fault.
+		return nil, errNotFHIR
+	}
+	return rec, nil
+}
+
+// resourceTypeOf returns the resourceType of a resource that failed to
+// decode, or "".
+func resourceTypeOf(body []byte) string {
+	var r struct {
+		ResourceType string `json:"resourceType"`
+	}
+	if gojson.Unmarshal(body, &r) != nil {
+		return ""
+	}
+	return r.ResourceType
+}
+
+// paramKind is how a unified filter's value becomes a FHIR search value.
+type paramKind int
+
+const (
+	paramString paramKind = iota // escaped as one value
+	paramToken                   // "code" or "system|code", each side escaped
+	paramID                      // a record id, sent as it is (the host checked it)
+	paramDate                    // an exact date YYYY-MM-DD
+	paramDateGE                  // a lower bound: ge<date>
+	paramDateLT                  // an upper bound: lt<date>
+)
+
+// searchParam is one unified filter of a resource and its FHIR translation.
+type searchParam struct {
+	name     string
+	fhir     string
+	kind     paramKind
+	required bool
+}
+
+// Helpers for the standard filters, so each mapping file states only which
+// FHIR parameter carries them.
+
+func patientParam(fhirParam string, required bool) searchParam {
+	return searchParam{name: unified.FilterPatientID, fhir: fhirParam, kind: paramID, required: required}
+}
+
+func updatedParam() searchParam {
+	return searchParam{name: unified.FilterUpdatedGTE, fhir: "_lastUpdated", kind: paramDateGE}
+}
+
+func dateParams(fhirParam string) []searchParam {
+	return []searchParam{
+		{name: unified.FilterDateGTE, fhir: fhirParam, kind: paramDateGE},
+		{name: unified.FilterDateLT, fhir: fhirParam, kind: paramDateLT},
+	}
+}
+
+func tokenParam(name, fhirParam string) searchParam {
+	return searchParam{name: name, fhir: fhirParam, kind: paramToken}
+}
+
+// capability is the manifest entry of the mapping.
+func (m *resourceMap) capability() connectors.ResourceCapability {
+	c := connectors.ResourceCapability{Resource: m.resource, Read: true, Search: true}
+	for _, p := range m.params {
+		c.SearchParams = append(c.SearchParams, p.name)
+		if p.required {
+			c.RequiredParams = append(c.RequiredParams, p.name)
+		}
+	}
+	return c
+}
+
+// query translates the request's filters into FHIR search parameters, in
+// the mapping's fixed order so the same search is always the same request.
+func (m *resourceMap) query(params map[string]string, limit int) ([]connectors.Param, error) {
+	for name := range params {
+		if !m.accepts(name) {
+			// The host passes only declared parameters; one that is not is
+			// refused rather than ignored, so a filter is never dropped.
+			return nil, &connectors.Error{Code: connectors.CodeUnsupported, Param: name}
+		}
+	}
+	q := make([]connectors.Param, 0, len(params)+len(m.include)+1)
+	for _, p := range m.params {
+		v, ok := params[p.name]
+		if !ok || v == "" {
+			if p.required {
+				return nil, connectors.InvalidParam(p.name)
+			}
+			continue
+		}
+		fv, err := p.value(v)
+		if err != nil {
+			return nil, err
+		}
+		q = append(q, connectors.Param{Name: p.fhir, Value: fv})
+	}
+	for _, inc := range m.include {
+		q = append(q, connectors.Param{Name: "_include", Value: inc})
+	}
+	q = append(q, connectors.Param{Name: "_count", Value: fmt.Sprint(limit)})
+	return q, nil
+}
+
+func (m *resourceMap) accepts(name string) bool {
+	for _, p := range m.params {
+		if p.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// value checks and translates one filter value. The host checks the
+// standard filters already; they are checked again because a connector
+// must not trust that, and extras (a name, a birth date) only here.
+func (p searchParam) value(v string) (string, error) {
+	bad := connectors.InvalidParam(p.name)
+	switch p.kind {
+	case paramString:
+		if strings.ContainsAny(v, "\x00\r\n") {
+			return "", bad
+		}
+		return escapeSearchValue(v), nil
+	case paramToken:
+		if !validToken(v) {
+			return "", bad
+		}
+		if sys, code, ok := strings.Cut(v, "|"); ok {
+			return escapeSearchValue(sys) + "|" + escapeSearchValue(code), nil
+		}
+		return escapeSearchValue(v), nil
+	case paramID:
+		if !validID(v) {
+			return "", bad
+		}
+		return v, nil
+	case paramDate:
+		if !validDate(v) {
+			return "", bad
+		}
+		return v, nil
+	case paramDateGE, paramDateLT:
+		if !unified.ValidDate(v) {
+			return "", bad
+		}
+		if p.kind == paramDateGE {
+			return "ge" + v, nil
+		}
+		return "lt" + v, nil
+	}
+	return "", bad
+}
+
+// validToken accepts "value" and "system|value", FHIR's token search
+// syntax. An empty system ("|value") is FHIR's "no system"; more than one
+// separator or nothing on either side is refused.
+func validToken(v string) bool {
+	if v == "" || strings.ContainsAny(v, "\x00\r\n") {
+		return false
+	}
+	sys, val, found := strings.Cut(v, "|")
+	if !found {
+		return true
+	}
+	return !strings.Contains(val, "|") && (sys != "" || val != "")
+}
