@@ -20,7 +20,7 @@ import (
 // JSON), the work of a read after the transport returns.
 func BenchmarkMapPatient(b *testing.B) {
 	var compact bytes.Buffer
-	in := parseArchive(readFileB(b, filepath.Join("testdata", "golden", "synthea-barry-wolf-deceased.txtar"))).file("input.json")
+	in := parseArchive(readFileB(b, filepath.Join("testdata", "golden", "patients", "synthea-barry-wolf-deceased.txtar"))).file("input.json")
 	if err := json.Compact(&compact, in); err != nil {
 		b.Fatal(err)
 	}

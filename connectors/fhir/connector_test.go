@@ -84,7 +84,7 @@ func readFile(t *testing.T, path string) []byte {
 // examplePatient is the input of the fhir-example golden case.
 func examplePatient(t *testing.T) []byte {
 	t.Helper()
-	in := parseArchive(readFile(t, filepath.Join("testdata", "golden", "fhir-example.txtar"))).file("input.json")
+	in := parseArchive(readFile(t, filepath.Join("testdata", "golden", "patients", "fhir-example.txtar"))).file("input.json")
 	if in == nil {
 		t.Fatal("no input.json in fhir-example.txtar")
 	}

@@ -25,7 +25,7 @@ import (
 // The interesting inputs found so far are kept in testdata/fuzz/FuzzMapPatient.
 // Run with: go test ./connectors/fhir -run '^$' -fuzz FuzzMapPatient -fuzztime 30s
 func FuzzMapPatient(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.txtar"))
+	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "patients", "*.txtar"))
 	for _, file := range files {
 		f.Add(parseArchive(readFileF(f, file)).file("input.json"))
 	}

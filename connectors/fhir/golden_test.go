@@ -23,19 +23,26 @@ var goldenSource = unified.Source{
 	FetchedAt:    time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 }
 
-// TestGolden maps the input.json of each testdata/golden/*.txtar file and
-// compares the result with its want.json. Run with -update to regenerate the
-// wants after a deliberate mapping change, then review the diff.
+// TestGolden maps the input.json of each testdata/golden/{resource}/*.txtar
+// file with that resource's mapping and compares the result with its
+// want.json. Run with -update to regenerate the wants after a deliberate
+// mapping change, then review the diff. Every mapped resource must have at
+// least one golden case.
 func TestGolden(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*.txtar"))
+	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*", "*.txtar"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) == 0 {
-		t.Fatal("no golden files")
-	}
+	covered := map[unified.ResourceType]bool{}
 	for _, file := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
+		resource := unified.ResourceType(filepath.Base(filepath.Dir(file)))
+		m, ok := resourceMaps[resource]
+		if !ok {
+			t.Errorf("%s: no mapping for resource %q", file, resource)
+			continue
+		}
+		covered[resource] = true
+		t.Run(string(resource)+"/"+strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
 			data, err := os.ReadFile(file)
 			if err != nil {
 				t.Fatal(err)
@@ -45,9 +52,9 @@ func TestGolden(t *testing.T) {
 			if input == nil {
 				t.Fatal("no input.json section")
 			}
-			rec, err := patientRecord(input, goldenSource, false, false)
+			rec, err := m.record(input, goldenSource, false, false)
 			if err != nil {
-				t.Fatalf("patientRecord: %v", err)
+				t.Fatalf("mapping: %v", err)
 			}
 			var got bytes.Buffer
 			if err := json.Indent(&got, rec, "", "  "); err != nil {
@@ -70,6 +77,11 @@ func TestGolden(t *testing.T) {
 				t.Errorf("mapping differs from want.json\ngot:\n%s\nwant:\n%s", got.Bytes(), want)
 			}
 		})
+	}
+	for r := range resourceMaps {
+		if !covered[r] {
+			t.Errorf("resource %s has no golden case under testdata/golden/%s/", r, r)
+		}
 	}
 }
 
