@@ -53,10 +53,12 @@ func Fields() []string {
 // The actions an Event can record. The set is closed and grows only with
 // the operations the unified API offers, so a consumer can switch on it.
 const (
-	ActionRead        = "read"        // GET /v1/{connection_id}/{resource}/{id}
-	ActionSearch      = "search"      // GET /v1/{connection_id}/{resource}
-	ActionPassthrough = "passthrough" // /v1/{connection_id}/passthrough/{path}
-	ActionRefused     = "refused"     // stopped before reaching a source (authn, authz, residency, limits)
+	ActionRead         = "read"         // GET /v1/{connection_id}/{resource}/{id}
+	ActionSearch       = "search"       // GET /v1/{connection_id}/{resource}
+	ActionPassthrough  = "passthrough"  // /v1/{connection_id}/passthrough/{path}
+	ActionCapabilities = "capabilities" // GET /v1/{connection_id}/capabilities
+	ActionMetadata     = "metadata"     // GET /v1/openapi.json: no tenant data
+	ActionRefused      = "refused"      // stopped before reaching a source (authn, authz, residency, limits)
 )
 
 // Event is one audited request. Its schema is fixed and PHI-free by

@@ -11,13 +11,17 @@ type stage struct {
 // Recovery, timing, metrics and the audit event wrap it in Server.serveAPI,
 // so they happen for every request however far it got.
 //
-// Later stages slot in where DESIGN.md §1 puts them: residency after
-// resolve_connection, scopes and inbound rate limits before parse_query.
+// The route is matched before authentication so that the one public route
+// (the OpenAPI document) needs no key; every other route is refused with
+// 401 before anything about it is looked up. Later stages slot in where
+// DESIGN.md §1 puts them: residency after resolve_connection, inbound rate
+// limits before parse_query.
 var pipeline = []stage{
 	{"request_id", (*Server).assignRequestID},
-	{"authenticate", (*Server).authenticate},
 	{"route", (*Server).matchRoute},
+	{"authenticate", (*Server).authenticate},
 	{"resolve_connection", (*Server).resolveConnection},
+	{"authorize", (*Server).authorize},
 	{"parse_query", (*Server).parseQuery},
 	{"dispatch", (*Server).dispatch},
 }

@@ -15,16 +15,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/goccy/go-json"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/ferryhealth/ferry/auditlog"
 	"github.com/ferryhealth/ferry/connectors"
-	"github.com/ferryhealth/ferry/plugins"
 	"github.com/ferryhealth/ferry/proxy/config"
+	"github.com/ferryhealth/ferry/proxy/cursor"
 	"github.com/ferryhealth/ferry/proxy/secrets"
 	"github.com/ferryhealth/ferry/unified"
 )
@@ -62,6 +60,7 @@ type Server struct {
 	log        *slog.Logger
 	metrics    *metrics
 
+	cursors     *cursor.Sealer
 	keys        map[[sha256.Size]byte]*clientEntry
 	connections map[string]*connEntry
 	tenants     map[string]*tenantEntry
@@ -79,6 +78,7 @@ type clientEntry struct {
 	tenant  string
 	digest  [sha256.Size]byte
 	allowed map[string]bool
+	scopes  map[string]bool
 }
 
 type connEntry struct {
@@ -105,6 +105,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.Audit == nil {
 		return nil, errors.New("proxy: an audit emitter is required")
 	}
+	var err error
 	bctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: o.Config, configHash: o.ConfigHash, conns: o.Connectors, audit: o.Audit, log: o.Logger,
@@ -124,6 +125,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		}
 		s.tenants[t.ID] = &tenantEntry{id: t.ID, auditKey: key}
 	}
+	if s.cursors, err = newCursorSealer(ctx, o.Config); err != nil {
+		cancel()
+		return nil, err
+	}
 	ua := "Ferry/" + Version
 	for i := range o.Config.Connections {
 		cn := &o.Config.Connections[i]
@@ -140,9 +145,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			cancel()
 			return nil, fmt.Errorf("client %q: api_key_sha256: %w", c.ID, err)
 		}
-		e := &clientEntry{id: c.ID, tenant: c.Tenant, digest: d, allowed: map[string]bool{}}
+		e := &clientEntry{id: c.ID, tenant: c.Tenant, digest: d, allowed: map[string]bool{}, scopes: map[string]bool{}}
 		for _, id := range c.Connections {
 			e.allowed[id] = true
+		}
+		for _, sc := range c.Scopes {
+			e.scopes[sc] = true
 		}
 		s.keys[d] = e
 	}
@@ -163,6 +171,31 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.admin = &fasthttp.Server{Handler: s.serveAdmin, Name: "ferry-admin", NoDefaultServerHeader: true,
 		ReadTimeout: 10 * time.Second, CloseOnShutdown: true}
 	s.metricsHTTP = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	return s, nil
+}
+
+// newCursorSealer builds the cursor sealer from the config's keys. Cursor
+// keys are the operator's, not a tenant's, so they resolve with the env
+// provider (a Kubernetes secret in the environment). In dev_mode without a
+// cursor section, a random key serves this process alone.
+func newCursorSealer(ctx context.Context, c *config.Config) (*cursor.Sealer, error) {
+	if c.Cursor == nil {
+		var k [32]byte
+		_, _ = rand.Read(k[:])
+		return cursor.New([]cursor.Key{{ID: "dev", Secret: k[:]}}, config.DefaultCursorTTL)
+	}
+	keys := make([]cursor.Key, 0, len(c.Cursor.Keys))
+	for _, k := range c.Cursor.Keys {
+		v, err := (secrets.Env{}).Resolve(ctx, k.SecretRef)
+		if err != nil {
+			return nil, fmt.Errorf("cursor key %q: %w", k.ID, err)
+		}
+		keys = append(keys, cursor.Key{ID: k.ID, Secret: v.Reveal()})
+	}
+	s, err := cursor.New(keys, c.Cursor.TTL.D())
+	if err != nil {
+		return nil, fmt.Errorf("cursor: %w", err)
+	}
 	return s, nil
 }
 
@@ -201,6 +234,11 @@ type exchange struct {
 	params    map[string]string
 	limit     int
 	raw       bool
+	// fields is the client's field mask, nil for whole records.
+	fields []string
+	// pageToken is the connector's token for the page asked for, from the
+	// client's cursor; empty for a first page.
+	pageToken string
 	// capab is the manifest entry of the resource: its search parameters are
 	// the only names a problem detail may echo when a connector complains.
 	capab    connectors.ResourceCapability
@@ -290,12 +328,18 @@ func (s *Server) finish(x *exchange) {
 
 func (x *exchange) action() string {
 	switch {
+	case x.route.template == routeOpenAPI:
+		return auditlog.ActionMetadata
 	case x.client == nil || x.conn == nil:
 		return auditlog.ActionRefused
 	case x.route.template == routeRead:
 		return auditlog.ActionRead
 	case x.route.template == routeSearch:
 		return auditlog.ActionSearch
+	case x.route.template == routeCapabilities:
+		return auditlog.ActionCapabilities
+	case x.route.template == routePassthrough:
+		return auditlog.ActionPassthrough
 	}
 	return auditlog.ActionRefused
 }
@@ -365,6 +409,9 @@ func newRequestID() string {
 }
 
 func (s *Server) authenticate(x *exchange) *problem {
+	if x.route.public() {
+		return nil
+	}
 	auth := x.rc.Request.Header.Peek("Authorization")
 	key, ok := bytesCutPrefixFold(auth, "bearer ")
 	if !ok || len(key) == 0 {
@@ -401,11 +448,17 @@ func bytesCutPrefixFold(b []byte, prefix string) ([]byte, bool) {
 }
 
 func (s *Server) matchRoute(x *exchange) *problem {
-	r, ok := parsePath(x.rc.Path())
+	r, ok := parsePath(x.rc.Path(), x.rc.URI().PathOriginal())
 	if !ok {
 		return fail(unified.CodeNotFound, "")
 	}
 	x.route = r
+	if r.template == routePassthrough {
+		if !passthroughMethods[string(x.rc.Method())] {
+			return fail(unified.CodeMethodNotAllowed, "")
+		}
+		return nil
+	}
 	if !x.rc.IsGet() {
 		return fail(unified.CodeMethodNotAllowed, "")
 	}
@@ -413,6 +466,9 @@ func (s *Server) matchRoute(x *exchange) *problem {
 }
 
 func (s *Server) resolveConnection(x *exchange) *problem {
+	if x.route.public() {
+		return nil
+	}
 	cn, ok := s.connections[x.route.connectionID]
 	// Another tenant's connection answers exactly like a missing one, so a
 	// client cannot probe which connection ids exist.
@@ -426,189 +482,20 @@ func (s *Server) resolveConnection(x *exchange) *problem {
 	return nil
 }
 
-// reservedParams are accepted on every search, beyond the manifest's.
-var reservedParams = map[string]bool{"limit": true, "cursor": true, "raw": true}
-
-func (s *Server) parseQuery(x *exchange) *problem {
-	if !x.route.resource.Known() {
-		return fail(unified.CodeNotFound, "")
-	}
-	meta, ok := s.conns.Metadata(x.conn.kind)
-	if !ok {
-		return fail(unified.CodeConnectorUnavailable, "")
-	}
-	capab, ok := meta.Resource(x.route.resource)
-	isRead := x.route.template == routeRead
-	if !ok || (isRead && !capab.Read) || (!isRead && !capab.Search) {
-		return fail(unified.CodeUnsupported, string(x.route.resource))
-	}
-	if isRead && !validSourceID(x.route.id) {
-		return fail(unified.CodeInvalidID, "")
-	}
-	x.capab = capab
-	x.limit = unified.DefaultLimit
-	var bad *problem
-	x.rc.QueryArgs().VisitAll(func(k, v []byte) {
-		if bad != nil {
-			return
-		}
-		name := string(k)
-		switch {
-		case name == "raw":
-			switch string(v) {
-			case "true":
-				x.raw = true
-			case "false", "":
-			default:
-				bad = fail(unified.CodeInvalidParameter, "raw")
-			}
-		case isRead:
-			bad = fail(unified.CodeInvalidParameter, paramDetail(name))
-		case name == "limit":
-			n, err := strconv.Atoi(string(v))
-			if err != nil || n < 1 || n > unified.MaxLimit {
-				bad = fail(unified.CodeInvalidParameter, "limit")
-				return
-			}
-			x.limit = n
-		case name == "cursor":
-			// Sealed cursors come with the paging work; until then no
-			// cursor is ever minted, so none can be valid.
-			bad = fail(unified.CodeInvalidParameter, "cursor")
-		case capab.Accepts(name):
-			if len(v) == 0 || len(v) > 256 {
-				bad = fail(unified.CodeInvalidParameter, name)
-				return
-			}
-			if x.params == nil {
-				x.params = map[string]string{}
-			}
-			if _, dup := x.params[name]; dup {
-				bad = fail(unified.CodeInvalidParameter, name)
-				return
-			}
-			x.params[name] = string(v)
-		default:
-			bad = fail(unified.CodeInvalidParameter, paramDetail(name))
-		}
-	})
-	if bad != nil {
-		return bad
-	}
-	if !isRead && len(capab.RequiredParams) > 0 {
-		found := false
-		for _, r := range capab.RequiredParams {
-			if _, ok := x.params[r]; ok {
-				found = true
-			}
-		}
-		if !found {
-			return fail(unified.CodeInvalidParameter, "one of required parameters missing")
-		}
-	}
-	return nil
-}
-
-func paramDetail(name string) string {
-	if safeParamName(name) {
-		return name
-	}
-	return ""
-}
-
-func (s *Server) dispatch(x *exchange) *problem {
-	c, ok := s.conns.Connector(x.conn.kind)
-	if !ok {
-		return fail(unified.CodeConnectorUnavailable, "")
-	}
-	ctx, cancel := context.WithTimeout(s.baseCtx, x.conn.cfg.Timeout.D())
-	defer cancel()
-	tr := &requestTransport{src: x.conn.source, requestID: x.requestID, readOnly: true, upstream: &x.upstream}
-
-	if x.route.template == routeRead {
-		resp, err := c.Read(ctx, &connectors.ReadRequest{
-			ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, ID: x.route.id, Raw: x.raw, Transport: tr,
-		})
-		if err != nil {
-			return connectorProblem(err, x)
-		}
-		if !validObject(resp.Record) {
-			return fail(unified.CodeConnectorError, "")
-		}
-		x.records = 1
-		x.rc.Response.Header.SetContentType("application/json")
-		x.rc.SetStatusCode(fasthttp.StatusOK)
-		x.rc.SetBody(resp.Record)
+// authorize checks the client's scope for the route: unified reads and
+// capabilities need "read", passthrough needs "passthrough".
+func (s *Server) authorize(x *exchange) *problem {
+	switch {
+	case x.route.public():
 		return nil
-	}
-
-	resp, err := c.Search(ctx, &connectors.SearchRequest{
-		ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, Params: x.params, Limit: x.limit, Raw: x.raw, Transport: tr,
-	})
-	if err != nil {
-		return connectorProblem(err, x)
-	}
-	if len(resp.Records) > x.limit {
-		return fail(unified.CodeConnectorError, "")
-	}
-	buf := bytebufferpool.Get()
-	defer bytebufferpool.Put(buf)
-	buf.WriteString(`{"data":[`)
-	for i, r := range resp.Records {
-		if !validObject(r) {
-			return fail(unified.CodeConnectorError, "")
+	case x.route.template == routePassthrough:
+		if !x.client.scopes[config.ScopePassthrough] {
+			return fail(unified.CodeForbidden, "")
 		}
-		if i > 0 {
-			buf.WriteByte(',')
+	default:
+		if !x.client.scopes[config.ScopeRead] {
+			return fail(unified.CodeForbidden, "")
 		}
-		buf.Write(r)
 	}
-	buf.WriteString(`]}`)
-	x.records = len(resp.Records)
-	x.rc.Response.Header.SetContentType("application/json")
-	x.rc.SetStatusCode(fasthttp.StatusOK)
-	x.rc.SetBody(buf.B)
 	return nil
-}
-
-// validObject checks a record from a plugin before it is spliced into a
-// response: a plugin is untrusted and must not be able to break the JSON a
-// client parses.
-func validObject(b []byte) bool {
-	return len(b) > 1 && b[0] == '{' && json.Valid(b)
-}
-
-// connectorProblem maps a connector or host-transport error to the client's
-// problem. Nothing of the error's text is used.
-func connectorProblem(err error, x *exchange) *problem {
-	detail := func(name string) string {
-		if x.capab.Accepts(name) || reservedParams[name] {
-			return name
-		}
-		return ""
-	}
-	if errors.Is(err, plugins.ErrUnavailable) {
-		return fail(unified.CodeConnectorUnavailable, "")
-	}
-	var ce *connectors.Error
-	if !errors.As(err, &ce) {
-		return fail(unified.CodeConnectorError, "")
-	}
-	switch ce.Code {
-	case connectors.CodeNotFound:
-		return fail(unified.CodeNotFound, "")
-	case connectors.CodeInvalidArgument:
-		return fail(unified.CodeInvalidParameter, detail(ce.Param))
-	case connectors.CodeUnsupported:
-		return fail(unified.CodeUnsupported, detail(ce.Param))
-	case connectors.CodeUpstream:
-		return fail(unified.CodeUpstreamError, "")
-	case connectors.CodeUpstreamTimeout:
-		return fail(unified.CodeUpstreamTimeout, "")
-	case connectors.CodeSourceUnavailable:
-		return fail(unified.CodeSourceUnavailable, "")
-	case connectors.CodeCredentialsUnavailable:
-		return fail(unified.CodeCredentialsUnavailable, "")
-	}
-	return fail(unified.CodeConnectorError, "")
 }

@@ -110,7 +110,7 @@ func publicAddr(ip netip.Addr) bool {
 // requestHeaderAllow lists the headers a connector may set on a source
 // request. Authorization, Host, Cookie and the like are the host's alone.
 var requestHeaderAllow = map[string]bool{
-	"accept": true, "content-type": true, "prefer": true, "if-none-match": true,
+	"accept": true, "content-type": true, "prefer": true, "if-none-match": true, "if-match": true,
 	"if-modified-since": true, "accept-language": true,
 }
 

@@ -9,6 +9,8 @@ type Code string
 const (
 	CodeBadRequest             Code = "bad_request"             // 400 malformed request
 	CodeInvalidParameter       Code = "invalid_parameter"       // 400 a query parameter is unknown or malformed
+	CodeMissingParameter       Code = "missing_parameter"       // 400 a filter the connector requires is absent
+	CodeInvalidCursor          Code = "invalid_cursor"          // 400 the cursor is malformed, expired, or not this search's
 	CodeInvalidID              Code = "invalid_id"              // 400 a path id is malformed
 	CodeUnauthenticated        Code = "unauthenticated"         // 401 missing or wrong credentials
 	CodeForbidden              Code = "forbidden"               // 403 authenticated, but not allowed this connection
@@ -27,7 +29,8 @@ const (
 )
 
 var codeStatus = map[Code]int{
-	CodeBadRequest: 400, CodeInvalidParameter: 400, CodeInvalidID: 400, CodeUnsupported: 400,
+	CodeBadRequest: 400, CodeInvalidParameter: 400, CodeMissingParameter: 400, CodeInvalidCursor: 400,
+	CodeInvalidID: 400, CodeUnsupported: 400,
 	CodeUnauthenticated: 401, CodeForbidden: 403, CodeNotFound: 404, CodeConnectionNotFound: 404,
 	CodeMethodNotAllowed: 405, CodeRequestTooLarge: 413,
 	CodeUpstreamError: 502, CodeConnectorError: 502,
@@ -38,6 +41,8 @@ var codeStatus = map[Code]int{
 var codeTitle = map[Code]string{
 	CodeBadRequest:             "The request is malformed.",
 	CodeInvalidParameter:       "A query parameter is unknown or malformed.",
+	CodeMissingParameter:       "A required query parameter is missing.",
+	CodeInvalidCursor:          "The cursor is malformed, expired, or not valid for this search.",
 	CodeInvalidID:              "The id in the path is malformed.",
 	CodeUnauthenticated:        "Missing or invalid credentials.",
 	CodeForbidden:              "This client may not use this connection.",

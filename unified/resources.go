@@ -355,16 +355,20 @@ type Document struct {
 	// Type is the kind of document, usually in LOINC.
 	Type       *CodeableConcept  `json:"type,omitempty"`
 	Categories []CodeableConcept `json:"categories,omitempty"`
-	Patient    *Reference        `json:"patient,omitempty"`
-	Date       string            `json:"date,omitempty"`
-	Authors    []Reference       `json:"authors,omitempty"`
-	Custodian  *Reference        `json:"custodian,omitempty"`
-	Contents   []DocumentContent `json:"contents,omitempty"`
-	Encounters []Reference       `json:"encounters,omitempty"`
-	Period     *Period           `json:"period,omitempty"`
-	UpdatedAt  string            `json:"updated_at,omitempty"`
-	Source     Source            `json:"source"`
-	Raw        json.RawMessage   `json:"raw,omitempty"`
+	// Description is the source's human-readable description of the
+	// document ("Discharge summary, cardiology"), what a document list
+	// shows as its title.
+	Description string            `json:"description,omitempty"`
+	Patient     *Reference        `json:"patient,omitempty"`
+	Date        string            `json:"date,omitempty"`
+	Authors     []Reference       `json:"authors,omitempty"`
+	Custodian   *Reference        `json:"custodian,omitempty"`
+	Contents    []DocumentContent `json:"contents,omitempty"`
+	Encounters  []Reference       `json:"encounters,omitempty"`
+	Period      *Period           `json:"period,omitempty"`
+	UpdatedAt   string            `json:"updated_at,omitempty"`
+	Source      Source            `json:"source"`
+	Raw         json.RawMessage   `json:"raw,omitempty"`
 }
 
 // DocumentContent is one rendition of a document.

@@ -127,10 +127,16 @@ func TestMetadata(t *testing.T) {
 		t.Errorf("auth kinds %v, want %v", m.AuthKinds, want)
 	}
 	// The manifest is the caller's to keep: changing it changes nothing.
-	m.Resources[0].SearchParams[0] = "changed"
+	for i := range m.Resources {
+		m.Resources[i].SearchParams[0] = "changed"
+	}
 	m2, _ := c.Metadata(context.Background(), &connectors.MetadataRequest{})
-	if m2.Resources[0].SearchParams[0] != "name" {
+	if rc2, _ := m2.Resource(unified.Patients); rc2.SearchParams[0] != "name" {
 		t.Error("Metadata shares its slices between calls")
+	}
+	// Every mapped resource is offered, read and search.
+	if len(m.Resources) != len(resourceMaps) {
+		t.Errorf("%d resources in the manifest, %d mapped", len(m.Resources), len(resourceMaps))
 	}
 }
 
@@ -318,9 +324,9 @@ func TestReadBadRequest(t *testing.T) {
 		_, err := c.Read(context.Background(), &connectors.ReadRequest{ConnectionID: "c1", Resource: unified.Patients, ID: id, Transport: tr})
 		wantCode(t, err, connectors.CodeInvalidArgument, "id")
 	}
-	_, err := c.Read(context.Background(), &connectors.ReadRequest{ConnectionID: "c1", Resource: unified.Observations, ID: "o1", Transport: tr})
+	_, err := c.Read(context.Background(), &connectors.ReadRequest{ConnectionID: "c1", Resource: "spaceships", ID: "o1", Transport: tr})
 	wantCode(t, err, connectors.CodeUnsupported, "resource")
-	_, err = c.Search(context.Background(), &connectors.SearchRequest{ConnectionID: "c1", Resource: unified.Observations, Limit: 5, Transport: tr})
+	_, err = c.Search(context.Background(), &connectors.SearchRequest{ConnectionID: "c1", Resource: "spaceships", Limit: 5, Transport: tr})
 	wantCode(t, err, connectors.CodeUnsupported, "resource")
 	if len(tr.reqs) != 0 {
 		t.Error("a request was sent for a refused read")

@@ -219,6 +219,14 @@ func relativeReference(ref string) (typ, id string, ok bool) {
 // that is a Group, or a patient field pointing elsewhere, is not mapped as
 // a patient.
 func referenceTo(r *fhirReference, want unified.ResourceType) *unified.Reference {
+	if r == nil {
+		return nil
+	}
+	// A relative reference to another type (a Group, a Device) is not the
+	// wanted target, even if only its display could be kept.
+	if typ, _, ok := relativeReference(r.Reference); ok && fhirTypes[typ] != want {
+		return nil
+	}
 	u := reference(r)
 	if u == nil || (u.Resource != "" && u.Resource != want) {
 		return nil

@@ -1,0 +1,75 @@
+package fhir
+
+import (
+	"encoding/json"
+
+	"github.com/ferryhealth/ferry/unified"
+)
+
+func init() {
+	register(&resourceMap{
+		resource: unified.Locations,
+		fhirType: "Location",
+		params: []searchParam{
+			{name: "name", fhir: "name", kind: paramString},
+			{name: "identifier", fhir: "identifier", kind: paramToken},
+			tokenParam(unified.FilterStatus, "status"),
+			updatedParam(),
+		},
+		record: mapRecord[fhirLocation, unified.Location]("Location"),
+		page:   mapPage[fhirLocation, unified.Location]("Location"),
+	})
+}
+
+// fhirLocation holds only the fields of an R4 Location that the mapping
+// uses.
+type fhirLocation struct {
+	resourceHead
+	Identifier           []fhirIdentifier      `json:"identifier"`
+	Status               string                `json:"status"`
+	Name                 string                `json:"name"`
+	Mode                 string                `json:"mode"`
+	Type                 []fhirCodeableConcept `json:"type"`
+	Telecom              []fhirContactPoint    `json:"telecom"`
+	Address              *fhirAddress          `json:"address"`
+	Position             *fhirPosition         `json:"position"`
+	ManagingOrganization *fhirReference        `json:"managingOrganization"`
+	PartOf               *fhirReference        `json:"partOf"`
+}
+
+type fhirPosition struct {
+	Longitude *float64 `json:"longitude"`
+	Latitude  *float64 `json:"latitude"`
+	Altitude  *float64 `json:"altitude"`
+}
+
+// unified maps the Location.
+func (l *fhirLocation) unified(src unified.Source, raw json.RawMessage) unified.Location {
+	return unified.Location{
+		ID:                   l.ID,
+		Identifiers:          identifiers(l.Identifier),
+		Status:               l.Status,
+		Name:                 l.Name,
+		Mode:                 l.Mode,
+		Types:                concepts(l.Type),
+		Telecom:              contactPoints(l.Telecom),
+		Address:              address(l.Address),
+		Position:             locationPosition(l.Position),
+		ManagingOrganization: referenceTo(l.ManagingOrganization, unified.Organizations),
+		PartOf:               referenceTo(l.PartOf, unified.Locations),
+		UpdatedAt:            l.updated(),
+		Source:               src,
+		Raw:                  raw,
+	}
+}
+
+// locationPosition maps a position only when it has both coordinates, as
+// FHIR requires: a lone latitude is no place, and writing 0 for the missing
+// one would invent a point off the coast of Africa. The values are kept as
+// the source wrote them, even when they look swapped.
+func locationPosition(p *fhirPosition) *unified.Position {
+	if p == nil || p.Latitude == nil || p.Longitude == nil {
+		return nil
+	}
+	return &unified.Position{Latitude: *p.Latitude, Longitude: *p.Longitude, Altitude: p.Altitude}
+}

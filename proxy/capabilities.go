@@ -1,0 +1,47 @@
+package proxy
+
+import (
+	gojson "github.com/goccy/go-json"
+	"github.com/valyala/fasthttp"
+
+	"github.com/ferryhealth/ferry/proxy/config"
+	"github.com/ferryhealth/ferry/unified"
+)
+
+// serveCapabilities answers GET /v1/{connection_id}/capabilities from the
+// connector's manifest: which resources, operations and filters this
+// connection offers, so a client learns what is required before it asks.
+func (s *Server) serveCapabilities(x *exchange) *problem {
+	meta, ok := s.conns.Metadata(x.conn.kind)
+	if !ok {
+		return fail(unified.CodeConnectorUnavailable, "")
+	}
+	c := unified.Capabilities{
+		ConnectionID: x.conn.cfg.ID,
+		Connector:    unified.ConnectorInfo{Kind: meta.Kind, Version: meta.Version},
+		Resources:    make([]unified.ResourceCapabilities, 0, len(meta.Resources)),
+		Passthrough:  x.client.scopes[config.ScopePassthrough],
+	}
+	for _, r := range meta.Resources {
+		if !r.Resource.Known() {
+			continue
+		}
+		rc := unified.ResourceCapabilities{Resource: r.Resource, Read: r.Read, Search: r.Search}
+		for _, name := range r.SearchParams {
+			f := unified.FilterCapability{Name: name, Kind: unified.FilterString, Required: r.Requires(name)}
+			if std, ok := unified.StandardFilter(name); ok {
+				f.Kind, f.Description = std.Kind, std.Doc
+			}
+			rc.Filters = append(rc.Filters, f)
+		}
+		c.Resources = append(c.Resources, rc)
+	}
+	body, err := gojson.Marshal(&c)
+	if err != nil {
+		return fail(unified.CodeInternal, "")
+	}
+	x.rc.Response.Header.SetContentType("application/json")
+	x.rc.SetStatusCode(fasthttp.StatusOK)
+	x.rc.SetBody(body)
+	return nil
+}

@@ -1,0 +1,197 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"slices"
+
+	gojson "github.com/goccy/go-json"
+	"github.com/valyala/bytebufferpool"
+	"github.com/valyala/fasthttp"
+
+	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/plugins"
+	"github.com/ferryhealth/ferry/proxy/openapi"
+	"github.com/ferryhealth/ferry/unified"
+)
+
+// dispatch serves the route: the last stage of the pipeline.
+func (s *Server) dispatch(x *exchange) *problem {
+	switch x.route.template {
+	case routeOpenAPI:
+		x.rc.Response.Header.SetContentType("application/json")
+		x.rc.SetBody(openapi.Document())
+		return nil
+	case routeCapabilities:
+		return s.serveCapabilities(x)
+	case routePassthrough:
+		return s.servePassthrough(x)
+	}
+	c, ok := s.conns.Connector(x.conn.kind)
+	if !ok {
+		return fail(unified.CodeConnectorUnavailable, "")
+	}
+	ctx, cancel := context.WithTimeout(s.baseCtx, x.conn.cfg.Timeout.D())
+	defer cancel()
+	tr := &requestTransport{src: x.conn.source, requestID: x.requestID, readOnly: true, upstream: &x.upstream}
+
+	if x.route.template == routeRead {
+		resp, err := c.Read(ctx, &connectors.ReadRequest{
+			ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, ID: x.route.id, Raw: x.raw, Transport: tr,
+		})
+		if err != nil {
+			return connectorProblem(err, x)
+		}
+		rec, ok := checkRecord(resp.Record, x.route.id, x.fields)
+		if !ok {
+			return fail(unified.CodeConnectorError, "")
+		}
+		x.records = 1
+		x.rc.Response.Header.SetContentType("application/json")
+		x.rc.SetStatusCode(fasthttp.StatusOK)
+		x.rc.SetBody(rec)
+		return nil
+	}
+
+	resp, err := c.Search(ctx, &connectors.SearchRequest{
+		ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, Params: x.params, Limit: x.limit,
+		PageToken: x.pageToken, Raw: x.raw, Transport: tr,
+	})
+	if err != nil {
+		return connectorProblem(err, x)
+	}
+	if len(resp.Records) > x.limit {
+		return fail(unified.CodeConnectorError, "")
+	}
+	next, err := s.nextCursor(x, resp.NextPageToken)
+	if err != nil {
+		return fail(unified.CodeConnectorError, "")
+	}
+	buf := bytebufferpool.Get()
+	defer bytebufferpool.Put(buf)
+	buf.WriteString(`{"data":[`)
+	for i, r := range resp.Records {
+		rec, ok := checkRecord(r, "", x.fields)
+		if !ok {
+			return fail(unified.CodeConnectorError, "")
+		}
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(rec)
+	}
+	buf.WriteString(`]`)
+	if next != "" {
+		// Cursors are base64url: nothing in them needs JSON escaping.
+		buf.WriteString(`,"next_cursor":"`)
+		buf.WriteString(next)
+		buf.WriteByte('"')
+	}
+	buf.WriteByte('}')
+	x.records = len(resp.Records)
+	x.rc.Response.Header.SetContentType("application/json")
+	x.rc.SetStatusCode(fasthttp.StatusOK)
+	x.rc.SetBody(buf.B)
+	return nil
+}
+
+// checkRecord checks a record from a plugin before it is spliced into a
+// response, and applies the client's field mask. A plugin is untrusted: it
+// must not be able to break the JSON a client parses, nor answer a read
+// with another record than the one asked for (wantID, when not empty), nor
+// widen a field mask.
+func checkRecord(b []byte, wantID string, fields []string) ([]byte, bool) {
+	if len(b) < 2 || b[0] != '{' || !json.Valid(b) {
+		return nil, false
+	}
+	if wantID != "" {
+		var head struct {
+			ID string `json:"id"`
+		}
+		if gojson.Unmarshal(b, &head) != nil || head.ID != wantID {
+			return nil, false
+		}
+	}
+	if fields == nil {
+		return b, true
+	}
+	out, err := maskFields(b, fields)
+	return out, err == nil
+}
+
+// maskFields keeps only the top-level members of obj named in fields
+// (sorted), in the record's own order.
+func maskFields(obj []byte, fields []string) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, errors.New("not an object")
+	}
+	out := make([]byte, 0, len(obj))
+	out = append(out, '{')
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, _ := t.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		if _, keep := slices.BinarySearch(fields, key); !keep {
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		k, _ := json.Marshal(key)
+		out = append(out, k...)
+		out = append(out, ':')
+		out = append(out, v...)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the object")
+	}
+	return append(out, '}'), nil
+}
+
+// connectorProblem maps a connector or host-transport error to the client's
+// problem. Nothing of the error's text is used.
+func connectorProblem(err error, x *exchange) *problem {
+	detail := func(name string) string {
+		if x.capab.Accepts(name) || slices.Contains(unified.ReservedParams, name) {
+			return name
+		}
+		return ""
+	}
+	if errors.Is(err, plugins.ErrUnavailable) {
+		return fail(unified.CodeConnectorUnavailable, "")
+	}
+	var ce *connectors.Error
+	if !errors.As(err, &ce) {
+		return fail(unified.CodeConnectorError, "")
+	}
+	switch ce.Code {
+	case connectors.CodeNotFound:
+		return fail(unified.CodeNotFound, "")
+	case connectors.CodeInvalidArgument:
+		return fail(unified.CodeInvalidParameter, detail(ce.Param))
+	case connectors.CodeUnsupported:
+		return fail(unified.CodeUnsupported, detail(ce.Param))
+	case connectors.CodeUpstream:
+		return fail(unified.CodeUpstreamError, "")
+	case connectors.CodeUpstreamTimeout:
+		return fail(unified.CodeUpstreamTimeout, "")
+	case connectors.CodeSourceUnavailable:
+		return fail(unified.CodeSourceUnavailable, "")
+	case connectors.CodeCredentialsUnavailable:
+		return fail(unified.CodeCredentialsUnavailable, "")
+	}
+	return fail(unified.CodeConnectorError, "")
+}
