@@ -5,6 +5,7 @@
 // by mistake shows up as that word instead of the secret.
 //
 // Providers: "env" (dev and demo only: `env:NAME` reads the environment,
-// `literal:VALUE` is the value itself). The tenant-owned AWS Secrets Manager
-// provider plugs in behind the same interface.
+// `literal:VALUE` is the value itself) and, in package awssm, the
+// tenant-owned AWS Secrets Manager provider, which also implements Refresher
+// for the forced refresh that follows a source's 401.
 package secrets

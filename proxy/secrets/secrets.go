@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"os"
@@ -21,6 +22,10 @@ func (v Value) Reveal() []byte { return v.b }
 // Empty reports whether the secret has no bytes.
 func (v Value) Empty() bool { return len(v.b) == 0 }
 
+// Equal reports whether v and w hold the same bytes, in time that does not
+// depend on where they differ.
+func (v Value) Equal(w Value) bool { return subtle.ConstantTimeCompare(v.b, w.b) == 1 }
+
 const redacted = "REDACTED"
 
 func (Value) String() string               { return redacted }
@@ -31,15 +36,30 @@ func (Value) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
 // Errors a provider returns; the proxy maps each to a problem code without
 // the reference or the value.
+//
+// ErrThrottled is always reported together with ErrUnavailable
+// (errors.Is matches both), so a caller that only knows ErrUnavailable
+// treats throttling as the store being unavailable, which it is.
 var (
-	ErrNotFound    = errors.New("secret not found")
-	ErrUnavailable = errors.New("secret store unavailable")
-	ErrBadRef      = errors.New("malformed secret reference")
+	ErrNotFound     = errors.New("secret not found")
+	ErrUnavailable  = errors.New("secret store unavailable")
+	ErrBadRef       = errors.New("malformed secret reference")
+	ErrAccessDenied = errors.New("access to secret denied")
+	ErrThrottled    = errors.New("secret store throttled the request")
 )
 
 // Provider resolves a reference ("env:NAME") to a value.
 type Provider interface {
 	Resolve(ctx context.Context, ref string) (Value, error)
+}
+
+// Refresher is implemented by providers whose values can change while
+// cached (rotation). Refresh is called after the source rejected the value
+// Resolve gave (HTTP 401): it bypasses the cache, at most once per reference
+// per provider-defined interval, and returns the value to retry with, which
+// may be the same one when nothing newer exists.
+type Refresher interface {
+	Refresh(ctx context.Context, ref string) (Value, error)
 }
 
 // Env is the dev-mode provider.

@@ -59,3 +59,14 @@ func TestEnvProvider(t *testing.T) {
 		}
 	}
 }
+
+func TestValueEqual(t *testing.T) {
+	a, b, c := NewValue([]byte("x1")), NewValue([]byte("x1")), NewValue([]byte("x2"))
+	if !a.Equal(b) || a.Equal(c) || a.Equal(Value{}) || !(Value{}).Equal(NewValue(nil)) {
+		t.Fatal("Equal is wrong")
+	}
+	thr := fmt.Errorf("x: %w", errors.Join(ErrThrottled, ErrUnavailable))
+	if !errors.Is(thr, ErrUnavailable) || !errors.Is(thr, ErrThrottled) {
+		t.Fatal("throttled must match both errors")
+	}
+}
