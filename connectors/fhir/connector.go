@@ -44,7 +44,23 @@ const (
 type Settings struct {
 	// Paging is "auto" (default), "link" or "offset".
 	Paging Paging `json:"paging,omitempty"`
+	// PatientSearch is how a search by patient is asked: "patient"
+	// (default; the parameter US Core requires of servers) or "subject",
+	// for servers that cannot evaluate `patient` on resources whose patient
+	// is their subject (it is defined there as subject.where(resolve() is
+	// Patient)); they get subject=Patient/{id}, or actor=Patient/{id} for
+	// an Appointment.
+	PatientSearch PatientSearch `json:"patient_search,omitempty"`
 }
+
+// PatientSearch is the way a connection searches by patient.
+type PatientSearch string
+
+// The patient search modes.
+const (
+	PatientSearchPatient PatientSearch = "patient"
+	PatientSearchSubject PatientSearch = "subject"
+)
 
 // Connector is the FHIR R4 connector. One value serves every connection of
 // kind "fhir" at once; the only state it keeps is each connection's
@@ -122,6 +138,13 @@ func parseSettings(raw json.RawMessage) (*Settings, error) {
 	case PagingAuto, PagingLink, PagingOffset:
 	default:
 		return nil, connectors.InvalidParam("settings.paging")
+	}
+	switch s.PatientSearch {
+	case "":
+		s.PatientSearch = PatientSearchPatient
+	case PatientSearchPatient, PatientSearchSubject:
+	default:
+		return nil, connectors.InvalidParam("settings.patient_search")
 	}
 	return s, nil
 }
@@ -219,7 +242,7 @@ func (c *Connector) Search(ctx context.Context, req *connectors.SearchRequest) (
 		// page size it agreed to; the request's are not added again.
 		hreq.Path, hreq.Query = tok.path, tok.query
 	} else {
-		q, err := m.query(req.Params, limit)
+		q, err := m.query(req.Params, limit, s)
 		if err != nil {
 			return nil, err
 		}

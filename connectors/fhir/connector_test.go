@@ -921,3 +921,35 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestPatientSearchSubject: with patient_search "subject", resources whose
+// patient is their subject are searched by subject=Patient/{id}; the others
+// keep their own patient parameter.
+func TestPatientSearchSubject(t *testing.T) {
+	for _, c := range []struct {
+		settings string
+		resource unified.ResourceType
+		want     string
+	}{
+		{"", unified.Encounters, "patient=p1"},
+		{`{"patient_search":"patient"}`, unified.Encounters, "patient=p1"},
+		{`{"patient_search":"subject"}`, unified.Encounters, "subject=Patient%2Fp1"},
+		{`{"patient_search":"subject"}`, unified.Appointments, "actor=Patient%2Fp1"},
+		{`{"patient_search":"subject"}`, unified.Coverages, "patient=p1"},
+	} {
+		conn := configured(t, c.settings)
+		tr := answer(200, bundleJSON("", "", 0))
+		_, err := conn.Search(context.Background(), &connectors.SearchRequest{
+			ConnectionID: "c1", Resource: c.resource, Params: map[string]string{"patient_id": "p1"}, Limit: 5, Transport: tr,
+		})
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.settings, c.resource, err)
+		}
+		if q := encodeParams(tr.last(t).Query); !strings.Contains(q, c.want) {
+			t.Errorf("%s %s: query %s, want %s", c.settings, c.resource, q, c.want)
+		}
+	}
+	c := New()
+	_, err := c.Configure(context.Background(), &connectors.ConfigureRequest{ConnectionID: "x", Settings: []byte(`{"patient_search":"nope"}`)})
+	wantCode(t, err, connectors.CodeInvalidArgument, "settings.patient_search")
+}

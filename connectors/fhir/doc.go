@@ -1,8 +1,9 @@
 // Package fhir is the connector for FHIR R4 REST sources (kind "fhir").
 //
 // It maps the source's resources into Ferry's unified model, one file per
-// unified resource (patient.go for patients; more follow as observation.go
-// and so on). It reaches the source only through the connectors.Transport
+// unified resource (patient.go, observation.go, …), each registering a
+// resourceMap (resources.go): the FHIR type, the search filters and their
+// FHIR translation, and the mapping of a record. It reaches the source only through the connectors.Transport
 // of each request, with paths relative to the connection's base URL
 // ("Patient/123", "Patient?name=..."), so it never learns the source's host
 // name or credentials.
@@ -12,7 +13,14 @@
 // A connection's settings are a JSON object, decoded strictly (an unknown
 // field is an error):
 //
-//	{"paging": "auto"}
+//	{"paging": "auto", "patient_search": "patient"}
+//
+// patient_search chooses how a search by patient_id is asked: "patient"
+// (the default, the parameter US Core requires of servers) or "subject",
+// for servers that cannot evaluate `patient` where FHIR defines it through
+// resolve() (Observation, Condition, Encounter, Procedure, DiagnosticReport,
+// DocumentReference, MedicationRequest: subject=Patient/{id}; Appointment:
+// actor=Patient/{id}). Medplum's in-memory server is one of them.
 //
 // paging chooses how the next page of a search is asked for. "auto" (the
 // default) follows the Bundle's next link when the source gives one, and
@@ -50,9 +58,11 @@
 //
 // # Search parameters
 //
-// name, birth_date (YYYY-MM-DD) and identifier ("value" or "system|value")
-// become FHIR's name, birthdate and identifier; the page size becomes
-// _count. Characters that FHIR search treats as separators inside a value
+// Each mapping file declares its filters and the FHIR search parameter each
+// becomes: the standard filters (patient_id, updated_gte → _lastUpdated=ge,
+// date_gte/date_lt → the resource's date parameter with ge/lt, code,
+// category, status) and the connector's own (a patient's name, birth_date
+// and identifier). The page size becomes _count. Characters that FHIR search treats as separators inside a value
 // (',', '|', '$', '\') are escaped, so a client's value is matched as one
 // value.
 //

@@ -253,7 +253,7 @@ func (m *resourceMap) capability() connectors.ResourceCapability {
 
 // query translates the request's filters into FHIR search parameters, in
 // the mapping's fixed order so the same search is always the same request.
-func (m *resourceMap) query(params map[string]string, limit int) ([]connectors.Param, error) {
+func (m *resourceMap) query(params map[string]string, limit int, s *Settings) ([]connectors.Param, error) {
 	for name := range params {
 		if !m.accepts(name) {
 			// The host passes only declared parameters; one that is not is
@@ -274,13 +274,28 @@ func (m *resourceMap) query(params map[string]string, limit int) ([]connectors.P
 		if err != nil {
 			return nil, err
 		}
-		q = append(q, connectors.Param{Name: p.fhir, Value: fv})
+		name := p.fhir
+		if p.kind == paramID && p.name == unified.FilterPatientID && s != nil && s.PatientSearch == PatientSearchSubject {
+			if alt, ok := subjectSearch[m.fhirType]; ok {
+				name, fv = alt, "Patient/"+fv
+			}
+		}
+		q = append(q, connectors.Param{Name: name, Value: fv})
 	}
 	for _, inc := range m.include {
 		q = append(q, connectors.Param{Name: "_include", Value: inc})
 	}
 	q = append(q, connectors.Param{Name: "_count", Value: fmt.Sprint(limit)})
 	return q, nil
+}
+
+// subjectSearch names, per FHIR type whose patient search parameter is
+// defined through resolve(), the parameter that reaches the same patient
+// by plain reference (patient_search "subject").
+var subjectSearch = map[string]string{
+	"Observation": "subject", "Condition": "subject", "Encounter": "subject",
+	"Procedure": "subject", "DiagnosticReport": "subject", "DocumentReference": "subject",
+	"MedicationRequest": "subject", "Appointment": "actor",
 }
 
 func (m *resourceMap) accepts(name string) bool {
