@@ -1,14 +1,14 @@
 package sandbox
 
 import (
+	"bytes"
 	"crypto/subtle"
-	_ "embed"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // Prefix is the path under which the handler serves the FHIR API; a client's
@@ -20,9 +20,6 @@ const (
 	maxCount     = 200
 	contentType  = "application/fhir+json; charset=utf-8"
 )
-
-//go:embed data/patients.json
-var patientsJSON []byte
 
 // Options configure a sandbox server.
 type Options struct {
@@ -38,86 +35,32 @@ type Options struct {
 
 // Server is a sandbox FHIR source. It is safe for concurrent use.
 type Server struct {
-	opts     Options
-	patients []patient
-	byID     map[string]*patient
+	opts  Options
+	store *store
 }
 
-// patient is one embedded Patient: its untouched JSON, and what search
-// matches on, normalised once.
-type patient struct {
-	raw         json.RawMessage
-	id          string
-	nameParts   []string // given and family names, folded
-	birthDate   string
-	identifiers []identifier
-}
-
-type identifier struct{ system, value string }
-
-// loadPatients parses the embedded data once per process; the result is
-// shared, read-only, by every Server.
-var loadPatients = sync.OnceValue(func() []patient {
-	var raws []json.RawMessage
-	if err := json.Unmarshal(patientsJSON, &raws); err != nil {
-		// The data is compiled in, and a test parses it: this is a broken
-		// build, not a runtime condition.
-		panic("sandbox: embedded patients.json: " + err.Error())
-	}
-	out := make([]patient, 0, len(raws))
-	for _, raw := range raws {
-		var r struct {
-			ResourceType string `json:"resourceType"`
-			ID           string `json:"id"`
-			BirthDate    string `json:"birthDate"`
-			Name         []struct {
-				Family string   `json:"family"`
-				Given  []string `json:"given"`
-			} `json:"name"`
-			Identifier []struct {
-				System string `json:"system"`
-				Value  string `json:"value"`
-			} `json:"identifier"`
-		}
-		if err := json.Unmarshal(raw, &r); err != nil || r.ResourceType != "Patient" || r.ID == "" {
-			panic("sandbox: embedded patients.json holds something that is not a Patient with an id")
-		}
-		p := patient{raw: raw, id: r.ID, birthDate: r.BirthDate}
-		for _, n := range r.Name {
-			if n.Family != "" {
-				p.nameParts = append(p.nameParts, fold(n.Family))
-			}
-			for _, g := range n.Given {
-				p.nameParts = append(p.nameParts, fold(g))
-			}
-		}
-		for _, id := range r.Identifier {
-			p.identifiers = append(p.identifiers, identifier{id.System, id.Value})
-		}
-		out = append(out, p)
-	}
-	return out
-})
-
-// New returns a sandbox server over the embedded patients.
+// New returns a sandbox server over the embedded data. The data is parsed
+// by the first call only; every server shares it.
 func New(opts Options) *Server {
-	s := &Server{opts: opts, patients: loadPatients()}
-	s.byID = make(map[string]*patient, len(s.patients))
-	for i := range s.patients {
-		s.byID[s.patients[i].id] = &s.patients[i]
-	}
-	return s
+	return &Server{opts: opts, store: loadStore()}
 }
 
 // PatientIDs returns the ids of the sandbox's patients, in the order a search
 // returns them.
-func (s *Server) PatientIDs() []string {
-	ids := make([]string, len(s.patients))
-	for i := range s.patients {
-		ids[i] = s.patients[i].id
-	}
-	return ids
-}
+func (s *Server) PatientIDs() []string { return s.store.ids("Patient") }
+
+// RecordPatientIDs returns the ids of the patients whose whole record is
+// embedded (encounters, observations, conditions, …), in the order a
+// Patient search returns them. The other patients have only their Patient
+// resource.
+func (s *Server) RecordPatientIDs() []string { return slices.Clone(s.store.recordPatients) }
+
+// ResourceTypes returns the FHIR resource types the sandbox serves, sorted.
+func (s *Server) ResourceTypes() []string { return servedTypes() }
+
+// IDs returns the ids of the resources of a type, in the order a search
+// returns them; none for a type the sandbox does not serve.
+func (s *Server) IDs(resourceType string) []string { return s.store.ids(resourceType) }
 
 // Handler returns the HTTP handler of the FHIR API, serving under Prefix.
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
@@ -144,13 +87,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeOutcome(w, http.StatusUnauthorized, "login", "A valid bearer token is required.")
 		return
 	}
+	typ, id, isRead := strings.Cut(rest, "/")
+	rt := resourceTypes[typ]
 	switch {
-	case rest == "Patient":
-		s.search(w, r)
-	case strings.HasPrefix(rest, "Patient/") && !strings.Contains(rest[len("Patient/"):], "/"):
-		s.read(w, rest[len("Patient/"):])
-	default:
+	case rt == nil || isRead && (id == "" || strings.Contains(id, "/")):
 		writeOutcome(w, http.StatusNotFound, "not-found", "No such endpoint.")
+	case isRead:
+		s.read(w, typ, id)
+	default:
+		s.search(w, r, typ, rt)
 	}
 }
 
@@ -162,182 +107,178 @@ func (s *Server) authorized(r *http.Request) bool {
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.RequireBearer)) == 1
 }
 
-func (s *Server) read(w http.ResponseWriter, id string) {
-	p, ok := s.byID[id]
+func (s *Server) read(w http.ResponseWriter, typ, id string) {
+	res, ok := s.store.byRef[typ+"/"+id]
 	if !ok {
 		// Real servers name the id in the diagnostics; the sandbox does not,
 		// so that nothing a client sent is echoed back.
-		writeOutcome(w, http.StatusNotFound, "not-found", "No such Patient.")
+		writeOutcome(w, http.StatusNotFound, "not-found", "No such "+typ+".")
 		return
 	}
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(http.StatusOK)
-	w.Write(p.raw)
+	w.Write(res.raw)
 }
 
-// search serves a Patient search as a searchset Bundle.
-func (s *Server) search(w http.ResponseWriter, r *http.Request) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		writeOutcome(w, http.StatusBadRequest, "invalid", "The query string is malformed.")
-		return
-	}
-	count, offset := defaultCount, 0
-	if v := q["_count"]; len(v) > 0 {
-		n, err := strconv.Atoi(v[len(v)-1])
-		if err != nil || n < 0 {
-			writeOutcome(w, http.StatusBadRequest, "invalid", "_count must be a non-negative integer.")
-			return
-		}
-		count = min(n, maxCount)
-	}
-	if v := q["_offset"]; len(v) > 0 {
-		n, err := strconv.Atoi(v[len(v)-1])
-		if err != nil || n < 0 {
-			writeOutcome(w, http.StatusBadRequest, "invalid", "_offset must be a non-negative integer.")
-			return
-		}
-		offset = n
-	}
-	f, problem := parseFilter(q)
-	if problem != "" {
-		writeOutcome(w, http.StatusBadRequest, "invalid", problem)
-		return
-	}
-
-	var matches []*patient
-	for i := range s.patients {
-		if f.match(&s.patients[i]) {
-			matches = append(matches, &s.patients[i])
-		}
-	}
-	base := baseURL(r)
-	b := bundle{ResourceType: "Bundle", Type: "searchset", Total: len(matches), Entry: []entry{}}
-	b.Link = append(b.Link, link{Relation: "self", URL: base + "/Patient?" + f.query(count, offset)})
-	end := min(offset+count, len(matches))
-	if offset < end {
-		for _, p := range matches[offset:end] {
-			b.Entry = append(b.Entry, entry{FullURL: base + "/Patient/" + p.id, Resource: p.raw, Search: search{Mode: "match"}})
-		}
-	}
-	if !s.opts.OmitNextLinks && count > 0 && end < len(matches) {
-		b.Link = append(b.Link, link{Relation: "next", URL: base + "/Patient?" + f.query(count, end)})
-	}
-	writeJSON(w, http.StatusOK, b)
+// query is a parsed search.
+type query struct {
+	clauses []clause
+	// include lists the paths of the references whose resources are added
+	// to each page (_include).
+	include []string
+	count   int
+	offset  int
+	// link is the query as given, without _count and _offset, for the
+	// self and next links.
+	link []string
 }
 
-// filter is a parsed Patient search. Each inner slice is one occurrence of
-// the parameter, whose comma-separated values are alternatives.
-type filter struct {
-	names       [][]string
-	birthDates  [][]string
-	identifiers [][]identifier
-	raw         url.Values // the filter parameters as given, for the links
-}
-
-func parseFilter(q url.Values) (filter, string) {
-	f := filter{raw: url.Values{}}
-	for _, v := range q["name"] {
-		f.names = append(f.names, splitFold(v))
-		f.raw.Add("name", v)
-	}
-	for _, v := range q["birthdate"] {
-		var alts []string
-		for d := range strings.SplitSeq(v, ",") {
-			d = strings.TrimPrefix(d, "eq")
-			if !validPartialDate(d) {
-				return filter{}, "birthdate must be YYYY, YYYY-MM or YYYY-MM-DD, optionally after eq."
+// parseQuery parses a search's query string. A parameter the type does not
+// have is refused, as a strict server does (handling=strict), so that a
+// client never mistakes an ignored filter for an applied one. It returns a
+// problem to report, or "".
+func parseQuery(rt *resourceType, rawQuery string) (*query, string) {
+	q := &query{count: defaultCount}
+	for part := range strings.SplitSeq(rawQuery, "&") {
+		if part == "" {
+			continue
+		}
+		if strings.Contains(part, ";") {
+			return nil, "The query string is malformed."
+		}
+		k, v, _ := strings.Cut(part, "=")
+		name, err1 := url.QueryUnescape(k)
+		v, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil {
+			return nil, "The query string is malformed."
+		}
+		switch name {
+		case "_count", "_offset":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return nil, name + " must be a non-negative integer."
 			}
-			alts = append(alts, d)
-		}
-		f.birthDates = append(f.birthDates, alts)
-		f.raw.Add("birthdate", v)
-	}
-	for _, v := range q["identifier"] {
-		var alts []identifier
-		for _, t := range splitEscaped(v, ',') {
-			switch parts := splitEscaped(t, '|'); len(parts) {
-			case 1:
-				// No separator: any system. A marker keeps that apart from
-				// "|value", which means no system at all.
-				alts = append(alts, identifier{system: anySystem, value: unescape(parts[0])})
-			case 2:
-				alts = append(alts, identifier{system: unescape(parts[0]), value: unescape(parts[1])})
-			default:
-				return filter{}, "identifier must be value or system|value."
+			if name == "_count" {
+				q.count = min(n, maxCount)
+			} else {
+				q.offset = n
 			}
-		}
-		f.identifiers = append(f.identifiers, alts)
-		f.raw.Add("identifier", v)
-	}
-	return f, ""
-}
-
-// anySystem marks an identifier search without a system part. It cannot be
-// a real system: those are URIs.
-const anySystem = "\x00any"
-
-func (f *filter) match(p *patient) bool {
-	for _, alts := range f.names {
-		if !anyOf(alts, func(prefix string) bool {
-			for _, part := range p.nameParts {
-				if strings.HasPrefix(part, prefix) {
-					return true
+			continue
+		case "_include":
+			path, ok := rt.includes[v]
+			if !ok {
+				return nil, "The sandbox supports no such _include."
+			}
+			if !slices.Contains(q.include, path) {
+				q.include = append(q.include, path)
+			}
+		default:
+			p, ok := rt.lookup(name)
+			if !ok {
+				return nil, "Unknown search parameter. Supported: " + strings.Join(rt.paramNames(), ", ") + ", and _count, _offset" + includeNote(rt) + "; no modifiers."
+			}
+			if v == "" {
+				// An empty value filters nothing, as most servers treat it.
+				continue
+			}
+			c := clause{name: name, typ: p.typ}
+			for _, alt := range splitEscaped(v, ',') {
+				crit, problem := parseCriterion(name, p, alt)
+				if problem != "" {
+					return nil, problem
 				}
+				c.alts = append(c.alts, crit)
 			}
-			return false
-		}) {
-			return false
+			q.clauses = append(q.clauses, c)
 		}
+		q.link = append(q.link, url.QueryEscape(name)+"="+url.QueryEscape(v))
 	}
-	for _, alts := range f.birthDates {
-		if !anyOf(alts, func(d string) bool { return strings.HasPrefix(p.birthDate, d) }) {
-			return false
-		}
+	return q, ""
+}
+
+func includeNote(rt *resourceType) string {
+	var inc []string
+	for v := range rt.includes {
+		inc = append(inc, "_include="+v)
 	}
-	for _, alts := range f.identifiers {
-		if !anyOf(alts, func(want identifier) bool {
-			for _, id := range p.identifiers {
-				if (want.system == anySystem || want.system == id.system) && (want.value == "" || want.value == id.value) {
-					return true
-				}
-			}
-			return false
-		}) {
+	slices.Sort(inc)
+	if len(inc) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(inc, ", ")
+}
+
+// matches reports whether a resource meets every clause.
+func (q *query) matches(r *resource) bool {
+	for i := range q.clauses {
+		if !q.clauses[i].matches(r.values[q.clauses[i].name]) {
 			return false
 		}
 	}
 	return true
 }
 
-func anyOf[T any](alts []T, ok func(T) bool) bool {
-	for _, a := range alts {
-		if ok(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// query is the query string of a self or next link: the filter as given,
-// then the page, in a fixed order so links are stable.
-func (f *filter) query(count, offset int) string {
+// linkQuery is the query string of a self or next link: the search as
+// given, then the page, so links are stable.
+func (q *query) linkQuery(offset int) string {
 	var b strings.Builder
-	for _, name := range []string{"name", "birthdate", "identifier"} {
-		for _, v := range f.raw[name] {
-			b.WriteString(name)
-			b.WriteByte('=')
-			b.WriteString(url.QueryEscape(v))
-			b.WriteByte('&')
-		}
+	for _, kv := range q.link {
+		b.WriteString(kv)
+		b.WriteByte('&')
 	}
 	b.WriteString("_count=")
-	b.WriteString(strconv.Itoa(count))
+	b.WriteString(strconv.Itoa(q.count))
 	if offset > 0 {
 		b.WriteString("&_offset=")
 		b.WriteString(strconv.Itoa(offset))
 	}
 	return b.String()
+}
+
+// search serves a search as a searchset Bundle: the page of matches, then
+// the resources they include.
+func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string, rt *resourceType) {
+	q, problem := parseQuery(rt, r.URL.RawQuery)
+	if problem != "" {
+		writeOutcome(w, http.StatusBadRequest, "invalid", problem)
+		return
+	}
+	var matches []*resource
+	for _, res := range s.store.byType[typ] {
+		if q.matches(res) {
+			matches = append(matches, res)
+		}
+	}
+	base := baseURL(r)
+	b := bundle{Total: len(matches)}
+	b.Link = append(b.Link, link{Relation: "self", URL: base + "/" + typ + "?" + q.linkQuery(q.offset)})
+	end := min(q.offset+q.count, len(matches))
+	var page []*resource
+	if q.offset < end {
+		page = matches[q.offset:end]
+	}
+	for _, res := range page {
+		b.Entry = append(b.Entry, entry{FullURL: base + "/" + res.typ + "/" + res.id, Resource: res.raw, Mode: "match"})
+	}
+	seen := map[*resource]bool{}
+	for _, path := range q.include {
+		for _, res := range page {
+			for _, ref := range res.refs[path] {
+				inc := s.store.byRef[ref]
+				if inc == nil || seen[inc] {
+					continue
+				}
+				seen[inc] = true
+				b.Entry = append(b.Entry, entry{FullURL: base + "/" + inc.typ + "/" + inc.id, Resource: inc.raw, Mode: "include"})
+			}
+		}
+	}
+	if !s.opts.OmitNextLinks && q.count > 0 && end < len(matches) {
+		b.Link = append(b.Link, link{Relation: "next", URL: base + "/" + typ + "?" + q.linkQuery(end)})
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(http.StatusOK)
+	w.Write(b.encode())
 }
 
 // baseURL is the server's base URL as the client reached it. FHIR links are
@@ -373,14 +314,6 @@ func validPartialDate(d string) bool {
 		return digits(d[:4]) && d[4] == '-' && digits(d[5:7]) && d[7] == '-' && digits(d[8:])
 	}
 	return false
-}
-
-func splitFold(v string) []string {
-	var out []string
-	for _, s := range splitEscaped(v, ',') {
-		out = append(out, fold(unescape(s)))
-	}
-	return out
 }
 
 // splitEscaped splits a search value at each sep that is not escaped with a
@@ -442,6 +375,29 @@ var accentFold = func() map[rune]rune {
 }()
 
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
+	var resources []any
+	for _, typ := range servedTypes() {
+		rt := resourceTypes[typ]
+		var params []any
+		for _, name := range rt.paramNames() {
+			p, _ := rt.lookup(name)
+			params = append(params, map[string]string{"name": name, "type": paramTypeNames[p.typ]})
+		}
+		res := map[string]any{
+			"type":        typ,
+			"interaction": []any{map[string]string{"code": "read"}, map[string]string{"code": "search-type"}},
+			"searchParam": params,
+		}
+		if len(rt.includes) > 0 {
+			var inc []string
+			for v := range rt.includes {
+				inc = append(inc, v)
+			}
+			slices.Sort(inc)
+			res["searchInclude"] = inc
+		}
+		resources = append(resources, res)
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"resourceType": "CapabilityStatement",
 		"status":       "active",
@@ -455,41 +411,65 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		"fhirVersion": "4.0.1",
 		"format":      []string{"json"},
 		"rest": []any{map[string]any{
-			"mode": "server",
-			"resource": []any{map[string]any{
-				"type":        "Patient",
-				"interaction": []any{map[string]string{"code": "read"}, map[string]string{"code": "search-type"}},
-				"searchParam": []any{
-					map[string]string{"name": "name", "type": "string"},
-					map[string]string{"name": "birthdate", "type": "date"},
-					map[string]string{"name": "identifier", "type": "token"},
-				},
-			}},
+			"mode":     "server",
+			"resource": resources,
 		}},
 	})
 }
 
+// bundle is a searchset Bundle.
 type bundle struct {
-	ResourceType string  `json:"resourceType"`
-	Type         string  `json:"type"`
-	Total        int     `json:"total"`
-	Link         []link  `json:"link"`
-	Entry        []entry `json:"entry"`
+	Total int
+	Link  []link
+	Entry []entry
 }
 
-type link struct {
-	Relation string `json:"relation"`
-	URL      string `json:"url"`
-}
+type link struct{ Relation, URL string }
 
 type entry struct {
-	FullURL  string          `json:"fullUrl"`
-	Resource json.RawMessage `json:"resource"`
-	Search   search          `json:"search"`
+	FullURL  string
+	Resource json.RawMessage
+	Mode     string // search.mode: match or include
 }
 
-type search struct {
-	Mode string `json:"mode"`
+// encode writes the Bundle by hand. The resources are stored compact and
+// valid, so they are copied as they are: encoding/json would validate and
+// compact each one again, which was most of a search's cost.
+func (b *bundle) encode() []byte {
+	size := 256
+	for _, e := range b.Entry {
+		size += len(e.FullURL) + len(e.Resource) + 64
+	}
+	var buf bytes.Buffer
+	buf.Grow(size)
+	buf.WriteString(`{"resourceType":"Bundle","type":"searchset","total":`)
+	buf.WriteString(strconv.Itoa(b.Total))
+	buf.WriteString(`,"link":[`)
+	for i, l := range b.Link {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.WriteString(`{"relation":`)
+		writeString(&buf, l.Relation)
+		buf.WriteString(`,"url":`)
+		writeString(&buf, l.URL)
+		buf.WriteByte('}')
+	}
+	buf.WriteString(`],"entry":[`)
+	for i, e := range b.Entry {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.WriteString(`{"fullUrl":`)
+		writeString(&buf, e.FullURL)
+		buf.WriteString(`,"resource":`)
+		buf.Write(e.Resource)
+		buf.WriteString(`,"search":{"mode":`)
+		writeString(&buf, e.Mode)
+		buf.WriteString(`}}`)
+	}
+	buf.WriteString("]}\n")
+	return buf.Bytes()
 }
 
 func writeOutcome(w http.ResponseWriter, status int, code, diagnostics string) {
@@ -504,13 +484,17 @@ func writeOutcome(w http.ResponseWriter, status int, code, diagnostics string) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
+	// Resources keep their narrative's markup as it is: json.Marshal would
+	// escape every < and > in it.
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		// Only the sandbox's own types are encoded here; a failure is a bug.
 		http.Error(w, "sandbox: cannot encode answer", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
-	w.Write(body)
+	w.Write(body.Bytes())
 }
