@@ -81,29 +81,39 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		return 3
 	}
 	ids := sb.PatientIDs()
+	rec := sb.RecordPatientIDs()
+	// Carla (the last record patient) is alive, has allergies, documents and
+	// a booked appointment: the most to see in one patient.
+	p := "none"
+	if len(rec) > 0 {
+		p = rec[len(rec)-1]
+	}
 	base := "http://" + g.apiAddr.String()
+	auth := "-H 'Authorization: Bearer " + DemoAPIKey + "'"
 	// The guide goes to stderr, so stdout carries only audit events and can
 	// be piped to `ferry audit verify` or a file as it is.
 	fmt.Fprintf(stderr, `
-Ferry demo is running: gateway %s, admin http://%s, FHIR connector plugin, sandbox FHIR R4
-source with %d synthetic patients. Audit events (one JSON line per request) go to stdout.
+Ferry demo is running: gateway %[1]s, admin http://%[2]s, FHIR connector plugin, sandbox FHIR R4
+source with %[3]d synthetic patients (%[4]d with full records). Audit events (one JSON line per
+request) go to stdout.
 
 Try:
-  curl -s -H 'Authorization: Bearer %s' '%s/v1/demo/patients?limit=5'
-  curl -s -H 'Authorization: Bearer %s' '%s/v1/demo/patients/%s'
-  curl -s '%s/v1/demo/patients'                      # 401 problem+json
-  curl -s http://%s/readyz
+  curl -s %[5]s '%[1]s/v1/demo/capabilities'
+  curl -s %[5]s '%[1]s/v1/demo/patients?limit=5'
+  curl -s %[5]s '%[1]s/v1/demo/patients/%[6]s'
+  curl -s %[5]s '%[1]s/v1/demo/observations?patient_id=%[6]s&category=vital-signs&limit=5'
+      # then pass the answer's next_cursor: ...observations?cursor=<next_cursor>
+  curl -s %[5]s '%[1]s/v1/demo/conditions?patient_id=%[6]s&fields=code,clinical_status,onset_at'
+  curl -s %[5]s '%[1]s/v1/demo/allergies?patient_id=%[6]s'
+  curl -s %[5]s '%[1]s/v1/demo/documents?patient_id=%[6]s'
+  curl -s %[5]s '%[1]s/v1/demo/passthrough/Patient/%[6]s'     # the source's own FHIR record
+  curl -s '%[1]s/v1/demo/patients'                               # 401 problem+json
+  curl -s '%[1]s/v1/openapi.json'
+  curl -s http://%[2]s/readyz
 
 Ctrl-C to stop.
-`, base, g.adminAdr, len(ids), DemoAPIKey, base, DemoAPIKey, base, first(ids), base, g.adminAdr)
+`, base, g.adminAdr, len(ids), len(rec), auth, p)
 	return g.wait(logger)
-}
-
-func first(ids []string) string {
-	if len(ids) == 0 {
-		return "none"
-	}
-	return ids[0]
 }
 
 // demoConfig is the demo's configuration, built as JSON so it goes through
@@ -121,6 +131,8 @@ func demoConfig(listen, adminListen, pluginPath, pluginSHA256, sourceURL string)
 		"clients": []any{map[string]any{
 			"id": demoClient, "tenant": demoTenant, "api_key_sha256": hex.EncodeToString(key[:]),
 			"connections": []string{demoConn},
+			// The demo client may use passthrough too, to show it.
+			"scopes": []string{config.ScopeRead, config.ScopePassthrough},
 		}},
 		"connections": []any{map[string]any{
 			"id": demoConn, "tenant": demoTenant, "connector": "fhir", "base_url": sourceURL,

@@ -48,6 +48,25 @@ func SyntheaBundles() []string {
 	}
 }
 
+// AllSyntheaBundles returns every Synthea bundle under testdata/synthea (30
+// patients, about 25 MB), as paths relative to the repository root, sorted.
+func AllSyntheaBundles(t testing.TB) []string {
+	t.Helper()
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(root, "testdata", "synthea", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Synthea bundles under testdata/synthea (%v)", err)
+	}
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = filepath.Join("testdata", "synthea", filepath.Base(f))
+	}
+	return out
+}
+
 // MedplumOptions configures StartMedplum. The zero value starts a peer with
 // the Synthea bundles loaded, `next` links on search results and no auth.
 type MedplumOptions struct {
