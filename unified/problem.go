@@ -102,13 +102,28 @@ func (c Code) Retryable() bool {
 // fixed vocabulary (for example the name of an offending parameter); it never
 // carries upstream text or PHI.
 type Problem struct {
-	Type      string `json:"type"`
-	Title     string `json:"title"`
-	Status    int    `json:"status"`
-	Code      Code   `json:"code"`
-	Detail    string `json:"detail,omitempty"`
+	// Type is a URI naming the problem: ProblemTypeBase followed by Code
+	// ("https://ferry.dev/problems/not_found"), whose page documents it.
+	Type string `json:"type"`
+	// Title is the code's fixed human-readable summary; it never varies
+	// with the request.
+	Title string `json:"title"`
+	// Status is the HTTP status code of the response, repeated in the body.
+	Status int `json:"status"`
+	// Code is the stable, machine-readable reason: switch on it, not on
+	// Title or Detail.
+	Code Code `json:"code"`
+	// Detail says more when Ferry can, chosen from a fixed vocabulary (the
+	// name of the offending parameter); never upstream text or PHI. Absent
+	// when there is nothing to add.
+	Detail string `json:"detail,omitempty"`
+	// RequestID is the request's id, as in the X-Request-Id response
+	// header; quote it when reporting the problem.
 	RequestID string `json:"request_id,omitempty"`
-	Retryable bool   `json:"retryable"`
+	// Retryable says whether the same request may succeed if sent again
+	// later: true for failures and outages of the source, the connector or
+	// the connection's credentials.
+	Retryable bool `json:"retryable"`
 }
 
 // ProblemTypeBase prefixes the `type` URI of every problem; the code is

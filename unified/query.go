@@ -13,6 +13,9 @@ const DefaultLimit = 50
 
 // List is the envelope of a search answer.
 type List[T any] struct {
+	// Data are the records of this page, at most `limit`, in the order the
+	// source returned them. Always an array; it may be empty even when
+	// NextCursor is present.
 	Data []T `json:"data"`
 	// NextCursor fetches the next page when passed as `cursor`; absent on
 	// the last page.
