@@ -45,11 +45,12 @@ type Settings struct {
 	// Paging is "auto" (default), "link" or "offset".
 	Paging Paging `json:"paging,omitempty"`
 	// PatientSearch is how a search by patient is asked: "patient"
-	// (default; the parameter US Core requires of servers) or "subject",
-	// for servers that cannot evaluate `patient` on resources whose patient
-	// is their subject (it is defined there as subject.where(resolve() is
-	// Patient)); they get subject=Patient/{id}, or actor=Patient/{id} for
-	// an Appointment.
+	// (default; patient={id}, the parameter US Core requires of servers)
+	// or "subject", for servers that cannot evaluate `patient` on resources
+	// whose patient is their subject (it is defined there as
+	// subject.where(resolve() is Patient)): they get subject=Patient/{id},
+	// actor=Patient/{id} for an Appointment, and patient=Patient/{id}
+	// elsewhere (a typed reference, which such servers also need).
 	PatientSearch PatientSearch `json:"patient_search,omitempty"`
 }
 
@@ -206,6 +207,11 @@ func (c *Connector) Read(ctx context.Context, req *connectors.ReadRequest) (*con
 	rec, err := m.record(resp.Body, src, req.Raw, false)
 	if err != nil {
 		return nil, err
+	}
+	if m.resolveRead != nil {
+		if rec, err = m.resolveRead(ctx, req.Transport, resp.Body, rec); err != nil {
+			return nil, err
+		}
 	}
 	return &connectors.ReadResponse{Record: rec}, nil
 }

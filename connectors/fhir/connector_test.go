@@ -935,7 +935,7 @@ func TestPatientSearchSubject(t *testing.T) {
 		{`{"patient_search":"patient"}`, unified.Encounters, "patient=p1"},
 		{`{"patient_search":"subject"}`, unified.Encounters, "subject=Patient%2Fp1"},
 		{`{"patient_search":"subject"}`, unified.Appointments, "actor=Patient%2Fp1"},
-		{`{"patient_search":"subject"}`, unified.Coverages, "patient=p1"},
+		{`{"patient_search":"subject"}`, unified.Coverages, "patient=Patient%2Fp1"},
 	} {
 		conn := configured(t, c.settings)
 		tr := answer(200, bundleJSON("", "", 0))

@@ -20,7 +20,8 @@
 // for servers that cannot evaluate `patient` where FHIR defines it through
 // resolve() (Observation, Condition, Encounter, Procedure, DiagnosticReport,
 // DocumentReference, MedicationRequest: subject=Patient/{id}; Appointment:
-// actor=Patient/{id}). Medplum's in-memory server is one of them.
+// actor=Patient/{id}; elsewhere patient=Patient/{id}, a typed reference).
+// Medplum's in-memory server is one of them.
 //
 // paging chooses how the next page of a search is asked for. "auto" (the
 // default) follows the Bundle's next link when the source gives one, and

@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +32,10 @@ type resourceMap struct {
 	// include lists _include parameters a search sends, for mappings that
 	// need a referenced resource (a MedicationRequest's Medication).
 	include []string
+	// resolveRead, when set, completes a read's record with what the
+	// resource only references (body is the resource as the source sent
+	// it), through the same transport and deadline.
+	resolveRead func(ctx context.Context, tr connectors.Transport, body []byte, rec json.RawMessage) (json.RawMessage, error)
 }
 
 var resourceMaps = map[unified.ResourceType]*resourceMap{}
@@ -276,8 +281,11 @@ func (m *resourceMap) query(params map[string]string, limit int, s *Settings) ([
 		}
 		name := p.fhir
 		if p.kind == paramID && p.name == unified.FilterPatientID && s != nil && s.PatientSearch == PatientSearchSubject {
+			// Typed references throughout: some servers match a plain id
+			// only against references written the same way.
+			fv = "Patient/" + fv
 			if alt, ok := subjectSearch[m.fhirType]; ok {
-				name, fv = alt, "Patient/"+fv
+				name = alt
 			}
 		}
 		q = append(q, connectors.Param{Name: name, Value: fv})

@@ -1,0 +1,99 @@
+package fhir
+
+import (
+	"encoding/json"
+	"slices"
+
+	"github.com/ferryhealth/ferry/unified"
+)
+
+func init() {
+	register(&resourceMap{
+		resource: unified.Documents,
+		fhirType: "DocumentReference",
+		params: slices.Concat(
+			[]searchParam{
+				patientParam("patient", true),
+				tokenParam(unified.FilterCode, "type"),
+				tokenParam(unified.FilterCategory, "category"),
+				tokenParam(unified.FilterStatus, "status"),
+			},
+			dateParams("date"),
+			[]searchParam{updatedParam()},
+		),
+		record: mapRecord[fhirDocumentReference, unified.Document]("DocumentReference"),
+		page:   mapPage[fhirDocumentReference, unified.Document]("DocumentReference"),
+	})
+}
+
+// fhirDocumentReference holds only the fields of an R4 DocumentReference
+// that the mapping uses. An attachment's data is decoded only to learn that
+// the content is inline (see fhirAttachment): sources such as Synthea embed
+// whole clinical notes there, in base64, and the unified record carries
+// metadata only.
+type fhirDocumentReference struct {
+	resourceHead
+	MasterIdentifier *fhirIdentifier       `json:"masterIdentifier"`
+	Identifier       []fhirIdentifier      `json:"identifier"`
+	Status           string                `json:"status"`
+	DocStatus        string                `json:"docStatus"`
+	Type             *fhirCodeableConcept  `json:"type"`
+	Category         []fhirCodeableConcept `json:"category"`
+	Subject          *fhirReference        `json:"subject"`
+	Date             string                `json:"date"`
+	Author           []fhirReference       `json:"author"`
+	Custodian        *fhirReference        `json:"custodian"`
+	Description      string                `json:"description"`
+	Content          []struct {
+		Attachment fhirAttachment `json:"attachment"`
+		Format     *fhirCoding    `json:"format"`
+	} `json:"content"`
+	Context *struct {
+		Encounter []fhirReference `json:"encounter"`
+		Period    *fhirPeriod     `json:"period"`
+	} `json:"context"`
+}
+
+// unified maps the DocumentReference. The masterIdentifier, the
+// document's identifier as its author assigned it, comes first among the
+// identifiers. context.encounter may name an EpisodeOfCare, which is not
+// an encounter and is left out.
+func (d *fhirDocumentReference) unified(src unified.Source, raw json.RawMessage) unified.Document {
+	u := unified.Document{
+		ID:          d.ID,
+		Status:      d.Status,
+		DocStatus:   d.DocStatus,
+		Type:        concept(d.Type),
+		Categories:  concepts(d.Category),
+		Description: d.Description,
+		Patient:     referenceTo(d.Subject, unified.Patients),
+		Date:        d.Date,
+		Authors:     references(d.Author),
+		Custodian:   reference(d.Custodian),
+		UpdatedAt:   d.updated(),
+		Source:      src,
+		Raw:         raw,
+	}
+	ids := d.Identifier
+	if d.MasterIdentifier != nil {
+		ids = append([]fhirIdentifier{*d.MasterIdentifier}, ids...)
+	}
+	u.Identifiers = identifiers(ids)
+	for i := range d.Content {
+		c := &d.Content[i]
+		dc := unified.DocumentContent{Attachment: attachment(&c.Attachment), Format: coding(c.Format)}
+		if dc.Attachment == (unified.Attachment{}) && dc.Format == nil {
+			continue
+		}
+		u.Contents = append(u.Contents, dc)
+	}
+	if d.Context != nil {
+		for i := range d.Context.Encounter {
+			if r := referenceTo(&d.Context.Encounter[i], unified.Encounters); r != nil {
+				u.Encounters = append(u.Encounters, *r)
+			}
+		}
+		u.Period = period(d.Context.Period)
+	}
+	return u
+}

@@ -1,0 +1,82 @@
+package fhir
+
+import (
+	"encoding/json"
+	"slices"
+
+	"github.com/ferryhealth/ferry/unified"
+)
+
+func init() {
+	register(&resourceMap{
+		resource: unified.Procedures,
+		fhirType: "Procedure",
+		params: slices.Concat(
+			[]searchParam{
+				patientParam("patient", true),
+				tokenParam(unified.FilterCode, "code"),
+				tokenParam(unified.FilterStatus, "status"),
+				tokenParam(unified.FilterCategory, "category"),
+			},
+			dateParams("date"),
+			[]searchParam{updatedParam()},
+		),
+		record: mapRecord[fhirProcedure, unified.Procedure]("Procedure"),
+		page:   mapPage[fhirProcedure, unified.Procedure]("Procedure"),
+	})
+}
+
+// fhirProcedure holds only the fields of an R4 Procedure that the mapping
+// uses.
+type fhirProcedure struct {
+	resourceHead
+	Identifier        []fhirIdentifier      `json:"identifier"`
+	Status            string                `json:"status"`
+	Category          *fhirCodeableConcept  `json:"category"`
+	Code              *fhirCodeableConcept  `json:"code"`
+	Subject           *fhirReference        `json:"subject"`
+	Encounter         *fhirReference        `json:"encounter"`
+	PerformedDateTime string                `json:"performedDateTime"`
+	PerformedPeriod   *fhirPeriod           `json:"performedPeriod"`
+	Performer         []fhirProcedureActor  `json:"performer"`
+	Location          *fhirReference        `json:"location"`
+	ReasonCode        []fhirCodeableConcept `json:"reasonCode"`
+	BodySite          []fhirCodeableConcept `json:"bodySite"`
+	Outcome           *fhirCodeableConcept  `json:"outcome"`
+}
+
+type fhirProcedureActor struct {
+	Actor *fhirReference `json:"actor"`
+}
+
+// unified maps the Procedure. performed[x] is a choice: a date-time is
+// performed_at and a period performed_period; a string ("about 3 years
+// ago"), an age or a range has no place in the unified model and is left
+// out. The performers are the actors of performer[]; their functions are
+// not mapped.
+func (p *fhirProcedure) unified(src unified.Source, raw json.RawMessage) unified.Procedure {
+	u := unified.Procedure{
+		ID:              p.ID,
+		Identifiers:     identifiers(p.Identifier),
+		Status:          p.Status,
+		Category:        concept(p.Category),
+		Code:            conceptValue(p.Code),
+		Patient:         referenceTo(p.Subject, unified.Patients),
+		Encounter:       referenceTo(p.Encounter, unified.Encounters),
+		PerformedAt:     p.PerformedDateTime,
+		PerformedPeriod: period(p.PerformedPeriod),
+		Location:        referenceTo(p.Location, unified.Locations),
+		ReasonCodes:     concepts(p.ReasonCode),
+		BodySites:       concepts(p.BodySite),
+		Outcome:         concept(p.Outcome),
+		UpdatedAt:       p.updated(),
+		Source:          src,
+		Raw:             raw,
+	}
+	for i := range p.Performer {
+		if r := reference(p.Performer[i].Actor); r != nil {
+			u.Performers = append(u.Performers, *r)
+		}
+	}
+	return u
+}
