@@ -32,7 +32,7 @@ $(MEDPLUM)/node_modules/.package-lock.json: $(MEDPLUM)/package-lock.json
 
 ## test: every test, against the real peers (started by the tests themselves)
 test: test-deps build vet
-	FERRY_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -race -timeout 20m ./...
+	FERRY_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -race -timeout 30m ./...
 
 ## fuzz: run each fuzzer briefly (FUZZTIME=30s by default)
 FUZZTIME ?= 30s
