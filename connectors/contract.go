@@ -55,9 +55,9 @@ func (m *MetadataResponse) Resource(r unified.ResourceType) (ResourceCapability,
 // ResourceCapability says which operations and search parameters a
 // connector offers for one unified resource.
 type ResourceCapability struct {
-	Resource       unified.ResourceType
-	Read           bool
-	Search         bool
+	Resource unified.ResourceType
+	Read     bool
+	Search   bool
 	// SearchParams are the filters accepted on search, beyond the
 	// reserved limit, cursor, fields and raw: standard filters
 	// (unified.StandardFilters, whose values the host checks) and the
