@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X github.com/ferryhealth/ferry/proxy.Version=$(VERSION)
 CONNECTORS := fhir
 MEDPLUM := testdata/peers/medplum
 
-.PHONY: all build demo test test-deps test-unit fuzz bench generate check-generated vet fmt clean
+.PHONY: all build demo test test-deps debian-peers test-unit fuzz bench generate check-generated vet fmt clean
 
 all: build
 
@@ -24,8 +24,17 @@ build:
 demo: build
 	$(BIN)/ferry demo
 
-## test-deps: the pinned npm test peer (Medplum FHIR server)
-test-deps: $(MEDPLUM)/node_modules/.package-lock.json
+## test-deps: the pinned npm test peer (Medplum FHIR server) and the Debian test peers
+## (rsyslog with TLS for the syslog audit sink), installed with apt-get when missing
+DEBIAN_PEERS := rsyslog rsyslog-gnutls
+test-deps: $(MEDPLUM)/node_modules/.package-lock.json debian-peers
+
+debian-peers:
+	@missing=; for p in $(DEBIAN_PEERS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "apt-get install$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 $(MEDPLUM)/node_modules/.package-lock.json: $(MEDPLUM)/package-lock.json
 	cd $(MEDPLUM) && npm ci --no-audit --no-fund --loglevel=error

@@ -1,6 +1,7 @@
 // Package auditlog records who reached which tenant's data, through which
-// connection, when, and with what outcome: one Event per request, written to
-// the tenant's sinks.
+// connection, when, and with what outcome: one Event per request, chained,
+// signed, and delivered to the tenant's sinks. docs/audit.md is the
+// reference for the wire format, the chain and the tools.
 //
 // The audit trail must hold no PHI, and it holds none by construction rather
 // than by care. An Event has a fixed schema of plain strings, integers and
@@ -9,23 +10,33 @@
 // resource id, a patient name or an upstream body into. Every string field is
 // filled from configuration (tenant, connection, connector, region, config
 // hash), from a closed vocabulary (action, route template, error code), from
-// Ferry itself (request and trace ids, client id, source IP) or is a keyed
-// one-way reference (PatientRef). A reviewer can audit the whole schema on one
-// screen, and a test (event_test.go) fails when a field is added without
-// updating its allow-list, so widening the schema is always a conscious,
-// reviewed change.
+// Ferry itself (request, trace and chain ids, hashes, signatures, client id,
+// source IP) or is a keyed one-way reference (PatientRef). A reviewer can
+// audit the whole schema on one screen, and a test (event_test.go) fails
+// when a field is added without updating its allow-list, so widening the
+// schema is always a conscious, reviewed change.
 //
 // The wire format is one compact JSON object per line with a stable,
 // documented key order (see Fields), encoded by hand in Event.AppendJSON
-// because it is faster than encoding/json and allocation-free, and because a
-// byte-stable encoding is what the hash chain (seq, prev_hash) will be
-// computed over.
+// because it is faster than encoding/json and allocation-free, and because
+// the hash chain is computed over those exact bytes.
 //
-// This first cut is synchronous: Emitter.Emit writes to the sink before it
-// returns. The bounded in-memory delivery queue, the hash chain and signed
-// checkpoints come later; events are never spooled to disk.
+// Tamper evidence (chain.go, verify.go): the Emitter keeps one stream per
+// tenant with a random chain id, gives each event the next seq and the
+// SHA-256 of the previous event's line as prev_hash, and, with the tenant's
+// Ed25519 key, adds a signed checkpoint every so many events or seconds.
+// Verify reads any mix of chains back and reports deletions, reorderings,
+// edits and forged checkpoints by line.
 //
-// auditlog imports only the standard library (and, later, aws-sdk-go-v2 for
-// its AWS sinks). It must never import unified or connectors: keeping the
-// resource model out of reach is part of what keeps PHI out of the trail.
+// Delivery (emitter.go, worker.go): New builds an Emitter with a bounded
+// in-memory queue per sink, batching and retries with backoff; events are
+// never spooled to disk. Admit implements the on_sink_failure policy: under
+// block, a request is refused before it touches data when no sink can take
+// its event. NewEmitter is the synchronous first cut, kept for tests and
+// simple embeddings. The sinks (stdout, webhook, syslog, CloudWatch Logs,
+// Firehose, S3) are BatchSinks; NewSink builds one from a SinkConfig.
+//
+// auditlog imports only the standard library and aws-sdk-go-v2 (for its AWS
+// sinks). It must never import unified or connectors: keeping the resource
+// model out of reach is part of what keeps PHI out of the trail.
 package auditlog

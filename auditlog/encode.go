@@ -60,12 +60,14 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 
 	dst = appendOptStringField(dst, FieldPatientRef, e.PatientRef)
 	dst = appendStringField(dst, FieldConfigHash, e.ConfigHash)
+	dst = appendStringField(dst, FieldChainID, e.ChainID)
 
 	dst = append(dst, ',')
 	dst = appendKey(dst, FieldSeq)
 	dst = strconv.AppendUint(dst, e.Seq, 10)
 
 	dst = appendStringField(dst, FieldPrevHash, e.PrevHash)
+	dst = appendOptStringField(dst, FieldSig, e.Sig)
 	return append(dst, '}')
 }
 

@@ -26,8 +26,10 @@ const (
 	FieldLatencyUpstreamUS = "latency_upstream_us"
 	FieldPatientRef        = "patient_ref"
 	FieldConfigHash        = "config_hash"
+	FieldChainID           = "chain_id"
 	FieldSeq               = "seq"
 	FieldPrevHash          = "prev_hash"
+	FieldSig               = "sig"
 )
 
 // fields is the wire order, kept next to the constants so the two are read
@@ -37,7 +39,7 @@ var fields = [...]string{
 	FieldPurposeOfUse, FieldAction, FieldResourceType, FieldRoute, FieldConnection,
 	FieldConnector, FieldRegion, FieldStatus, FieldErrorCode, FieldRecordCount,
 	FieldLatencyProxyUS, FieldLatencyUpstreamUS, FieldPatientRef, FieldConfigHash,
-	FieldSeq, FieldPrevHash,
+	FieldChainID, FieldSeq, FieldPrevHash, FieldSig,
 }
 
 // Fields returns every Event field name in the order Event.AppendJSON writes
@@ -59,7 +61,16 @@ const (
 	ActionCapabilities = "capabilities" // GET /v1/{connection_id}/capabilities
 	ActionMetadata     = "metadata"     // GET /v1/openapi.json: no tenant data
 	ActionRefused      = "refused"      // stopped before reaching a source (authn, authz, residency, limits)
+	// ActionCheckpoint marks a signed checkpoint: an event the Emitter adds
+	// to a stream itself, not a request. See Emitter and docs/audit.md.
+	ActionCheckpoint = "checkpoint"
 )
+
+// ErrorCodeAuditUnavailable is the problem code the proxy answers (503) when
+// Admit refuses a request because the tenant's audit trail cannot take its
+// event. It is kept here as a plain string, like Event.ErrorCode, so this
+// package need not import unified; the Emitter recognises it (see Emit).
+const ErrorCodeAuditUnavailable = "audit_unavailable"
 
 // Event is one audited request. Its schema is fixed and PHI-free by
 // construction (see the package doc); add a field only together with its
@@ -71,9 +82,9 @@ const (
 // Keys whose zero value is a real answer are always written: record_count 0
 // means nothing was disclosed, and an auditor must see that, not guess it.
 // The always-present keys are time, request_id, source_ip, action, route,
-// region, status, record_count, latency_proxy_us, config_hash, seq and
-// prev_hash, so the wire shape does not change when the hash chain starts
-// filling the last two.
+// region, status, record_count, latency_proxy_us, config_hash, chain_id, seq
+// and prev_hash, so every event of a chain has the same shape; sig is
+// written only on checkpoints.
 //
 // An Event holds only values, no pointers, maps or slices, so copying it
 // (as the delivery queue will) never aliases caller state.
@@ -139,10 +150,21 @@ type Event struct {
 	// ConfigHash identifies the configuration the node was running, so an
 	// investigator can tell which policy allowed the request.
 	ConfigHash string `json:"config_hash"`
-	// Seq is the event's position in its tenant's hash chain. The chain is
-	// not built yet; until then it is 0.
+	// ChainID names the hash chain (stream) the event belongs to: 32
+	// random lowercase hex digits drawn when the Emitter starts a tenant's
+	// stream, so two processes (a restart, a replica) never share a chain.
+	// The Emitter sets it; "" only on an event that never went through one.
+	ChainID string `json:"chain_id"`
+	// Seq is the event's position in its chain: 1, 2, 3, ... with no gap.
+	// The Emitter sets it; 0 means the event is not chained.
 	Seq uint64 `json:"seq"`
-	// PrevHash is the hash of the previous event in the chain. The chain is
-	// not built yet; until then it is "".
+	// PrevHash is "sha256:" and the lowercase hex SHA-256 of the previous
+	// event's canonical line (AppendJSON, no newline); "" for seq 1. The
+	// Emitter sets it.
 	PrevHash string `json:"prev_hash"`
+	// Sig is set on checkpoints only: "ed25519:", the key id (16 hex
+	// digits), ":", and the unpadded base64url Ed25519 signature of the
+	// checkpoint's own line without its sig member (see CheckpointMessage).
+	// It is the last key on the wire so that member is easy to strip.
+	Sig string `json:"sig,omitempty"`
 }

@@ -49,8 +49,10 @@ var eventSchema = []struct {
 	{"LatencyUpstreamMicros", "latency_upstream_us,omitempty", reflect.TypeFor[int64]()},
 	{"PatientRef", "patient_ref,omitempty", reflect.TypeFor[string]()},
 	{"ConfigHash", "config_hash", reflect.TypeFor[string]()},
+	{"ChainID", "chain_id", reflect.TypeFor[string]()},
 	{"Seq", "seq", reflect.TypeFor[uint64]()},
 	{"PrevHash", "prev_hash", reflect.TypeFor[string]()},
+	{"Sig", "sig,omitempty", reflect.TypeFor[string]()},
 }
 
 // allowedTypes are the only types an Event field may have. Named types
@@ -178,8 +180,10 @@ func fullEvent() *Event {
 		LatencyUpstreamMicros: 18250,
 		PatientRef:            "hmac-sha256:4181d5064afa86fcb415ad5663d25c992250cdc2d2609ab094e7e70dabbabf19",
 		ConfigHash:            "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+		ChainID:               "6f1c0e2a9b3d4c5e8f7a6b5c4d3e2f10",
 		Seq:                   42,
 		PrevHash:              "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+		Sig:                   "ed25519:0123456789abcdef:c2lnbmF0dXJl",
 	}
 }
 
@@ -259,7 +263,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	events := []*Event{fullEvent(), refusedEvent(), {}}
 	for _, s := range tricky {
 		e := fullEvent()
-		e.RequestID, e.TraceID, e.Tenant, e.Route, e.PrevHash = s, s, s, s, s
+		e.RequestID, e.TraceID, e.Tenant, e.Route, e.PrevHash, e.ChainID, e.Sig = s, s, s, s, s, s, s
 		e.Status, e.RecordCount, e.LatencyProxyMicros, e.Seq = -1, -1<<31, -1<<63, 1<<64-1
 		events = append(events, e)
 	}
@@ -300,8 +304,10 @@ func FuzzAppendJSON(f *testing.F) {
 			LatencyUpstreamMicros: -n,
 			PatientRef:            b,
 			ConfigHash:            c,
+			ChainID:               b,
 			Seq:                   u,
 			PrevHash:              a,
+			Sig:                   c,
 		}
 		got := e.AppendJSON(nil)
 		if want := marshalStd(t, e); !bytes.Equal(got, want) {

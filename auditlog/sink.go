@@ -8,8 +8,9 @@ import (
 	"sync"
 )
 
-// Sink is a destination for audit events: stdout now; HTTP, syslog,
-// CloudWatch Logs, Firehose and S3 later.
+// Sink is a destination that takes one event per call, written before Emit
+// returns: what NewEmitter drives. The delivery queue (New) drives
+// BatchSinks instead; JSONLinesSink is both.
 //
 // Write must be safe for concurrent use, must not keep e (or anything that
 // points into it) after it returns, and must not drop an event because ctx
@@ -25,7 +26,10 @@ type Sink interface {
 // ErrSinkClosed is returned by Write on a sink that has been closed.
 var ErrSinkClosed = errors.New("auditlog: sink closed")
 
-var _ Sink = (*JSONLinesSink)(nil)
+var (
+	_ Sink      = (*JSONLinesSink)(nil)
+	_ BatchSink = (*JSONLinesSink)(nil)
+)
 
 // JSONLinesSink writes each event as one line of compact JSON (see
 // Event.AppendJSON for the key order) to an io.Writer, typically os.Stdout
@@ -90,6 +94,50 @@ func (s *JSONLinesSink) Write(_ context.Context, e *Event) error {
 	case closed:
 		return ErrSinkClosed
 	case err != nil:
+		return fmt.Errorf("auditlog: json lines write: %w", err)
+	}
+	return nil
+}
+
+// writeLine writes an already encoded event line and a newline in one Write
+// call. NewEmitter's streams use it so that the line they hashed is exactly
+// the line written, with no second encoding.
+func (s *JSONLinesSink) writeLine(line []byte) error {
+	bp := bufPool.Get().(*[]byte)
+	buf := append(append((*bp)[:0], line...), '\n')
+	s.mu.Lock()
+	closed := s.closed
+	var err error
+	if !closed {
+		_, err = s.w.Write(buf)
+	}
+	s.mu.Unlock()
+	if cap(buf) <= maxPooledBuf {
+		*bp = buf[:0]
+		bufPool.Put(bp)
+	}
+	switch {
+	case closed:
+		return ErrSinkClosed
+	case err != nil:
+		return fmt.Errorf("auditlog: json lines write: %w", err)
+	}
+	return nil
+}
+
+// WriteBatch writes the batch's lines, each followed by a newline, in one
+// Write call, so a batch never interleaves with another writer's lines.
+func (s *JSONLinesSink) WriteBatch(_ context.Context, b *Batch) error {
+	if b == nil || len(b.Records) == 0 {
+		return errNilBatch
+	}
+	buf := appendLines(make([]byte, 0, linesSize(b.Records)), b.Records)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrSinkClosed
+	}
+	if _, err := s.w.Write(buf); err != nil {
 		return fmt.Errorf("auditlog: json lines write: %w", err)
 	}
 	return nil

@@ -43,8 +43,15 @@ type Options struct {
 	Config     *config.Config
 	ConfigHash string
 	Connectors Connectors
-	// Secrets resolves references per tenant provider; nil gives the dev
-	// env provider (config validation already refuses it outside dev_mode).
+	// TenantSecrets is each tenant's secrets provider, by tenant id, as
+	// NewTenantSecrets builds them. A tenant resolves its connections'
+	// credentials and its audit key with its own provider only. Nil: built
+	// here by NewTenantSecrets with Secrets as the env provider and no AWS
+	// credentials, which serves dev_mode's "env" tenants only.
+	TenantSecrets map[string]secrets.Provider
+	// Secrets is the provider of "env" tenants when TenantSecrets is nil;
+	// nil gives secrets.Env{} (config validation refuses "env" outside
+	// dev_mode).
 	Secrets secrets.Provider
 	// Audit receives one event per request.
 	Audit  *auditlog.Emitter
@@ -93,19 +100,23 @@ type tenantEntry struct {
 }
 
 // New builds a server from a validated config. It resolves each tenant's
-// audit key once, at start, so a missing key fails the boot rather than a
-// request.
+// audit key once, at start, with the tenant's own secrets provider, so a
+// missing key fails the boot rather than a request.
 func New(ctx context.Context, o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
-	}
-	if o.Secrets == nil {
-		o.Secrets = secrets.Env{}
 	}
 	if o.Audit == nil {
 		return nil, errors.New("proxy: an audit emitter is required")
 	}
 	var err error
+	providers := o.TenantSecrets
+	if providers == nil {
+		providers, err = NewTenantSecrets(o.Config, SecretsOptions{Env: o.Secrets, Logger: o.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("proxy: %w", err)
+		}
+	}
 	bctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: o.Config, configHash: o.ConfigHash, conns: o.Connectors, audit: o.Audit, log: o.Logger,
@@ -114,7 +125,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		baseCtx: bctx, cancel: cancel,
 	}
 	for _, t := range o.Config.Tenants {
-		key, err := o.Secrets.Resolve(ctx, t.Audit.KeyRef)
+		sp := providers[t.ID]
+		if sp == nil {
+			cancel()
+			return nil, fmt.Errorf("tenant %q: no secrets provider", t.ID)
+		}
+		key, err := sp.Resolve(ctx, t.Audit.KeyRef)
 		if err != nil {
 			cancel()
 			return nil, fmt.Errorf("tenant %q: audit key: %w", t.ID, err)
@@ -132,7 +148,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	ua := "Ferry/" + Version
 	for i := range o.Config.Connections {
 		cn := &o.Config.Connections[i]
-		src, err := newSource(cn, o.Secrets, o.Config.Limits.MaxUpstreamBodyBytes, ua)
+		src, err := newSource(cn, providers[cn.Tenant], o.Config.DevMode, o.Config.Limits.MaxUpstreamBodyBytes, ua, o.Logger)
 		if err != nil {
 			cancel()
 			return nil, err

@@ -3,9 +3,9 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
@@ -18,25 +18,37 @@ import (
 
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/proxy/config"
+	"github.com/ferryhealth/ferry/proxy/outauth"
 	"github.com/ferryhealth/ferry/proxy/secrets"
 )
 
 // source is the host's client for one connection's source system, built once
 // at start. Everything a plugin asks of the source goes through it.
 type source struct {
-	conn    *config.Connection
-	secrets secrets.Provider
-	scheme  string
-	host    string // Host header value
-	prefix  string // base path, always ending in "/"
-	client  *fasthttp.HostClient
+	conn   *config.Connection
+	auth   outauth.Authenticator // nil for auth kind "none"
+	scheme string
+	host   string // Host header value
+	prefix string // base path, always ending in "/"
+	client *fasthttp.HostClient
+
+	log *slog.Logger
+	// credLogAt is when a credential failure was last logged (UnixNano):
+	// an outage fails every request, and one line per interval says enough.
+	credLogAt atomic.Int64
 }
+
+// credLogInterval is the least time between two logged credential failures
+// of one connection; every failed request is still audited.
+const credLogInterval = 10 * time.Second
 
 // errEgressDenied is returned by the dialer for an address the connection
 // may not reach.
 var errEgressDenied = errors.New("egress to this address is not allowed")
 
-func newSource(cn *config.Connection, sp secrets.Provider, maxBody int, userAgent string) (*source, error) {
+// newSource builds the client of a connection's source. sp is the secrets
+// provider of the connection's tenant, and no other's.
+func newSource(cn *config.Connection, sp secrets.Provider, devMode bool, maxBody int, userAgent string, log *slog.Logger) (*source, error) {
 	u, err := url.Parse(cn.BaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("connection %q: base_url: %w", cn.ID, err)
@@ -53,8 +65,15 @@ func newSource(cn *config.Connection, sp secrets.Provider, maxBody int, userAgen
 	if !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	s := &source{conn: cn, secrets: sp, scheme: u.Scheme, host: u.Host, prefix: prefix}
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: egressControl(cn.AllowPrivateNetwork)}
+	auth, err := newAuthenticator(cn, sp, devMode)
+	if err != nil {
+		return nil, fmt.Errorf("connection %q: auth: %w", cn.ID, err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &source{conn: cn, auth: auth, scheme: u.Scheme, host: u.Host, prefix: prefix, log: log}
+	dialer := egressDialer(cn.AllowPrivateNetwork)
 	s.client = &fasthttp.HostClient{
 		Addr:                   addr,
 		Name:                   userAgent,
@@ -73,6 +92,12 @@ func newSource(cn *config.Connection, sp secrets.Provider, maxBody int, userAgen
 		},
 	}
 	return s, nil
+}
+
+// egressDialer dials only addresses the connection may reach: its sources
+// and its token endpoint alike.
+func egressDialer(allowPrivate bool) *net.Dialer {
+	return &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: egressControl(allowPrivate)}
 }
 
 // egressControl checks the address a socket is about to connect to, after
@@ -200,15 +225,26 @@ func (t *requestTransport) Do(ctx context.Context, req *connectors.HTTPRequest) 
 	if len(req.Body) > 0 {
 		fr.SetBody(req.Body)
 	}
-	if err := t.applyAuth(ctx, fr); err != nil {
+	cred, err := t.applyAuth(ctx, fr)
+	if err != nil {
 		return nil, err
 	}
-
-	start := time.Now()
-	err := t.src.client.DoDeadline(fr, resp, deadline)
-	t.upstream.Add(int64(time.Since(start)))
-	if err != nil {
-		return nil, classifyUpstreamErr(ctx, err)
+	if err := t.send(ctx, fr, resp, deadline); err != nil {
+		return nil, err
+	}
+	// The source refused the credential: a rotated secret, an expired or
+	// revoked token. When the authenticator has (or will fetch) a newer
+	// one, the request is sent again, once. That is safe for every method:
+	// the request is held whole in memory (its body too), and a 401 means
+	// the source did not act on it.
+	if resp.StatusCode() == fasthttp.StatusUnauthorized && t.src.auth != nil && t.src.auth.Rejected(ctx, cred) {
+		if _, err := t.applyAuth(ctx, fr); err != nil {
+			return nil, err
+		}
+		resp.Reset()
+		if err := t.send(ctx, fr, resp, deadline); err != nil {
+			return nil, err
+		}
 	}
 	out := &connectors.HTTPResponse{Status: resp.StatusCode(), Body: append([]byte(nil), resp.Body()...)}
 	for k, v := range resp.Header.All() {
@@ -219,26 +255,51 @@ func (t *requestTransport) Do(ctx context.Context, req *connectors.HTTPRequest) 
 	return out, nil
 }
 
-// applyAuth injects the connection's credential. The secret is resolved per
-// request and lives only as long as the request.
-func (t *requestTransport) applyAuth(ctx context.Context, fr *fasthttp.Request) error {
-	a := t.src.conn.Auth
-	if a.Kind == "none" {
-		return nil
-	}
-	v, err := t.src.secrets.Resolve(ctx, a.SecretRef)
-	if err != nil || v.Empty() {
-		return &connectors.Error{Code: connectors.CodeCredentialsUnavailable}
-	}
-	switch a.Kind {
-	case "bearer":
-		fr.Header.Set("Authorization", "Bearer "+string(v.Reveal()))
-	case "basic":
-		fr.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString(v.Reveal()))
-	case "api_key":
-		fr.Header.Set(a.Header, string(v.Reveal()))
+// send makes one attempt and counts the time spent waiting on the source.
+func (t *requestTransport) send(ctx context.Context, fr *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+	start := time.Now()
+	err := t.src.client.DoDeadline(fr, resp, deadline)
+	t.upstream.Add(int64(time.Since(start)))
+	if err != nil {
+		return classifyUpstreamErr(ctx, err)
 	}
 	return nil
+}
+
+// applyAuth sets the connection's credential on fr, as the authenticator
+// gives it for this request: from the tenant's secret (cached in memory by
+// the provider) or a token (cached until it expires). The header value
+// lives in fr only, which is released when the request ends.
+func (t *requestTransport) applyAuth(ctx context.Context, fr *fasthttp.Request) (outauth.Credential, error) {
+	if t.src.auth == nil {
+		return outauth.Credential{}, nil
+	}
+	c, err := t.src.auth.Credential(ctx)
+	if err != nil || c.Value.Empty() {
+		t.src.credentialFailed(err)
+		// No cause travels with the code: the connector is untrusted, and
+		// the client needs only credentials_unavailable.
+		return c, &connectors.Error{Code: connectors.CodeCredentialsUnavailable}
+	}
+	fr.Header.SetBytesV(c.Header, c.Value.Reveal())
+	return c, nil
+}
+
+// credentialFailed logs why a credential was unavailable, at most once per
+// credLogInterval. Provider and token errors name the operation, the AWS
+// or OAuth2 error code and the HTTP status: never a secret, nor the text of
+// an answer.
+func (s *source) credentialFailed(err error) {
+	now := time.Now().UnixNano()
+	last := s.credLogAt.Load()
+	if now-last < int64(credLogInterval) || !s.credLogAt.CompareAndSwap(last, now) {
+		return
+	}
+	why := "empty credential"
+	if err != nil {
+		why = err.Error()
+	}
+	s.log.Warn("source credential unavailable", "connection", s.conn.ID, "auth_kind", s.conn.Auth.Kind, "error", why)
 }
 
 func classifyUpstreamErr(ctx context.Context, err error) error {

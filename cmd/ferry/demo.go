@@ -126,7 +126,7 @@ func demoConfig(listen, adminListen, pluginPath, pluginSHA256, sourceURL string)
 		"plugins":  []any{map[string]any{"kind": "fhir", "path": pluginPath, "sha256": pluginSHA256}},
 		"tenants": []any{map[string]any{
 			"id": demoTenant, "secrets": map[string]any{"provider": "env"},
-			"audit": map[string]any{"key_ref": "literal:" + DemoAuditKey},
+			"audit": map[string]any{"key_ref": "literal:" + DemoAuditKey, "signing_key_ref": "literal:" + DemoSigningKey},
 		}},
 		"clients": []any{map[string]any{
 			"id": demoClient, "tenant": demoTenant, "api_key_sha256": hex.EncodeToString(key[:]),

@@ -39,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(args[1:], stdout, stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "audit":
+		return cmdAudit(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "ferry %s (connector protocol v%d)\n", version(), protocolVersion())
 		return 0

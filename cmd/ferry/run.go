@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
 	"github.com/ferryhealth/ferry/auditlog"
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/plugins"
@@ -44,9 +46,13 @@ func startGateway(ctx context.Context, cfg *config.Config, cfgHash string, audit
 	if err != nil {
 		return nil, err
 	}
+	tenantSecrets, err := newTenantSecrets(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
 	audit := auditlog.NewEmitter(auditlog.NewJSONLines(auditOut), nil)
 	srv, err := proxy.New(ctx, proxy.Options{
-		Config: cfg, ConfigHash: cfgHash, Connectors: host, Secrets: secrets.Env{}, Audit: audit, Logger: logger,
+		Config: cfg, ConfigHash: cfgHash, Connectors: host, TenantSecrets: tenantSecrets, Audit: audit, Logger: logger,
 	})
 	if err != nil {
 		return nil, err
@@ -94,6 +100,27 @@ func (g *gateway) wait(logger *slog.Logger) int {
 	_ = g.server.Shutdown(ctx)
 	g.host.Close()
 	return code
+}
+
+// newTenantSecrets builds each tenant's secrets provider. The node's own AWS
+// identity, which only assumes the tenants' roles, comes from the SDK's
+// default chain (the pod's IAM role, or AWS_* variables), and is looked up
+// only when a tenant uses the aws provider. Credentials are fetched lazily,
+// on the first AssumeRole.
+func newTenantSecrets(ctx context.Context, cfg *config.Config, logger *slog.Logger) (map[string]secrets.Provider, error) {
+	o := proxy.SecretsOptions{Env: secrets.Env{}, Logger: logger}
+	for _, t := range cfg.Tenants {
+		if t.Secrets.Provider != config.SecretsAWS {
+			continue
+		}
+		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("aws: loading the node's credentials: %w", err)
+		}
+		o.AWSCredentials = awsCfg.Credentials
+		break
+	}
+	return proxy.NewTenantSecrets(cfg, o)
 }
 
 func pluginSpecs(cfg *config.Config) ([]plugins.Spec, error) {

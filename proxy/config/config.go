@@ -100,19 +100,125 @@ type Tenant struct {
 	Audit   Audit   `json:"audit"`
 }
 
-// Secrets says where a tenant's credentials live.
+// Secrets says where a tenant's credentials live. Every secret reference
+// of the tenant (its connections' auth.secret_ref, its audit.key_ref) is
+// resolved by this provider, and by no other tenant's.
 type Secrets struct {
-	// Provider is "env" (dev_mode only; references look like "env:NAME" or
-	// "literal:VALUE"). The tenant-owned AWS Secrets Manager provider is
-	// planned and not accepted yet.
+	// Provider is "aws": the tenant's own AWS Secrets Manager, read through
+	// an IAM role of the tenant's that Ferry assumes with an ExternalId
+	// (references are secret ARNs, see docs/tenant-secrets.md); or "env"
+	// (dev_mode only; references look like "env:NAME" or "literal:VALUE").
+	// Required.
 	Provider string `json:"provider"`
+	// Region is the tenant's AWS region ("eu-west-1"): STS and Secrets
+	// Manager are called there, and every reference must name a secret in
+	// it. Required for "aws".
+	Region string `json:"region,omitempty"`
+	// RoleARN is the role in the tenant's account that Ferry assumes
+	// ("arn:aws:iam::111111111111:role/ferry-reader"); references must name
+	// secrets of that account. Required for "aws".
+	RoleARN string `json:"role_arn,omitempty"`
+	// ExternalID is the ExternalId the role's trust policy requires (2 to
+	// 1224 of A-Z a-z 0-9 and + = , . @ : / - _). Required for "aws".
+	ExternalID string `json:"external_id,omitempty"`
+	// Endpoint overrides the AWS endpoint of STS and Secrets Manager: an
+	// https URL (a VPC endpoint), or http on 127.0.0.1 / localhost / [::1]
+	// (an emulator in tests). Default: AWS's regional endpoints.
+	Endpoint string `json:"endpoint,omitempty"`
+	// CacheTTL is how long a value read from Secrets Manager is served from
+	// memory. Default "5m"; between "1s" and "1h". "aws" only.
+	CacheTTL Duration `json:"cache_ttl,omitempty"`
 }
 
-// Audit is a tenant's audit settings.
+// The secrets providers.
+const (
+	SecretsAWS = "aws"
+	SecretsEnv = "env"
+)
+
+// Audit is a tenant's audit settings: its keys, where its trail goes, and
+// what happens when it cannot go there. docs/audit.md describes the trail;
+// docs/config.md lists every field with its default. Zero values mean the
+// default, which package auditlog applies.
 type Audit struct {
 	// KeyRef references the tenant's audit HMAC key (at least 32 bytes),
 	// under which patient references in audit events are keyed.
 	KeyRef string `json:"key_ref"`
+	// SigningKeyRef references the tenant's Ed25519 checkpoint signing key:
+	// a PKCS #8 PEM key or a 32-byte seed (raw, hex or base64). Optional,
+	// but without it the trail is chained and not signed, which does not
+	// stop someone who can rewrite the whole store.
+	SigningKeyRef string `json:"signing_key_ref,omitempty"`
+	// Sinks are where the tenant's events go. Default: one stdout sink.
+	Sinks []AuditSink `json:"sinks,omitempty"`
+	// OnSinkFailure is "block" (default: no sink, no PHI response) or
+	// "drop" (serve, and count the events lost).
+	OnSinkFailure string `json:"on_sink_failure,omitempty"`
+	// CheckpointEvery adds a signed checkpoint after this many events.
+	// Default 1000.
+	CheckpointEvery int `json:"checkpoint_every,omitempty"`
+	// CheckpointInterval adds one when this long has passed since the last
+	// and events came since. Default "1m".
+	CheckpointInterval Duration `json:"checkpoint_interval,omitempty"`
+	// QueueSize bounds each sink's in-memory queue, in events. Default
+	// 10000.
+	QueueSize int `json:"queue_size,omitempty"`
+}
+
+// AuditSink is one destination of a tenant's audit trail. Kind says which
+// of the other fields apply; the rest must be left out.
+type AuditSink struct {
+	// Kind is stdout, webhook, syslog, cloudwatch, firehose or s3.
+	Kind string `json:"kind"`
+	// Name labels the sink in metrics and logs; default the kind. Unique
+	// within the tenant.
+	Name string `json:"name,omitempty"`
+	// BatchSize, FlushInterval and Timeout tune delivery; each kind has
+	// its own defaults (docs/config.md).
+	BatchSize     int      `json:"batch_size,omitempty"`
+	FlushInterval Duration `json:"flush_interval,omitempty"`
+	Timeout       Duration `json:"timeout,omitempty"`
+
+	// URL (webhook) receives each batch as a signed POST.
+	URL string `json:"url,omitempty"`
+	// HMACKeyRef (webhook) references the key that signs each body.
+	HMACKeyRef string `json:"hmac_key_ref,omitempty"`
+	// AllowInsecureHTTP (webhook) permits an http:// URL.
+	AllowInsecureHTTP bool `json:"allow_insecure_http,omitempty"`
+
+	// Address (syslog) is the collector's host:port.
+	Address string `json:"address,omitempty"`
+	// Facility (syslog) is 1 to 23; default 13 (log audit).
+	Facility int `json:"facility,omitempty"`
+	// TLS (webhook, syslog) tunes TLS; for syslog its presence turns TLS
+	// on (RFC 5425), without it syslog is plain TCP.
+	TLS *AuditSinkTLS `json:"tls,omitempty"`
+
+	// Region (cloudwatch, firehose, s3) is the service's region.
+	Region string `json:"region,omitempty"`
+	// Endpoint (cloudwatch, firehose, s3) overrides the service endpoint:
+	// https, or http on loopback (an emulator in tests).
+	Endpoint string `json:"endpoint,omitempty"`
+	// LogGroup and LogStreamPrefix (cloudwatch): an existing log group;
+	// each chain gets the stream PREFIX+CHAIN_ID (default prefix "ferry-").
+	LogGroup        string `json:"log_group,omitempty"`
+	LogStreamPrefix string `json:"log_stream_prefix,omitempty"`
+	// DeliveryStream (firehose) is a Direct PUT delivery stream.
+	DeliveryStream string `json:"delivery_stream,omitempty"`
+	// Bucket, Prefix and PathStyle (s3): one object per batch under Prefix;
+	// PathStyle for S3-compatible stores and emulators.
+	Bucket    string `json:"bucket,omitempty"`
+	Prefix    string `json:"prefix,omitempty"`
+	PathStyle bool   `json:"path_style,omitempty"`
+}
+
+// AuditSinkTLS is a sink's TLS client settings.
+type AuditSinkTLS struct {
+	// CAFile is a PEM file of CAs to trust instead of the system's (read
+	// at start).
+	CAFile string `json:"ca_file,omitempty"`
+	// ServerName is the name to verify; default the host of the address.
+	ServerName string `json:"server_name,omitempty"`
 }
 
 // Client is an API caller of a tenant.
@@ -170,16 +276,59 @@ type Connection struct {
 	Settings json.RawMessage `json:"settings,omitempty"`
 }
 
-// Auth is how the host authenticates to a connection's source.
+// Auth is how the host authenticates to a connection's source. The host
+// transport applies it to every source request; connectors never see it.
 type Auth struct {
-	// Kind is none | bearer | basic | api_key.
+	// Kind is none | bearer | basic | api_key | oauth2_client_credentials |
+	// smart_backend_services. Required.
 	Kind string `json:"kind"`
-	// SecretRef references the credential: the token (bearer), "user:pass"
-	// (basic) or the key (api_key).
+	// SecretRef references the credential, in the tenant's secrets
+	// provider: the token (bearer); "user:pass" or {"username",
+	// "password"} (basic); the key (api_key); the client secret or
+	// {"client_id", "client_secret"} (oauth2_client_credentials); the PEM
+	// private key or {"private_key", "kid"} (smart_backend_services).
+	// Required for every kind but none.
 	SecretRef string `json:"secret_ref,omitempty"`
 	// Header is the header that carries an api_key. Default "X-API-Key".
 	Header string `json:"header,omitempty"`
+	// TokenURL is the OAuth2 token endpoint (the token kinds only): https,
+	// or http with dev_mode or the connection's allow_insecure_http. For
+	// smart_backend_services it is also the client assertion's aud.
+	TokenURL string `json:"token_url,omitempty"`
+	// ClientID is the registered client id. Required for
+	// smart_backend_services (the assertion's iss and sub); for
+	// oauth2_client_credentials it may instead come from the secret, whose
+	// client_id wins.
+	ClientID string `json:"client_id,omitempty"`
+	// Scopes are requested from the token endpoint, space-separated. At
+	// least one for smart_backend_services ("system/Patient.rs").
+	Scopes []string `json:"scopes,omitempty"`
+	// ClientAuth is how oauth2_client_credentials sends the client secret:
+	// "client_secret_basic" (default) or "client_secret_post".
+	ClientAuth string `json:"client_auth,omitempty"`
+	// Algorithm signs the smart_backend_services assertion: "RS384" or
+	// "ES384". Default: from the key (RSA: RS384, P-384: ES384).
+	Algorithm string `json:"algorithm,omitempty"`
+	// KeyID is the assertion's kid header (smart_backend_services). Default:
+	// the secret's "kid", if any.
+	KeyID string `json:"key_id,omitempty"`
 }
+
+// The outbound auth kinds.
+const (
+	AuthNone                 = "none"
+	AuthBearer               = "bearer"
+	AuthBasic                = "basic"
+	AuthAPIKey               = "api_key"
+	AuthOAuth2ClientCreds    = "oauth2_client_credentials"
+	AuthSMARTBackendServices = "smart_backend_services"
+)
+
+// The oauth2_client_credentials client authentication methods.
+const (
+	ClientSecretBasic = "client_secret_basic"
+	ClientSecretPost  = "client_secret_post"
+)
 
 // Duration is a time.Duration written as a Go duration string ("10s").
 type Duration time.Duration

@@ -100,8 +100,16 @@ func (c *Config) applyDefaults(dir string) {
 		if cn.Timeout == 0 {
 			cn.Timeout = Duration(DefaultConnectionTimeout)
 		}
-		if cn.Auth.Kind == "api_key" && cn.Auth.Header == "" {
+		if cn.Auth.Kind == AuthAPIKey && cn.Auth.Header == "" {
 			cn.Auth.Header = DefaultAPIKeyHeader
+		}
+		if cn.Auth.Kind == AuthOAuth2ClientCreds && cn.Auth.ClientAuth == "" {
+			cn.Auth.ClientAuth = ClientSecretBasic
+		}
+	}
+	for i := range c.Tenants {
+		if s := &c.Tenants[i].Secrets; s.Provider == SecretsAWS && s.CacheTTL == 0 {
+			s.CacheTTL = Duration(DefaultSecretsCacheTTL)
 		}
 	}
 }
@@ -142,20 +150,22 @@ func (c *Config) Validate() []Problem {
 	}
 
 	tenants := map[string]bool{}
+	// Each tenant's secrets block, and whether its aws region and role are
+	// good enough to check references against.
+	type tenantSecrets struct {
+		s         Secrets
+		awsUsable bool
+	}
+	secretsOf := map[string]tenantSecrets{}
 	for i, t := range c.Tenants {
 		at := fmt.Sprintf("$.tenants[%d]", i)
 		v.uniqueID(at+".id", "tenant", t.ID, tenants)
-		switch t.Secrets.Provider {
-		case "env":
-			if !c.DevMode {
-				v.add(at+".secrets.provider", `"env" is allowed only with dev_mode`)
-			}
-		case "":
-			v.add(at+".secrets.provider", "required")
-		default:
-			v.add(at+".secrets.provider", fmt.Sprintf("unknown provider %q (supported: env)", t.Secrets.Provider))
+		usable := v.tenantSecrets(at+".secrets", t.Secrets, c.DevMode)
+		if _, dup := secretsOf[t.ID]; !dup {
+			secretsOf[t.ID] = tenantSecrets{t.Secrets, usable}
 		}
-		v.secretRef(at+".audit.key_ref", t.Audit.KeyRef, c.DevMode, true)
+		// The audit key is the tenant's secret too, read by its provider.
+		v.audit(at+".audit", t.Audit, t.Secrets, usable, c.DevMode)
 	}
 
 	connTenant := map[string]string{}
@@ -173,7 +183,8 @@ func (c *Config) Validate() []Problem {
 			v.add(at+".connector", fmt.Sprintf("no plugin of kind %q in the catalog", cn.Connector))
 		}
 		v.baseURL(at+".base_url", cn)
-		v.auth(at+".auth", cn.Auth, c.DevMode)
+		ts := secretsOf[cn.Tenant]
+		v.auth(at+".auth", cn, ts.s, ts.awsUsable, c.DevMode)
 		if cn.Timeout < 0 || cn.Timeout.D() > MaxConnectionTimeout {
 			v.add(at+".timeout", fmt.Sprintf("must be between 0 and %s", MaxConnectionTimeout))
 		}
@@ -328,27 +339,6 @@ func (v *validator) baseURL(path string, cn Connection) {
 	}
 	if strings.Contains(u.Path, "/../") || strings.HasSuffix(u.Path, "/..") {
 		v.add(path, "must not contain dot segments")
-	}
-}
-
-func (v *validator) auth(path string, a Auth, dev bool) {
-	switch a.Kind {
-	case "none":
-		if a.SecretRef != "" {
-			v.add(path+".secret_ref", `must be empty for kind "none"`)
-		}
-	case "bearer", "basic", "api_key":
-		v.secretRef(path+".secret_ref", a.SecretRef, dev, true)
-	case "":
-		v.add(path+".kind", "required (none, bearer, basic, api_key)")
-	default:
-		v.add(path+".kind", fmt.Sprintf("unknown kind %q (none, bearer, basic, api_key)", a.Kind))
-	}
-	if a.Header != "" && !headerName.MatchString(a.Header) {
-		v.add(path+".header", "must be an HTTP header name")
-	}
-	if a.Header != "" && a.Kind != "api_key" {
-		v.add(path+".header", `only for kind "api_key"`)
 	}
 }
 

@@ -1,0 +1,135 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/ferryhealth/ferry/proxy/config"
+	"github.com/ferryhealth/ferry/proxy/outauth"
+	"github.com/ferryhealth/ferry/proxy/secrets"
+	"github.com/ferryhealth/ferry/proxy/secrets/awssm"
+)
+
+// SecretsOptions are what NewTenantSecrets needs beyond the config.
+type SecretsOptions struct {
+	// Env resolves the references of tenants whose provider is "env"
+	// (dev_mode only). Nil means secrets.Env{}: the process environment.
+	Env secrets.Provider
+	// AWSCredentials is the node's own AWS identity, used only to call
+	// sts:AssumeRole on each "aws" tenant's role; in production the SDK's
+	// default chain (the pod's IAM role). Required when a tenant's provider
+	// is "aws".
+	AWSCredentials aws.CredentialsProvider
+	// Logger receives the aws providers' fetch failures and rotation
+	// events, never a value. Nil discards.
+	Logger *slog.Logger
+	// TuneAWS, when set, adjusts each aws tenant's provider options after
+	// they are filled from the config (tests: a clock, timeouts, attempts).
+	TuneAWS func(*awssm.Options)
+}
+
+// NewTenantSecrets builds one secrets provider per tenant of a validated
+// config, by tenant id. Each aws tenant gets its own provider: its own
+// assumed role, cache and counters, so one tenant's references never reach
+// another's account, and nothing is shared but the node's identity. It
+// makes no call: roles are assumed and secrets read on first use.
+func NewTenantSecrets(cfg *config.Config, o SecretsOptions) (map[string]secrets.Provider, error) {
+	env := o.Env
+	if env == nil {
+		env = secrets.Env{}
+	}
+	out := make(map[string]secrets.Provider, len(cfg.Tenants))
+	var errs []error
+	for _, t := range cfg.Tenants {
+		switch t.Secrets.Provider {
+		case config.SecretsEnv:
+			out[t.ID] = env
+		case config.SecretsAWS:
+			if o.AWSCredentials == nil {
+				errs = append(errs, fmt.Errorf("tenant %q: secrets provider aws: the node has no AWS credentials", t.ID))
+				continue
+			}
+			ao := awssm.Options{
+				Tenant: t.ID, Region: t.Secrets.Region, RoleARN: t.Secrets.RoleARN, ExternalID: t.Secrets.ExternalID,
+				Endpoint: t.Secrets.Endpoint, Credentials: o.AWSCredentials, TTL: t.Secrets.CacheTTL.D(), Logger: o.Logger,
+			}
+			if o.TuneAWS != nil {
+				o.TuneAWS(&ao)
+			}
+			p, err := awssm.New(ao)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			out[t.ID] = p
+		default:
+			errs = append(errs, fmt.Errorf("tenant %q: unknown secrets provider %q", t.ID, t.Secrets.Provider))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// newAuthenticator builds a connection's outbound auth from its config and
+// its tenant's provider; nil for kind "none". Token endpoints are reached
+// with tokenClient, under the connection's egress policy.
+func newAuthenticator(cn *config.Connection, sp secrets.Provider, devMode bool) (outauth.Authenticator, error) {
+	a := cn.Auth
+	src := outauth.ProviderSecret(sp, a.SecretRef)
+	tokenOpts := func() outauth.Options {
+		return outauth.Options{HTTPClient: tokenClient(cn), AllowHTTP: devMode || cn.AllowInsecureHTTP}
+	}
+	switch a.Kind {
+	case config.AuthNone:
+		return nil, nil
+	case config.AuthBearer:
+		return outauth.NewBearer(src), nil
+	case config.AuthBasic:
+		return outauth.NewBasic(src), nil
+	case config.AuthAPIKey:
+		return outauth.NewAPIKey(a.Header, src), nil
+	case config.AuthOAuth2ClientCreds:
+		style := outauth.AuthBasic
+		if a.ClientAuth == config.ClientSecretPost {
+			style = outauth.AuthInParams
+		}
+		return outauth.NewClientCredentials(outauth.ClientCredentialsConfig{
+			TokenURL: a.TokenURL, ClientID: a.ClientID, ClientSecret: src, Scopes: a.Scopes, AuthStyle: style, Options: tokenOpts(),
+		})
+	case config.AuthSMARTBackendServices:
+		return outauth.NewSMARTBackend(outauth.SMARTConfig{
+			TokenURL: a.TokenURL, ClientID: a.ClientID, Scopes: a.Scopes, Key: src, KeyID: a.KeyID,
+			Algorithm: a.Algorithm, Options: tokenOpts(),
+		})
+	}
+	return nil, fmt.Errorf("unknown auth kind %q", a.Kind)
+}
+
+// tokenClient is the HTTP client of a connection's token endpoint. It
+// dials through the same egress check as the source itself (a token URL
+// is as much an SSRF vector as a base URL), and never through an
+// environment proxy, which would dial on our behalf past that check.
+func tokenClient(cn *config.Connection) *http.Client {
+	d := egressDialer(cn.AllowPrivateNetwork)
+	return &http.Client{
+		Timeout: outauth.DefaultFetchTimeout,
+		Transport: &http.Transport{
+			Proxy:                  nil,
+			DialContext:            d.DialContext,
+			TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+			TLSHandshakeTimeout:    5 * time.Second,
+			ResponseHeaderTimeout:  outauth.DefaultFetchTimeout,
+			MaxIdleConnsPerHost:    2,
+			IdleConnTimeout:        30 * time.Second,
+			MaxResponseHeaderBytes: 64 << 10,
+		},
+	}
+}
