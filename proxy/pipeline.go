@@ -22,6 +22,7 @@ var pipeline = []stage{
 	{"authenticate", (*Server).authenticate},
 	{"resolve_connection", (*Server).resolveConnection},
 	{"authorize", (*Server).authorize},
+	{"admit_audit", (*Server).admitAudit},
 	{"parse_query", (*Server).parseQuery},
 	{"dispatch", (*Server).dispatch},
 }

@@ -186,6 +186,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.admin = &fasthttp.Server{Handler: s.serveAdmin, Name: "ferry-admin", NoDefaultServerHeader: true,
 		ReadTimeout: 10 * time.Second, CloseOnShutdown: true}
+	s.metrics.reg.MustRegister(newAuditCollector(o.Audit))
 	s.metricsHTTP = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	return s, nil
 }
@@ -495,6 +496,20 @@ func (s *Server) resolveConnection(x *exchange) *problem {
 		return fail(unified.CodeForbidden, "")
 	}
 	x.conn = cn
+	return nil
+}
+
+// admitAudit refuses a request that would touch a tenant's data when the
+// tenant's audit trail cannot take its event (policy "block": no sink has
+// accepted and the queue is full). Unaudited access to PHI is worse than
+// none; the refusal itself is still emitted, into a reserve kept for it.
+func (s *Server) admitAudit(x *exchange) *problem {
+	if x.conn == nil {
+		return nil
+	}
+	if err := s.audit.Admit(x.conn.cfg.Tenant); err != nil {
+		return fail(unified.CodeAuditUnavailable, "")
+	}
 	return nil
 }
 

@@ -24,6 +24,7 @@ const (
 	CodeConnectorUnavailable   Code = "connector_unavailable"   // 503 the connector plugin is not running
 	CodeCredentialsUnavailable Code = "credentials_unavailable" // 503 the connection's secret cannot be read
 	CodeSourceUnavailable      Code = "source_unavailable"      // 503 the source cannot be reached
+	CodeAuditUnavailable       Code = "audit_unavailable"       // 503 no audit sink accepts events: not served unaudited
 	CodeUpstreamTimeout        Code = "upstream_timeout"        // 504 the deadline passed before the source answered
 	CodeInternal               Code = "internal"                // 500 a bug in Ferry
 )
@@ -34,7 +35,7 @@ var codeStatus = map[Code]int{
 	CodeUnauthenticated: 401, CodeForbidden: 403, CodeNotFound: 404, CodeConnectionNotFound: 404,
 	CodeMethodNotAllowed: 405, CodeRequestTooLarge: 413,
 	CodeUpstreamError: 502, CodeConnectorError: 502,
-	CodeConnectorUnavailable: 503, CodeCredentialsUnavailable: 503, CodeSourceUnavailable: 503,
+	CodeConnectorUnavailable: 503, CodeCredentialsUnavailable: 503, CodeSourceUnavailable: 503, CodeAuditUnavailable: 503,
 	CodeUpstreamTimeout: 504, CodeInternal: 500,
 }
 
@@ -56,6 +57,7 @@ var codeTitle = map[Code]string{
 	CodeConnectorUnavailable:   "The connector is not available.",
 	CodeCredentialsUnavailable: "The connection's credentials are unavailable.",
 	CodeSourceUnavailable:      "The source system is unavailable.",
+	CodeAuditUnavailable:       "The audit trail cannot record this request, so it is not served.",
 	CodeUpstreamTimeout:        "The source system did not answer in time.",
 	CodeInternal:               "Internal error.",
 }
@@ -91,7 +93,7 @@ func (c Code) Title() string {
 func (c Code) Retryable() bool {
 	switch c {
 	case CodeConnectorError, CodeConnectorUnavailable, CodeCredentialsUnavailable,
-		CodeSourceUnavailable, CodeUpstreamTimeout, CodeUpstreamError:
+		CodeSourceUnavailable, CodeUpstreamTimeout, CodeUpstreamError, CodeAuditUnavailable:
 		return true
 	}
 	return false

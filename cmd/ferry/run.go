@@ -30,6 +30,7 @@ func protocolVersion() int { return connectors.ProtocolVersion }
 type gateway struct {
 	host     *plugins.Host
 	server   *proxy.Server
+	audit    *auditlog.Emitter
 	apiAddr  net.Addr
 	adminAdr net.Addr
 	errc     chan error
@@ -50,11 +51,15 @@ func startGateway(ctx context.Context, cfg *config.Config, cfgHash string, audit
 	if err != nil {
 		return nil, err
 	}
-	audit := auditlog.NewEmitter(auditlog.NewJSONLines(auditOut), nil)
+	audit, err := newAuditEmitter(ctx, cfg, cfgHash, tenantSecrets, auditOut, logger)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := proxy.New(ctx, proxy.Options{
 		Config: cfg, ConfigHash: cfgHash, Connectors: host, TenantSecrets: tenantSecrets, Audit: audit, Logger: logger,
 	})
 	if err != nil {
+		_ = audit.Close(ctx)
 		return nil, err
 	}
 	var tlsConf *tls.Config
@@ -74,7 +79,7 @@ func startGateway(ctx context.Context, cfg *config.Config, cfgHash string, audit
 		apiLn.Close()
 		return nil, err
 	}
-	g := &gateway{host: host, server: srv, apiAddr: apiLn.Addr(), adminAdr: adminLn.Addr(), errc: make(chan error, 2)}
+	g := &gateway{host: host, server: srv, audit: audit, apiAddr: apiLn.Addr(), adminAdr: adminLn.Addr(), errc: make(chan error, 2)}
 	host.Start()
 	go func() { g.errc <- srv.ServeAPI(apiLn, tlsConf) }()
 	go func() { g.errc <- srv.ServeAdmin(adminLn) }()
@@ -99,6 +104,12 @@ func (g *gateway) wait(logger *slog.Logger) int {
 	defer cancel()
 	_ = g.server.Shutdown(ctx)
 	g.host.Close()
+	// After the last request: a final checkpoint per tenant, and every
+	// queued event delivered, or counted and logged as lost.
+	if err := g.audit.Close(ctx); err != nil {
+		logger.Error("audit trail not fully delivered", "err", err)
+		code = 3
+	}
 	return code
 }
 
