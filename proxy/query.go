@@ -68,7 +68,7 @@ func (s *Server) parseQuery(x *exchange) *problem {
 		name := string(k)
 		if seen[name] {
 			// A repeated parameter is ambiguous: refused, not guessed.
-			bad = fail(unified.CodeInvalidParameter, paramDetail(name))
+			bad = fail(unified.CodeInvalidParameter, x.paramDetail(name))
 			return
 		}
 		seen[name] = true
@@ -90,7 +90,7 @@ func (s *Server) parseQuery(x *exchange) *problem {
 			}
 			x.fields = f
 		case isRead:
-			bad = fail(unified.CodeInvalidParameter, paramDetail(name))
+			bad = fail(unified.CodeInvalidParameter, x.paramDetail(name))
 		case name == paramLimit:
 			n, err := strconv.Atoi(val)
 			if err != nil || n < 1 || n > unified.MaxLimit {
@@ -111,7 +111,7 @@ func (s *Server) parseQuery(x *exchange) *problem {
 			}
 			x.params[name] = nv
 		default:
-			bad = fail(unified.CodeInvalidParameter, paramDetail(name))
+			bad = fail(unified.CodeInvalidParameter, x.paramDetail(name))
 		}
 	})
 	if bad != nil {
@@ -212,8 +212,15 @@ func parseFields(r unified.ResourceType, v string) ([]string, bool) {
 	return out, true
 }
 
-func paramDetail(name string) string {
-	if safeParamName(name) {
+// paramDetail names a refused parameter in a problem's detail only when
+// it is one the API defines (a reserved parameter, a standard filter, or
+// one of the resource's declared filters): a name the client made up is
+// free text, and may be PHI typed into the wrong place.
+func (x *exchange) paramDetail(name string) string {
+	if x.capab.Accepts(name) || slices.Contains(unified.ReservedParams, name) {
+		return name
+	}
+	if _, ok := unified.StandardFilter(name); ok {
 		return name
 	}
 	return ""

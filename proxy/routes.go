@@ -84,18 +84,3 @@ func parsePath(path, original []byte) (route, bool) {
 // sources' ids also satisfy. Checking it here keeps anything else out of
 // the source URL.
 func validSourceID(id string) bool { return unified.ValidID(id) }
-
-// safeParamName reports whether a client-sent parameter name may be echoed
-// in a problem detail: short and of a plain alphabet.
-func safeParamName(s string) bool {
-	if len(s) == 0 || len(s) > 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}

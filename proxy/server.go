@@ -361,21 +361,39 @@ func (x *exchange) action() string {
 	return auditlog.ActionRefused
 }
 
-// purposeOfUse reads the client's declared purpose (HL7 PurposeOfUse codes
-// such as TREAT, HPAYMT, HOPERAT). Only a short code of a plain alphabet is
-// kept: the header is free text a client could misuse.
+// purposeOfUse reads the client's declared purpose. Only a code of HL7's
+// PurposeOfUse value set (v3 ActReason, the codes HIPAA and TEFCA
+// exchanges use) is kept: the header is free text a client could misuse,
+// and the audit trail must hold nothing but its closed vocabulary.
 func purposeOfUse(rc *fasthttp.RequestCtx) string {
 	v := rc.Request.Header.Peek("X-Purpose-Of-Use")
 	if len(v) == 0 || len(v) > 16 {
 		return ""
 	}
-	for _, c := range v {
-		if !('A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return ""
-		}
+	if code, ok := purposesOfUse[string(v)]; ok {
+		return code
 	}
-	return string(v)
+	return ""
 }
+
+// purposesOfUse is the HL7 v3 PurposeOfUse value set
+// (terminology.hl7.org/ValueSet/v3-PurposeOfUse), code → itself, so a
+// lookup returns the constant string rather than the request's bytes.
+var purposesOfUse = func() map[string]string {
+	m := map[string]string{}
+	for _, c := range []string{
+		"PurposeOfUse", "HMARKT", "HOPERAT", "CAREMGT", "DONAT", "FRAUD", "GOV", "HACCRED", "HCOMPL",
+		"HDECD", "HDIRECT", "HDM", "HLEGAL", "HOUTCOMS", "HPRGRP", "HQUALIMP", "HSYSADMIN", "LABELING",
+		"METAMGT", "MEMADMIN", "MILCDM", "PATADMIN", "PATSFTY", "PERFMSR", "RECORDMGT", "SYSDEV",
+		"HTEST", "TRAIN", "HPAYMT", "CLMATTCH", "COVAUTH", "COVERAGE", "ELIGDTRM", "ELIGVER", "ENROLLM",
+		"MILDCRG", "REMITADV", "HRESCH", "BIORCH", "CLINTRCH", "CLINTRCHNPC", "CLINTRCHPC", "PRECLINTRCH",
+		"DSRCH", "POARCH", "TRANSRCH", "PATRQT", "FAMRQT", "PWATRNY", "SUPNWK", "PUBHLTH", "DISASTER",
+		"THREAT", "TREAT", "CLINTRL", "COC", "ETREAT", "BTG", "ERTREAT", "POPHLTH",
+	} {
+		m[c] = c
+	}
+	return m
+}()
 
 func ms(d time.Duration) string {
 	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)
