@@ -26,7 +26,7 @@ demo: build
 
 ## test-deps: the pinned npm test peer (Medplum FHIR server) and the Debian test peers
 ## (rsyslog with TLS for the syslog audit sink), installed with apt-get when missing
-DEBIAN_PEERS := rsyslog rsyslog-gnutls strace
+DEBIAN_PEERS := rsyslog rsyslog-gnutls strace python3-hl7
 test-deps: $(MEDPLUM)/node_modules/.package-lock.json debian-peers
 
 debian-peers:
