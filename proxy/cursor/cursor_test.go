@@ -59,7 +59,9 @@ func TestNothingInClear(t *testing.T) {
 	s := newSealer(t)
 	tok, _ := s.Seal(bind, state)
 	raw, _ := base64.RawURLEncoding.DecodeString(tok)
-	for _, secret := range []string{"p1", "8867-4", "Observation", "_offset", "patient"} {
+	// Only strings of six or more bytes: a shorter one turns up in random
+	// ciphertext often enough to make the test flaky.
+	for _, secret := range []string{"8867-4", "Observation", "_offset", "patient"} {
 		if strings.Contains(string(raw), secret) || strings.Contains(tok, secret) {
 			t.Errorf("cursor reveals %q", secret)
 		}
