@@ -6,6 +6,14 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/ferryhealth/ferry/proxy.Version=$(VERSION)
 CONNECTORS := fhir
 MEDPLUM := testdata/peers/medplum
+# The repo's Go modules, by directory: the host (root), the connector SDK that
+# third parties import, and the unified types. The root requires both and the
+# SDK requires unified, each with a replace directive to the folder (no go.work:
+# a clean clone and a third-party build resolve exactly the same way). Every target that runs Go over "all the
+# code" loops over this list; deps_test.go fails if a go.mod is missing here.
+MODULES := . connectors unified
+# A go.work outside the repo must not change what CI tests.
+export GOWORK := off
 
 .PHONY: all build demo test test-deps debian-peers test-unit fuzz bench generate check-generated vet fmt clean
 
@@ -41,45 +49,55 @@ $(MEDPLUM)/node_modules/.package-lock.json: $(MEDPLUM)/package-lock.json
 
 ## test: every test, against the real peers (started by the tests themselves)
 test: test-deps build vet
-	FERRY_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -race -timeout 30m ./...
+	@fail=; for m in $(MODULES); do \
+		echo "== go test ($$m)"; \
+		(cd $$m && FERRY_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -race -timeout 30m ./...) || fail="$$fail $$m"; \
+	done; \
+	if [ -n "$$fail" ]; then echo "tests failed in module(s):$$fail"; exit 1; fi
 
 ## fuzz: run each fuzzer briefly (FUZZTIME=30s by default)
 FUZZTIME ?= 30s
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	@for m in $(MODULES); do \
+		for pkg in $$(cd $$m && $(GO) list ./...); do \
+			for f in $$(cd $$m && $(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+				echo "== $$pkg $$f"; (cd $$m && $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg) || exit 1; \
+			done; \
 		done; \
 	done
 
 ## bench: Go micro-benchmarks of the hot path
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@for m in $(MODULES); do (cd $$m && $(GO) test -run '^$$' -bench . -benchmem ./...) || exit 1; done
 
 vet:
-	$(GO) vet ./...
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...) || exit 1; done
+	@files=$$(git ls-files --cached --others --exclude-standard '*.go' 2>/dev/null || find . -name '*.go' -not -path '*/node_modules/*'); \
+		out=$$(for f in $$files; do [ -f "$$f" ] && echo "$$f"; done | xargs -r gofmt -l); \
 		if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## generate: regenerate the protobuf code (needs protoc; installed with apt-get if missing)
+## generate: regenerate the protobuf code (needs protoc; installed with apt-get if missing).
+## The proto and its generated code live in the SDK module (connectors/proto), so that a
+## third-party plugin and the host share one copy of the wire protocol.
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.0
 GOBIN_DIR := $(CURDIR)/.tools
+PROTO_DIR := connectors/proto
 generate:
 	@command -v protoc >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler)
 	GOBIN=$(GOBIN_DIR) $(GO) install $(PROTOC_GEN_GO)
 	GOBIN=$(GOBIN_DIR) $(GO) install $(PROTOC_GEN_GO_GRPC)
-	PATH=$(GOBIN_DIR):$$PATH protoc --proto_path=plugins/proto \
-		--go_out=. --go_opt=module=github.com/ferryhealth/ferry \
-		--go-grpc_out=. --go-grpc_opt=module=github.com/ferryhealth/ferry \
-		plugins/proto/connector.proto
+	PATH=$(GOBIN_DIR):$$PATH protoc --proto_path=$(PROTO_DIR) \
+		--go_out=connectors --go_opt=module=github.com/ferryhealth/ferry/connectors \
+		--go-grpc_out=connectors --go-grpc_opt=module=github.com/ferryhealth/ferry/connectors \
+		$(PROTO_DIR)/connector.proto
 
 ## check-generated: fail if the committed generated code is stale
 check-generated: generate
-	@git diff --exit-code -- plugins/proto || (echo "generated code is stale: run make generate and commit" && exit 1)
+	@git diff --exit-code -- $(PROTO_DIR) || (echo "generated code is stale: run make generate and commit" && exit 1)
 
 clean:
 	rm -rf $(BIN) .tools

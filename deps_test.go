@@ -1,13 +1,24 @@
 package ferry_test
 
 import (
+	"bufio"
+	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // The import rules of DESIGN.md §2, enforced. Each rule says why.
 const module = "github.com/ferryhealth/ferry"
+
+// modules are the repo's Go modules, by directory: the host (this one), the
+// connector SDK and the unified types. The SDK and unified are modules of
+// their own so that a third party imports them without pulling the host;
+// this module requires them through replace directives.
+var modules = []string{".", "connectors", "unified"}
 
 type importRule struct {
 	pkg    string // package prefix the rule applies to
@@ -19,10 +30,20 @@ var importRules = []importRule{
 	{"/unified", []string{"/"}, "unified is a leaf: connector authors import it without pulling anything of Ferry's"},
 	{"/residency", []string{"/"}, "residency is a leaf: region rules must not depend on request handling"},
 	{"/auditlog", []string{"/unified", "/connectors", "/plugins", "/proxy"}, "audit events have a fixed schema with no PHI: the package must not be able to see unified records or connector data"},
-	{"/connectors", []string{"/proxy", "/auditlog", "/residency", "/cmd", "/bench"}, "connectors run inside untrusted plugin processes: they must not link the host's credentials, audit or config code"},
+	{"/connectors", []string{"/proxy", "/plugins", "/auditlog", "/residency", "/cmd", "/bench", "/internal"}, "connectors is the SDK module third parties import, and runs inside untrusted plugin processes: it must not link the host's credentials, audit, config or process supervision"},
 	{"/plugins", []string{"/proxy", "/auditlog", "/cmd", "/bench"}, "the plugin host knows processes and the wire protocol, not requests or tenants"},
 	{"/proxy", []string{"/cmd", "/bench"}, "binaries and benchmarks depend on the proxy, never the reverse"},
 }
+
+// testKits are the SDK's test helpers. They import package testing and start
+// processes, so no connector's production code (what ends up in a plugin
+// binary) may import them, nor the gateway's; tests may. The one exception
+// is the ferry command itself (kitUsers), whose `ferry plugin check` is the
+// kit.
+var (
+	testKits = []string{"/connectors/sdktest", "/connectors/conformance"}
+	kitUsers = []string{"/cmd/ferry"}
+)
 
 // storagePackages are banned from every binary: Ferry stores no PHI, so it
 // has no business linking a database or an embedded store.
@@ -32,37 +53,61 @@ var storagePackages = []string{
 	"github.com/mattn/go-sqlite3", "github.com/redis/go-redis", "github.com/go-redis/redis",
 }
 
-func goList(t *testing.T, args ...string) []string {
+// goList runs go list in a module's directory.
+func goList(t *testing.T, dir string, args ...string) []string {
 	t.Helper()
-	out, err := exec.Command("go", append([]string{"list"}, args...)...).Output()
+	cmd := exec.Command("go", append([]string{"list"}, args...)...)
+	cmd.Dir = dir
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("go list %v: %v", args, err)
+		msg := err.Error()
+		if ee, ok := err.(*exec.ExitError); ok {
+			msg = string(ee.Stderr)
+		}
+		t.Fatalf("go list %v (in %s): %s", args, dir, msg)
 	}
 	return strings.Fields(string(out))
 }
 
+// under reports whether rel (a path inside the repo's import space, "/x/y")
+// is prefix or below it.
+func under(rel, prefix string) bool {
+	return prefix == "/" || rel == prefix || strings.HasPrefix(rel, prefix+"/")
+}
+
 func TestImportDirection(t *testing.T) {
-	for _, pkg := range goList(t, "./...") {
-		rel := strings.TrimPrefix(pkg, module)
-		deps := goList(t, "-f", `{{join .Deps " "}}`, pkg)
-		for _, r := range importRules {
-			if rel != r.pkg && !strings.HasPrefix(rel, r.pkg+"/") {
+	for _, dir := range modules {
+		for _, pkg := range goList(t, dir, "./...") {
+			rel := strings.TrimPrefix(pkg, module)
+			deps := goList(t, dir, "-f", `{{join .Deps " "}}`, pkg)
+			for _, r := range importRules {
+				if !under(rel, r.pkg) {
+					continue
+				}
+				for _, d := range deps {
+					if !strings.HasPrefix(d, module+"/") {
+						continue
+					}
+					drel := strings.TrimPrefix(d, module)
+					// "/" forbids every package of the repo; "/x" forbids
+					// x and its sub-packages, except the rule's own tree.
+					if under(drel, r.pkg) {
+						continue
+					}
+					for _, f := range r.forbid {
+						if under(drel, f) {
+							t.Errorf("%s imports %s: %s", rel, drel, r.why)
+						}
+					}
+				}
+			}
+			if slices.ContainsFunc(testKits, func(k string) bool { return under(rel, k) }) || slices.Contains(kitUsers, rel) {
 				continue
 			}
 			for _, d := range deps {
-				if !strings.HasPrefix(d, module+"/") {
-					continue
-				}
-				drel := strings.TrimPrefix(d, module)
-				for _, f := range r.forbid {
-					// "/" forbids every package of the module; "/x" forbids
-					// x and its sub-packages, except the rule's own tree.
-					own := drel == r.pkg || strings.HasPrefix(drel, r.pkg+"/")
-					if own {
-						continue
-					}
-					if f == "/" || drel == f || strings.HasPrefix(drel, f+"/") {
-						t.Errorf("%s imports %s: %s", rel, drel, r.why)
+				for _, k := range testKits {
+					if under(strings.TrimPrefix(d, module), k) {
+						t.Errorf("%s imports %s: the SDK's test kits are for tests, never for code that ships in a binary", rel, d)
 					}
 				}
 			}
@@ -71,8 +116,8 @@ func TestImportDirection(t *testing.T) {
 }
 
 func TestNoStorageInBinaries(t *testing.T) {
-	for _, main := range goList(t, "-f", `{{if eq .Name "main"}}{{.ImportPath}}{{end}}`, "./cmd/...") {
-		for _, d := range goList(t, "-f", `{{join .Deps " "}}`, main) {
+	for _, main := range goList(t, ".", "-f", `{{if eq .Name "main"}}{{.ImportPath}}{{end}}`, "./cmd/...") {
+		for _, d := range goList(t, ".", "-f", `{{join .Deps " "}}`, main) {
 			for _, s := range storagePackages {
 				if d == s || strings.HasPrefix(d, s+"/") {
 					t.Errorf("%s links %s: Ferry stores no PHI and links no storage", main, d)
@@ -84,13 +129,58 @@ func TestNoStorageInBinaries(t *testing.T) {
 
 // TestPackageDocs: every package says what it is for, in one place.
 func TestPackageDocs(t *testing.T) {
-	for _, line := range goList(t, "-f", `{{.ImportPath}}|{{if .Doc}}ok{{end}}`, "./...") {
-		pkg, doc, _ := strings.Cut(line, "|")
-		if strings.HasSuffix(pkg, "/connectorv1") { // generated
-			continue
+	for _, dir := range modules {
+		for _, line := range goList(t, dir, "-f", `{{.ImportPath}}|{{if .Doc}}ok{{end}}`, "./...") {
+			pkg, doc, _ := strings.Cut(line, "|")
+			if strings.HasSuffix(pkg, "/connectorv1") { // generated
+				continue
+			}
+			if doc == "" {
+				t.Errorf("%s has no package doc (add doc.go)", pkg)
+			}
 		}
-		if doc == "" {
-			t.Errorf("%s has no package doc (add doc.go)", pkg)
+	}
+}
+
+// TestEveryModuleIsTested: `make test` (what CI runs) loops over the
+// Makefile's MODULES, and `go test ./...` never crosses into a nested
+// module, so a go.mod missing from that list would be a module nobody
+// tests. The list here and the Makefile's must both name every go.mod.
+func TestEveryModuleIsTested(t *testing.T) {
+	var found []string
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
 		}
+		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".") && path != ".") {
+			return filepath.SkipDir
+		}
+		if d.Name() == "go.mod" {
+			found = append(found, filepath.Dir(path))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(found)
+	want := slices.Sorted(slices.Values(modules))
+	if !slices.Equal(found, want) {
+		t.Errorf("go.mod files in %v, deps_test.go lists %v", found, want)
+	}
+	mk, err := os.Open("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mk.Close()
+	var listed []string
+	for sc := bufio.NewScanner(mk); sc.Scan(); {
+		if rest, ok := strings.CutPrefix(sc.Text(), "MODULES :="); ok {
+			listed = strings.Fields(rest)
+		}
+	}
+	slices.Sort(listed)
+	if !slices.Equal(found, listed) {
+		t.Errorf("go.mod files in %v, the Makefile's MODULES lists %v: make test would skip a module", found, listed)
 	}
 }

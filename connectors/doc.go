@@ -12,4 +12,15 @@
 // fields can be added without breaking connectors. Errors that should reach
 // the client as something other than a generic connector failure are
 // *Error values with a Code.
+//
+// This package is the root of the SDK module
+// (github.com/ferryhealth/ferry/connectors), which third parties import
+// without pulling the host: the wire protocol (proto/), mapping helpers
+// (mapping/), in-process tests (sdktest/), the conformance kit
+// (conformance/) and the template for new connectors (template/). Its
+// dependencies are an allowlist (deps_test.go). The rules the host applies
+// to a manifest (MetadataResponse.Validate) and to Transport requests
+// (ValidRelativePath, ReadMethod, the header allowlists) are published here
+// so that sdktest and the kit enforce exactly what the product does. See
+// docs/connector-authoring.md.
 package connectors

@@ -10,7 +10,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	pb "github.com/ferryhealth/ferry/plugins/proto/connectorv1"
+	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -25,8 +25,9 @@ func Serve(factory func() Connector) {
 	})
 }
 
-// maxMessageBytes matches the host's plugins.MaxMessageBytes.
-const maxMessageBytes = 64 << 20
+// MaxMessageBytes bounds one gRPC message between host and plugin in either
+// direction; the host and the SDK both use it.
+const MaxMessageBytes = 64 << 20
 
 // servePlugin is the plugin half of go-plugin's GRPCPlugin; the host half
 // lives in package plugins.
@@ -39,7 +40,7 @@ func (p *servePlugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) erro
 	dial := func(id uint32) (*grpc.ClientConn, error) {
 		// The host sends source bodies up to its own cap; the default 4 MiB
 		// gRPC limit would fail large searches.
-		return broker.DialWithOptions(id, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes)))
+		return broker.DialWithOptions(id, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes)))
 	}
 	pb.RegisterConnectorServer(s, NewWireServer(p.impl, dial))
 	return nil
@@ -157,16 +158,21 @@ func (s *wireServer) Search(ctx context.Context, req *pb.SearchRequest) (resp *p
 // recoverIntoWire turns a panic inside a connector into an internal error for
 // this one call, so one bad record cannot take down the plugin process and
 // every other in-flight request with it. The panic value is dropped: it may
-// hold PHI.
+// hold PHI. Only the fact crosses (Panicked), so the host can count panics
+// and the conformance kit can name them.
 func recoverIntoWire(dst **pb.Error) {
 	if r := recover(); r != nil {
-		*dst = &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INTERNAL}
+		*dst = &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INTERNAL, Panicked: true}
 	}
 }
 
+// PanicMessage is the fixed text of the gRPC error a Metadata call fails with
+// when the connector panicked (Metadata has no Error field to carry the fact).
+const PanicMessage = "connector panicked"
+
 func recoverInto(dst *error) {
 	if r := recover(); r != nil {
-		*dst = errors.New("connector panicked")
+		*dst = errors.New(PanicMessage)
 	}
 }
 

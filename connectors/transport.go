@@ -1,6 +1,10 @@
 package connectors
 
-import "context"
+import (
+	"context"
+	"net/url"
+	"strings"
+)
 
 // Transport performs HTTP exchanges with the source of the connection a
 // request belongs to. The host implements it: it resolves the connection's
@@ -63,4 +67,70 @@ func equalFold(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// The rules below are the host transport's, published so that a connector's
+// tests (sdktest) and the conformance kit hold a connector to exactly what
+// the product will enforce. A request that breaks them fails in the host
+// with CodeInternal: it is a connector bug, or an attack.
+
+// ValidRelativePath reports whether p may be appended to a connection's base
+// URL: not empty, at most 2048 bytes, no scheme, no host, no leading slash,
+// no dot segment (also percent-encoded), no encoded slash or backslash, no
+// query or fragment (use HTTPRequest.Query), no space, backslash or control
+// byte.
+func ValidRelativePath(p string) bool {
+	if p == "" || len(p) > 2048 || p[0] == '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c < 0x21 || c == 0x7f || c == '\\' || c == '?' || c == '#' || c == ':' && !strings.Contains(p[:i], "/") {
+			return false
+		}
+	}
+	for _, seg := range strings.Split(p, "/") {
+		dec, err := url.PathUnescape(seg)
+		if err != nil || dec == "." || dec == ".." || strings.ContainsAny(dec, "/\\") {
+			return false
+		}
+	}
+	return true
+}
+
+// ReadMethod reports whether method may be used while serving a Read or a
+// Search: GET or HEAD ("" means GET). Writes are refused during reads.
+func ReadMethod(method string) bool {
+	return method == "" || method == "GET" || method == "HEAD"
+}
+
+// requestHeaders are the headers a connector may set on a source request;
+// the host drops any other (Authorization, Host, Cookie are its own).
+var requestHeaders = []string{
+	"accept", "content-type", "prefer", "if-none-match", "if-match", "if-modified-since", "accept-language",
+}
+
+// responseHeaders are the source's response headers the host passes back to
+// the connector; Set-Cookie and auth challenges stay in the host.
+var responseHeaders = []string{
+	"content-type", "etag", "last-modified", "location", "retry-after",
+	"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
+	"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset",
+}
+
+// RequestHeaderAllowed reports whether the host passes a request header a
+// connector sets on to the source (compared case-insensitively).
+func RequestHeaderAllowed(name string) bool { return containsFold(requestHeaders, name) }
+
+// ResponseHeaderAllowed reports whether the host passes a source response
+// header back to the connector (compared case-insensitively).
+func ResponseHeaderAllowed(name string) bool { return containsFold(responseHeaders, name) }
+
+func containsFold(list []string, name string) bool {
+	for _, h := range list {
+		if equalFold(h, name) {
+			return true
+		}
+	}
+	return false
 }

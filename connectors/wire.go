@@ -3,7 +3,7 @@ package connectors
 import (
 	"github.com/hashicorp/go-plugin"
 
-	pb "github.com/ferryhealth/ferry/plugins/proto/connectorv1"
+	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
 )
 
 // PluginName is the name under which the connector service is dispensed in

@@ -17,14 +17,15 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/ferryhealth/ferry/connectors"
-	pb "github.com/ferryhealth/ferry/plugins/proto/connectorv1"
+	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
 )
 
 // MaxMessageBytes bounds one gRPC message between host and plugin in either
 // direction. The host transport caps source bodies below this, so a
 // legitimate answer never hits it; a plugin that tries to send more gets its
-// call failed instead of exhausting the host's memory.
-const MaxMessageBytes = 64 << 20
+// call failed instead of exhausting the host's memory. The SDK defines it, so
+// both ends of the wire agree.
+const MaxMessageBytes = connectors.MaxMessageBytes
 
 // Spec is one plugin to run: a catalog entry plus the connections it serves.
 type Spec struct {
@@ -378,6 +379,12 @@ func (i *instance) handshake(ctx context.Context, client *plugin.Client) (*live,
 	meta, err := wire.Metadata(cctx, &connectors.MetadataRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	// The manifest drives routing and validation in the proxy; one the SDK's
+	// rules refuse (an unknown resource, a required filter not declared)
+	// would be misread there, so the plugin is refused instead.
+	if err := meta.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid manifest: %w", err)
 	}
 	if meta.Kind != i.spec.Kind {
 		return nil, fmt.Errorf("plugin reports kind %q, catalog says %q", meta.Kind, i.spec.Kind)

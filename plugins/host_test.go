@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/ferryhealth/ferry/connectors"
-	pb "github.com/ferryhealth/ferry/plugins/proto/connectorv1"
+	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
 	"github.com/ferryhealth/ferry/unified"
 )
 

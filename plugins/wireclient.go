@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ferryhealth/ferry/connectors"
-	pb "github.com/ferryhealth/ferry/plugins/proto/connectorv1"
+	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
 	"github.com/ferryhealth/ferry/unified"
 )
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"time"
 
 	gojson "github.com/goccy/go-json"
 	"github.com/valyala/bytebufferpool"
@@ -34,9 +35,11 @@ func (s *Server) dispatch(x *exchange) *problem {
 	if !ok {
 		return fail(unified.CodeConnectorUnavailable, "")
 	}
-	ctx, cancel := context.WithTimeout(s.baseCtx, x.conn.cfg.Timeout.D())
+	// The deadline travels with ctx to the plugin (gRPC carries it) and
+	// from there to every source call the host transport makes.
+	ctx, cancel := context.WithDeadline(s.baseCtx, x.deadline)
 	defer cancel()
-	tr := &requestTransport{src: x.conn.source, requestID: x.requestID, readOnly: true, upstream: &x.upstream}
+	tr := &requestTransport{src: x.conn.source, requestID: x.requestID, readOnly: true, upstream: &x.upstream, rec: &x.up}
 
 	if x.route.template == routeRead {
 		resp, err := c.Read(ctx, &connectors.ReadRequest{
@@ -162,8 +165,18 @@ func maskFields(obj []byte, fields []string) ([]byte, error) {
 }
 
 // connectorProblem maps a connector or host-transport error to the client's
-// problem. Nothing of the error's text is used.
+// problem. Nothing of the error's text is used. A refusal of the host's own
+// limits keeps its code and Retry-After; a source that answered 429 or 503
+// is reported as such, whatever the connector made of it.
 func connectorProblem(err error, x *exchange) *problem {
+	if rj, ok := hostRejection(err); ok {
+		x.hostRejected = true
+		return rj.problem()
+	}
+	return limitsProblem(x, codeProblem(err, x))
+}
+
+func codeProblem(err error, x *exchange) *problem {
 	detail := func(name string) string {
 		if x.capab.Accepts(name) || slices.Contains(unified.ReservedParams, name) {
 			return name
@@ -171,6 +184,10 @@ func connectorProblem(err error, x *exchange) *problem {
 		return ""
 	}
 	if errors.Is(err, plugins.ErrUnavailable) {
+		// Refused before the deadline: the plugin is backing off from a
+		// crash loop (or stopped), not merely (re)starting, which a request
+		// waits for until its deadline.
+		x.pluginDown = time.Now().Before(x.deadline)
 		return fail(unified.CodeConnectorUnavailable, "")
 	}
 	var ce *connectors.Error

@@ -5,7 +5,10 @@
 // The order of the request pipeline lives in exactly one place, the
 // `pipeline` slice in pipeline.go. The host transport (transport.go) is the
 // plugins' only way to a source: it injects credentials, enforces the egress
-// policy and bounds every answer.
+// policy and bounds every answer. Each connection's breaker, bulkhead,
+// pacer, retry budget and the source's Retry-After hold live in
+// resilience.go, the clients' inbound limits in ratelimit.go; all of it is
+// per replica and in memory (docs/resilience.md).
 //
 // Nothing here writes to disk, and nothing request-specific reaches a log
 // line, a metric label or a problem body except ids chosen by the operator

@@ -17,6 +17,14 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	upstream *prometheus.HistogramVec
+
+	// Resilience, per connection (breaker state is read at scrape time by
+	// breakerCollector).
+	rejections         *prometheus.CounterVec
+	breakerTransitions *prometheus.CounterVec
+	inFlight           *prometheus.GaugeVec
+	retries            *prometheus.CounterVec
+	clientRejections   *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -32,7 +40,24 @@ func newMetrics() *metrics {
 		Name: "ferry_upstream_duration_seconds", Help: "Time spent waiting on the source, per request.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	}, []string{"connection"})
+	m.rejections = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_connection_rejections_total",
+		Help: "Requests or source calls a connection refused before the source: reason is breaker, bulkhead, rate (pacing) or source_retry_after.",
+	}, []string{"connection", "reason"})
+	m.breakerTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_connection_breaker_transitions_total", Help: "Circuit breaker state changes, by the state entered.",
+	}, []string{"connection", "state"})
+	m.inFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ferry_connection_in_flight", Help: "Requests holding a connection's bulkhead slot.",
+	}, []string{"connection"})
+	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_upstream_retries_total", Help: "Source calls retried after a connection error.",
+	}, []string{"connection"})
+	m.clientRejections = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_client_rate_limited_total", Help: "Requests refused with 429 by a client's inbound limit.",
+	}, []string{"client"})
 	m.reg.MustRegister(m.requests, m.duration, m.upstream,
+		m.rejections, m.breakerTransitions, m.inFlight, m.retries, m.clientRejections,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -42,5 +67,23 @@ func (m *metrics) observe(route, conn string, status int, code unified.Code, tot
 	m.duration.WithLabelValues(route).Observe(total.Seconds())
 	if conn != "" && upstream > 0 {
 		m.upstream.WithLabelValues(conn).Observe(upstream.Seconds())
+	}
+}
+
+// breakerCollector reports each connection's breaker state when scraped:
+// gobreaker moves from open to half-open lazily, so a gauge set on
+// transitions would go stale.
+type breakerCollector struct {
+	conns map[string]*connEntry
+}
+
+var breakerStateDesc = prometheus.NewDesc("ferry_connection_breaker_state",
+	"Circuit breaker state per connection: 0 closed, 1 half-open, 2 open.", []string{"connection"}, nil)
+
+func (c *breakerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- breakerStateDesc }
+
+func (c *breakerCollector) Collect(ch chan<- prometheus.Metric) {
+	for id, cn := range c.conns {
+		ch <- prometheus.MustNewConstMetric(breakerStateDesc, prometheus.GaugeValue, float64(cn.res.cb.State()), id)
 	}
 }

@@ -39,9 +39,9 @@ func (s *Server) servePassthrough(x *exchange) *problem {
 	if !validRelativePath(x.route.path) {
 		return fail(unified.CodeInvalidParameter, "path")
 	}
-	ctx, cancel := context.WithTimeout(s.baseCtx, x.conn.cfg.Timeout.D())
+	ctx, cancel := context.WithDeadline(s.baseCtx, x.deadline)
 	defer cancel()
-	tr := &requestTransport{src: x.conn.source, requestID: x.requestID, upstream: &x.upstream}
+	tr := &requestTransport{src: x.conn.source, requestID: x.requestID, upstream: &x.upstream, rec: &x.up}
 
 	req := &connectors.HTTPRequest{Method: string(x.rc.Method()), Path: x.route.path, Body: x.rc.PostBody()}
 	for k, v := range x.rc.QueryArgs().All() {
@@ -66,6 +66,12 @@ func (s *Server) servePassthrough(x *exchange) *problem {
 		if passthroughResponseHeaders[strings.ToLower(h.Name)] {
 			x.rc.Response.Header.Set(h.Name, h.Value)
 		}
+	}
+	// The source's Retry-After is relayed as Ferry honours it: in seconds,
+	// clamped to the connection's max_retry_after.
+	x.rc.Response.Header.Del("Retry-After")
+	if up := x.up.snapshot(); up.retryAfter > 0 {
+		x.rc.Response.Header.Set("Retry-After", retryAfterSeconds(up.retryAfter))
 	}
 	x.rc.SetStatusCode(resp.Status)
 	x.rc.SetBody(resp.Body)

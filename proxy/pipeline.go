@@ -9,20 +9,30 @@ type stage struct {
 
 // pipeline is the order every API request goes through, in one place.
 // Recovery, timing, metrics and the audit event wrap it in Server.serveAPI,
-// so they happen for every request however far it got.
+// so they happen for every request however far it got; so does the
+// settling of what admit_connection took (a bulkhead slot, a breaker
+// outcome).
 //
 // The route is matched before authentication so that the one public route
 // (the OpenAPI document) needs no key; every other route is refused with
-// 401 before anything about it is looked up. Later stages slot in where
-// DESIGN.md §1 puts them: residency after resolve_connection, inbound rate
-// limits before parse_query.
+// 401 before anything about it is looked up. The client's inbound limit
+// comes once the client is known and allowed, and refuses at once (429)
+// before any work is spent on the request. The deadline is fixed before
+// admission so that a bulkhead wait is bounded by it; admission (the
+// source's Retry-After hold, the breaker, the bulkhead) comes last, so that
+// a request refused for its own faults never takes a slot or a probe.
+// Pacing and retries happen per source call, in the host transport.
+// Residency slots in after resolve_connection (DESIGN.md §1).
 var pipeline = []stage{
 	{"request_id", (*Server).assignRequestID},
 	{"route", (*Server).matchRoute},
 	{"authenticate", (*Server).authenticate},
 	{"resolve_connection", (*Server).resolveConnection},
 	{"authorize", (*Server).authorize},
+	{"rate_limit", (*Server).limitClient},
 	{"admit_audit", (*Server).admitAudit},
 	{"parse_query", (*Server).parseQuery},
+	{"deadline", (*Server).setDeadline},
+	{"admit_connection", (*Server).admitConnection},
 	{"dispatch", (*Server).dispatch},
 }

@@ -70,7 +70,9 @@ type Server struct {
 	cursors     *cursor.Sealer
 	keys        map[[sha256.Size]byte]*clientEntry
 	connections map[string]*connEntry
-	tenants     map[string]*tenantEntry
+	// byKind lists the connections each connector kind (plugin) serves.
+	byKind  map[string][]*connEntry
+	tenants map[string]*tenantEntry
 
 	baseCtx context.Context
 	cancel  context.CancelFunc
@@ -86,12 +88,14 @@ type clientEntry struct {
 	digest  [sha256.Size]byte
 	allowed map[string]bool
 	scopes  map[string]bool
+	limiter *tokenBucket // nil: no inbound limit
 }
 
 type connEntry struct {
 	cfg    *config.Connection
 	kind   string
 	source *source
+	res    *resilience
 }
 
 type tenantEntry struct {
@@ -121,7 +125,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s := &Server{
 		cfg: o.Config, configHash: o.ConfigHash, conns: o.Connectors, audit: o.Audit, log: o.Logger,
 		metrics: newMetrics(), keys: map[[sha256.Size]byte]*clientEntry{},
-		connections: map[string]*connEntry{}, tenants: map[string]*tenantEntry{},
+		connections: map[string]*connEntry{}, byKind: map[string][]*connEntry{}, tenants: map[string]*tenantEntry{},
 		baseCtx: bctx, cancel: cancel,
 	}
 	for _, t := range o.Config.Tenants {
@@ -148,12 +152,16 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	ua := "Ferry/" + Version
 	for i := range o.Config.Connections {
 		cn := &o.Config.Connections[i]
+		res := newResilience(cn, s.metrics)
 		src, err := newSource(cn, providers[cn.Tenant], o.Config.DevMode, o.Config.Limits.MaxUpstreamBodyBytes, ua, o.Logger)
 		if err != nil {
 			cancel()
 			return nil, err
 		}
-		s.connections[cn.ID] = &connEntry{cfg: cn, kind: cn.Connector, source: src}
+		src.res = res
+		e := &connEntry{cfg: cn, kind: cn.Connector, source: src, res: res}
+		s.connections[cn.ID] = e
+		s.byKind[cn.Connector] = append(s.byKind[cn.Connector], e)
 	}
 	for _, c := range o.Config.Clients {
 		var d [sha256.Size]byte
@@ -167,6 +175,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		}
 		for _, sc := range c.Scopes {
 			e.scopes[sc] = true
+		}
+		if c.RateLimit != nil {
+			e.limiter = newTokenBucket(c.RateLimit.RequestsPerSecond, c.RateLimit.BurstOrDefault())
 		}
 		s.keys[d] = e
 	}
@@ -186,7 +197,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.admin = &fasthttp.Server{Handler: s.serveAdmin, Name: "ferry-admin", NoDefaultServerHeader: true,
 		ReadTimeout: 10 * time.Second, CloseOnShutdown: true}
-	s.metrics.reg.MustRegister(newAuditCollector(o.Audit))
+	s.metrics.reg.MustRegister(newAuditCollector(o.Audit), &breakerCollector{conns: s.connections})
 	s.metricsHTTP = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	return s, nil
 }
@@ -237,6 +248,11 @@ func (s *Server) ServeAdmin(ln net.Listener) error { return s.admin.Serve(ln) }
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := errors.Join(s.api.ShutdownWithContext(ctx), s.admin.ShutdownWithContext(ctx))
 	s.cancel()
+	// Keep-alive connections to sources would otherwise linger until
+	// their idle timeout.
+	for _, cn := range s.connections {
+		cn.source.client.CloseIdleConnections()
+	}
 	return err
 }
 
@@ -263,6 +279,24 @@ type exchange struct {
 	records  int
 	status   int
 	code     unified.Code
+
+	// deadline is when the request must be answered by: its connection's
+	// timeout, or the client's X-Ferry-Timeout within max_timeout, from
+	// its arrival. shortened says the client asked for less than the
+	// connection's timeout (a timeout then does not count against the
+	// source).
+	deadline  time.Time
+	shortened bool
+	// up is what the host transport saw of the source.
+	up upstreamRecord
+	// admission is the request's hold on its connection (a bulkhead slot,
+	// a breaker outcome owed), settled when the pipeline ends.
+	admission admission
+	// hostRejected: the request was refused by the host's own limits
+	// (breaker, bulkhead, pacing, a source's Retry-After), not failed by
+	// the source. pluginDown: the connector's plugin was not running.
+	hostRejected bool
+	pluginDown   bool
 }
 
 func (s *Server) serveAPI(rc *fasthttp.RequestCtx) {
@@ -283,6 +317,7 @@ func (s *Server) serveAPI(rc *fasthttp.RequestCtx) {
 			}
 		}
 	}()
+	s.settleConnection(x, p)
 	if p != nil {
 		if x.requestID == "" {
 			x.requestID = newRequestID()
@@ -304,6 +339,11 @@ func (s *Server) finish(x *exchange) {
 	h.Set("Server-Timing", "proxy;dur="+ms(own)+", upstream;dur="+ms(up))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	if up := x.up.snapshot(); up.calls > 0 {
+		setIf(h, "X-Source-RateLimit-Limit", up.limit)
+		setIf(h, "X-Source-RateLimit-Remaining", up.remaining)
+		setIf(h, "X-Source-RateLimit-Reset", up.reset)
+	}
 
 	conn := ""
 	if x.conn != nil {

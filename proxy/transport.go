@@ -20,6 +20,7 @@ import (
 	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/proxy/outauth"
 	"github.com/ferryhealth/ferry/proxy/secrets"
+	"github.com/ferryhealth/ferry/unified"
 )
 
 // source is the host's client for one connection's source system, built once
@@ -31,6 +32,8 @@ type source struct {
 	host   string // Host header value
 	prefix string // base path, always ending in "/"
 	client *fasthttp.HostClient
+	// res paces the calls and budgets the retries (set by the server).
+	res *resilience
 
 	log *slog.Logger
 	// credLogAt is when a credential failure was last logged (UnixNano):
@@ -83,6 +86,10 @@ func newSource(cn *config.Connection, sp secrets.Provider, devMode bool, maxBody
 		MaxConns:               512,
 		MaxIdleConnDuration:    30 * time.Second,
 		DisablePathNormalizing: true,
+		// One attempt per call: the transport retries itself, only
+		// idempotent reads, only after connection errors, within the
+		// connection's retry budget and the request's deadline.
+		MaxIdemponentCallAttempts: 1,
 		// fasthttp prefers DialTimeout over Dial, so this is the only dial
 		// path: every connection goes through the egress check.
 		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
@@ -152,7 +159,8 @@ type requestTransport struct {
 	src       *source
 	requestID string
 	readOnly  bool
-	upstream  *atomic.Int64 // nanoseconds spent waiting on the source
+	upstream  *atomic.Int64   // nanoseconds spent waiting on the source
+	rec       *upstreamRecord // what the source answered, for the request
 }
 
 var _ connectors.Transport = (*requestTransport)(nil)
@@ -229,7 +237,8 @@ func (t *requestTransport) Do(ctx context.Context, req *connectors.HTTPRequest) 
 	if err != nil {
 		return nil, err
 	}
-	if err := t.send(ctx, fr, resp, deadline); err != nil {
+	idempotent := method == fasthttp.MethodGet || method == fasthttp.MethodHead
+	if err := t.call(ctx, fr, resp, deadline, idempotent); err != nil {
 		return nil, err
 	}
 	// The source refused the credential: a rotated secret, an expired or
@@ -242,7 +251,7 @@ func (t *requestTransport) Do(ctx context.Context, req *connectors.HTTPRequest) 
 			return nil, err
 		}
 		resp.Reset()
-		if err := t.send(ctx, fr, resp, deadline); err != nil {
+		if err := t.call(ctx, fr, resp, deadline, idempotent); err != nil {
 			return nil, err
 		}
 	}
@@ -255,6 +264,46 @@ func (t *requestTransport) Do(ctx context.Context, req *connectors.HTTPRequest) 
 	return out, nil
 }
 
+// call makes one source call: it waits out no source Retry-After (it is
+// refused during one), takes its turn from the connection's pacer (or is
+// refused if the turn comes after the deadline), and retries an idempotent
+// read after a connection error, with jittered backoff, while the
+// connection's retry budget and the deadline allow.
+func (t *requestTransport) call(ctx context.Context, fr *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, idempotent bool) error {
+	r := t.src.res
+	r.budget.earn()
+	for attempt := 1; ; attempt++ {
+		if rj := r.held(time.Now()); rj != nil {
+			return &connectors.Error{Code: connectors.CodeSourceUnavailable, Err: rj}
+		}
+		if r.pacer != nil {
+			if wait, ok := r.pacer.wait(deadline); !ok {
+				rj := r.reject(unified.CodeSourceRateLimited, wait, reasonRate)
+				return &connectors.Error{Code: connectors.CodeSourceUnavailable, Err: rj}
+			}
+		}
+		err := t.send(ctx, fr, resp, deadline)
+		if err == nil {
+			t.rec.noteAnswer(resp, r)
+			return nil
+		}
+		f := faultOf(ctx, err)
+		t.rec.noteFault(f)
+		if !idempotent || f != faultConnect || errors.Is(err, errEgressDenied) || attempt >= r.limits.MaxAttempts {
+			return err
+		}
+		wait := backoff(attempt)
+		if !time.Now().Add(wait).Before(deadline) || !r.budget.spend() {
+			return err
+		}
+		if !sleepCtx(ctx, wait) {
+			return err
+		}
+		r.m.retries.WithLabelValues(r.connID).Inc()
+		resp.Reset()
+	}
+}
+
 // send makes one attempt and counts the time spent waiting on the source.
 func (t *requestTransport) send(ctx context.Context, fr *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
 	start := time.Now()
@@ -264,6 +313,21 @@ func (t *requestTransport) send(ctx context.Context, fr *fasthttp.Request, resp 
 		return classifyUpstreamErr(ctx, err)
 	}
 	return nil
+}
+
+// faultOf says how a classified source call failed, for the breaker and
+// the retry decision.
+func faultOf(ctx context.Context, err error) fault {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return faultCanceled
+	}
+	switch connectors.CodeOf(err) {
+	case connectors.CodeUpstreamTimeout:
+		return faultTimeout
+	case connectors.CodeUpstream:
+		return faultAnswer
+	}
+	return faultConnect
 }
 
 // applyAuth sets the connection's credential on fr, as the authenticator

@@ -26,6 +26,8 @@ const (
 	CodeSourceUnavailable      Code = "source_unavailable"      // 503 the source cannot be reached
 	CodeAuditUnavailable       Code = "audit_unavailable"       // 503 no audit sink accepts events: not served unaudited
 	CodeUpstreamTimeout        Code = "upstream_timeout"        // 504 the deadline passed before the source answered
+	CodeRateLimited            Code = "rate_limited"            // 429 the client's own request rate limit is exhausted
+	CodeSourceRateLimited      Code = "source_rate_limited"     // 503 the connection's rate or concurrency limit to the source is reached, or the source asked to slow down
 	CodeInternal               Code = "internal"                // 500 a bug in Ferry
 )
 
@@ -37,6 +39,7 @@ var codeStatus = map[Code]int{
 	CodeUpstreamError: 502, CodeConnectorError: 502,
 	CodeConnectorUnavailable: 503, CodeCredentialsUnavailable: 503, CodeSourceUnavailable: 503, CodeAuditUnavailable: 503,
 	CodeUpstreamTimeout: 504, CodeInternal: 500,
+	CodeRateLimited: 429, CodeSourceRateLimited: 503,
 }
 
 var codeTitle = map[Code]string{
@@ -60,6 +63,8 @@ var codeTitle = map[Code]string{
 	CodeAuditUnavailable:       "The audit trail cannot record this request, so it is not served.",
 	CodeUpstreamTimeout:        "The source system did not answer in time.",
 	CodeInternal:               "Internal error.",
+	CodeRateLimited:            "Too many requests from this client; retry after the time in Retry-After.",
+	CodeSourceRateLimited:      "The source system's request budget is used up for now; retry after the time in Retry-After.",
 }
 
 // Codes returns every problem code, for documentation and tests.
@@ -93,7 +98,8 @@ func (c Code) Title() string {
 func (c Code) Retryable() bool {
 	switch c {
 	case CodeConnectorError, CodeConnectorUnavailable, CodeCredentialsUnavailable,
-		CodeSourceUnavailable, CodeUpstreamTimeout, CodeUpstreamError, CodeAuditUnavailable:
+		CodeSourceUnavailable, CodeUpstreamTimeout, CodeUpstreamError, CodeAuditUnavailable,
+		CodeRateLimited, CodeSourceRateLimited:
 		return true
 	}
 	return false

@@ -20,6 +20,8 @@ Usage:
                                 run the gateway, the FHIR connector and a sandbox
                                 FHIR source with synthetic patients
   ferry check --config FILE     validate a config; print every problem
+  ferry plugin check PATH       run the connector conformance kit on a plugin binary
+  ferry plugin init NAME [DIR]  write a new connector from the SDK's template
   ferry version                 print the version
 `
 
@@ -41,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args[1:], stdout, stderr)
 	case "audit":
 		return cmdAudit(args[1:], stdout, stderr)
+	case "plugin":
+		return cmdPlugin(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "ferry %s (connector protocol v%d)\n", version(), protocolVersion())
 		return 0

@@ -117,7 +117,7 @@ func TestExampleSet(t *testing.T) {
 // exampleSet returns the example set's directory, or fails the test.
 func exampleSet(t *testing.T) string {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,22 +128,25 @@ func exampleSet(t *testing.T) string {
 	return dir
 }
 
-// moduleRoot returns the directory of the go.mod above the working
-// directory, which `go test` sets to the package's.
-func moduleRoot() (string, error) {
+// repoRoot returns the repository's root: the nearest directory above the
+// working directory (which `go test` sets to the package's) whose go.mod is
+// the host module's. The SDK is a module of its own below it, and the shared
+// test data lives at the root.
+func repoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.HasPrefix(data, []byte("module github.com/ferryhealth/ferry\n")) {
 			return dir, nil
-		} else if !errors.Is(err, os.ErrNotExist) {
+		} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return "", err
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
+			return "", errors.New("no go.mod of module github.com/ferryhealth/ferry above the working directory")
 		}
 		dir = parent
 	}

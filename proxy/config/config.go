@@ -235,6 +235,9 @@ type Client struct {
 	// searches) and "passthrough" (raw requests relayed to the source).
 	// Default ["read"].
 	Scopes []string `json:"scopes,omitempty"`
+	// RateLimit is the client's inbound request limit on this replica.
+	// Default: none.
+	RateLimit *ClientRateLimit `json:"rate_limit,omitempty"`
 }
 
 // The client scopes.
@@ -271,6 +274,11 @@ type Connection struct {
 	// private or link-local. Default false: such addresses are refused at
 	// dial time, which blocks SSRF and DNS rebinding.
 	AllowPrivateNetwork bool `json:"allow_private_network,omitempty"`
+	// Limits bound the connection's calls to its source: pacing, the
+	// bulkhead, the deadline clients may ask for, retries (resilience.go).
+	Limits ConnectionLimits `json:"limits,omitempty"`
+	// Breaker is the connection's circuit breaker (resilience.go).
+	Breaker Breaker `json:"breaker,omitempty"`
 	// Settings are the connector's own non-secret settings, decoded by the
 	// connector.
 	Settings json.RawMessage `json:"settings,omitempty"`

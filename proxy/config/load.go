@@ -221,6 +221,7 @@ func (c *Config) Validate() []Problem {
 		}
 	}
 	v.checkCursor(c)
+	v.resilience(c)
 	return v.problems
 }
 

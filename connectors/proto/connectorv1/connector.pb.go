@@ -106,7 +106,11 @@ type Error struct {
 	Code  ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=ferry.connector.v1.ErrorCode" json:"code,omitempty"`
 	// param names the offending request parameter, for INVALID_ARGUMENT and
 	// UNSUPPORTED. The host shows it only if it is a parameter it knows.
-	Param         string `protobuf:"bytes,2,opt,name=param,proto3" json:"param,omitempty"`
+	Param string `protobuf:"bytes,2,opt,name=param,proto3" json:"param,omitempty"`
+	// panicked is set by the SDK when the connector panicked during the call
+	// (the code is then INTERNAL). The panic value never crosses: it may hold
+	// PHI. It lets the host count panics and the conformance kit name them.
+	Panicked      bool `protobuf:"varint,3,opt,name=panicked,proto3" json:"panicked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -153,6 +157,13 @@ func (x *Error) GetParam() string {
 		return x.Param
 	}
 	return ""
+}
+
+func (x *Error) GetPanicked() bool {
+	if x != nil {
+		return x.Panicked
+	}
+	return false
 }
 
 type InitRequest struct {
@@ -1015,10 +1026,11 @@ var File_connector_proto protoreflect.FileDescriptor
 
 const file_connector_proto_rawDesc = "" +
 	"\n" +
-	"\x0fconnector.proto\x12\x12ferry.connector.v1\"P\n" +
+	"\x0fconnector.proto\x12\x12ferry.connector.v1\"l\n" +
 	"\x05Error\x121\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x1d.ferry.connector.v1.ErrorCodeR\x04code\x12\x14\n" +
-	"\x05param\x18\x02 \x01(\tR\x05param\"=\n" +
+	"\x05param\x18\x02 \x01(\tR\x05param\x12\x1a\n" +
+	"\bpanicked\x18\x03 \x01(\bR\bpanicked\"=\n" +
 	"\vInitRequest\x12.\n" +
 	"\x13transport_broker_id\x18\x01 \x01(\rR\x11transportBrokerId\"\x0e\n" +
 	"\fInitResponse\"\x11\n" +
@@ -1098,7 +1110,7 @@ const file_connector_proto_rawDesc = "" +
 	"\x04Read\x12\x1f.ferry.connector.v1.ReadRequest\x1a .ferry.connector.v1.ReadResponse\x12O\n" +
 	"\x06Search\x12!.ferry.connector.v1.SearchRequest\x1a\".ferry.connector.v1.SearchResponse2T\n" +
 	"\tTransport\x12G\n" +
-	"\x02Do\x12\x1f.ferry.connector.v1.HTTPRequest\x1a .ferry.connector.v1.HTTPResponseB8Z6github.com/ferryhealth/ferry/plugins/proto/connectorv1b\x06proto3"
+	"\x02Do\x12\x1f.ferry.connector.v1.HTTPRequest\x1a .ferry.connector.v1.HTTPResponseB;Z9github.com/ferryhealth/ferry/connectors/proto/connectorv1b\x06proto3"
 
 var (
 	file_connector_proto_rawDescOnce sync.Once

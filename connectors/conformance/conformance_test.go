@@ -1,0 +1,196 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferryhealth/ferry/connectors/fhir/sandbox"
+)
+
+// These tests run real plugin processes: the FHIR connector and the
+// deliberately broken plugins of testdata/plugins, built once into a
+// temporary folder. Run them alone with `go test ./conformance` in the SDK
+// module (connectors/).
+
+// testPlugins are the main packages of testdata/plugins.
+var testPlugins = []string{"fhir", "good", "badversion", "panicky", "crasher", "dialer"}
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// testPlugin returns the path of a test plugin; the first call builds them
+// all, with one go build.
+func testPlugin(t *testing.T, name string) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "ferry-conformance"); buildErr != nil {
+			return
+		}
+		args := []string{"build", "-o", buildDir + string(filepath.Separator)}
+		for _, p := range testPlugins {
+			args = append(args, "./testdata/plugins/"+p)
+		}
+		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(buildDir, name)
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+func check(t *testing.T, o Options) *Report {
+	t.Helper()
+	if o.Margin == 0 {
+		o.Margin = 3 * time.Second // -race, and other tests, share the CPUs
+	}
+	rep, err := Check(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	rep.Write(&b)
+	t.Logf("report for %s:\n%s", filepath.Base(o.Binary), b.String())
+	return rep
+}
+
+func result(t *testing.T, rep *Report, name string) Result {
+	t.Helper()
+	r, ok := rep.Result(name)
+	if !ok {
+		t.Fatalf("no %s check in the report", name)
+	}
+	return r
+}
+
+// TestFHIRPluginPasses: the FHIR connector passes every check, with its
+// sandbox as the realistic source for the records check.
+func TestFHIRPluginPasses(t *testing.T) {
+	t.Parallel()
+	rep := check(t, Options{
+		Binary:          testPlugin(t, "fhir"),
+		Kind:            "fhir",
+		Upstream:        sandbox.New(sandbox.Options{}).Handler(),
+		UpstreamBaseURL: "http://source.invalid" + sandbox.Prefix,
+	})
+	if rep.Failed() {
+		t.Fatal("the FHIR plugin failed a check")
+	}
+	for _, r := range rep.Results {
+		if r.Status != Pass {
+			t.Errorf("%s: %s %s", r.Name, r.Status, r.Reason)
+		}
+	}
+}
+
+// TestBrokenPluginsFail: each deliberately broken plugin fails the check
+// that names its fault, with a reason that says what to fix.
+func TestBrokenPluginsFail(t *testing.T) {
+	for _, c := range []struct {
+		plugin, check string
+		isolation     Isolation
+		reason        []string
+	}{
+		{"badversion", "handshake", "", []string{"protocol v2", "this host speaks v1"}},
+		{"panicky", "malformed_upstream", "", []string{"read patients: a panic", "truncated JSON", "want upstream"}},
+		{"crasher", "malformed_upstream", "", []string{"the plugin process died", "panic: interface conversion"}},
+		{"dialer", "network", "", []string{"the plugin", "req.Transport"}},
+		{"dialer", "network", IsolationNone, []string{"held network sockets", "udp to 127.0.0.1:9", "sampling /proc"}},
+	} {
+		t.Run(c.plugin+"/"+string(c.isolation), func(t *testing.T) {
+			t.Parallel()
+			rep := check(t, Options{Binary: testPlugin(t, c.plugin), Isolation: c.isolation})
+			if !rep.Failed() {
+				t.Fatal("the report passed")
+			}
+			r := result(t, rep, c.check)
+			if r.Status != Fail {
+				t.Fatalf("%s: %s %s", c.check, r.Status, r.Reason)
+			}
+			for _, want := range c.reason {
+				if !strings.Contains(r.Reason, want) {
+					t.Errorf("%s reason lacks %q:\n%s", c.check, want, r.Reason)
+				}
+			}
+			// A fault is reported where it is, not everywhere: the broken
+			// plugins are otherwise conforming.
+			for _, other := range rep.Results {
+				if other.Name != c.check && other.Status == Fail && !(c.plugin == "panicky" && other.Name == "bad_input") {
+					t.Errorf("%s also failed: %s", other.Name, other.Reason)
+				}
+			}
+		})
+	}
+}
+
+// TestNoNamespaceFallback: without a private network namespace, a
+// conforming plugin still passes the network check, which says how it
+// looked.
+func TestNoNamespaceFallback(t *testing.T) {
+	t.Parallel()
+	rep := check(t, Options{Binary: testPlugin(t, "good"), Isolation: IsolationNone})
+	r := result(t, rep, "network")
+	if r.Status != Pass || !strings.Contains(r.Reason, "shared network namespace") {
+		t.Fatalf("network: %s %s", r.Status, r.Reason)
+	}
+	if rep.Failed() {
+		t.Fatal("a check failed")
+	}
+}
+
+func TestOptionsRefused(t *testing.T) {
+	for _, o := range []Options{{}, {Binary: "/nonexistent/plugin"}, {Binary: "."}, {Binary: os.Args[0], Isolation: "vm"}} {
+		if _, err := Check(context.Background(), o); err == nil {
+			t.Errorf("%+v accepted", o)
+		}
+	}
+}
+
+func TestNotAPlugin(t *testing.T) {
+	sh, err := exec.LookPath("true")
+	if err != nil {
+		t.Skip("no true(1)")
+	}
+	rep := check(t, Options{Binary: sh, Isolation: IsolationNone})
+	r := result(t, rep, "handshake")
+	if r.Status != Fail || !strings.Contains(r.Reason, "connectors.Serve") {
+		t.Fatalf("handshake: %s %s", r.Status, r.Reason)
+	}
+}
+
+func TestReportWrite(t *testing.T) {
+	rep := &Report{Results: []Result{
+		{Name: "handshake", Status: Pass, Reason: "ok"},
+		{Name: "network", Status: Fail, Reason: "2 problem(s):\n- a\n- b"},
+		{Name: "records", Status: Skip, Reason: "none"},
+	}}
+	var b bytes.Buffer
+	rep.Write(&b)
+	want := "PASS  handshake  ok\nFAIL  network    2 problem(s):\n                 - a\n                 - b\nSKIP  records    none\n3 checks: 1 passed, 1 failed, 1 skipped\n"
+	if b.String() != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+	if !rep.Failed() {
+		t.Fatal("Failed")
+	}
+}

@@ -1,0 +1,220 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/ferryhealth/ferry/connectors"
+	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
+)
+
+// launched is a plugin process started the way the host starts one.
+type launched struct {
+	client    *plugin.Client
+	rpc       pb.ConnectorClient
+	done      <-chan struct{} // closed when the process exits
+	pid       int
+	stderr    *tail
+	transport *fakeTransport
+	// isolated is true when the plugin runs in a private network namespace;
+	// isolationNote says why it does not, otherwise.
+	isolated      bool
+	isolationNote string
+}
+
+// launch starts the binary with the host's client configuration: the SDK's
+// handshake, gRPC only, AutoMTLS, an empty environment, the host's message
+// limits; then lends it the kit's Transport over the broker and calls Init,
+// as the host does.
+func launch(ctx context.Context, o *Options, ft *fakeTransport) (*launched, error) {
+	l := &launched{stderr: &tail{max: 16 << 10}, transport: ft}
+	var stderr io.Writer = l.stderr
+	if o.Stderr != nil {
+		stderr = io.MultiWriter(l.stderr, o.Stderr)
+	}
+	attempts := isolationAttempts(o.Isolation)
+	var client *plugin.Client
+	var rpcClient plugin.ClientProtocol
+	var err error
+	for i, iso := range attempts {
+		cmd := exec.Command(o.Binary)
+		// As in the host: the plugin inherits nothing (no credentials).
+		cmd.Env = []string{}
+		cmd.SysProcAttr = iso.attr
+		client = plugin.NewClient(&plugin.ClientConfig{
+			HandshakeConfig:  connectors.Handshake,
+			Plugins:          plugin.PluginSet{connectors.PluginName: &kitPlugin{}},
+			Cmd:              cmd,
+			AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+			AutoMTLS:         true,
+			SkipHostEnv:      true,
+			StartTimeout:     o.StartTimeout,
+			Logger:           hclog.NewNullLogger(),
+			Stderr:           stderr,
+			SyncStdout:       io.Discard,
+			SyncStderr:       io.Discard,
+			GRPCDialOptions: []grpc.DialOption{
+				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(connectors.MaxMessageBytes), grpc.MaxCallSendMsgSize(connectors.MaxMessageBytes)),
+			},
+		})
+		rpcClient, err = client.Client()
+		if err == nil {
+			l.isolated = iso.attr != nil
+			break
+		}
+		client.Kill()
+		if iso.attr != nil && namespaceRefused(err) {
+			l.isolationNote = fmt.Sprintf("network namespaces unavailable (%v)", rootCause(err))
+			if i+1 < len(attempts) {
+				continue
+			}
+			return nil, fmt.Errorf("%s, and --isolation netns requires one", l.isolationNote)
+		}
+		return nil, handshakeError(err, l.stderr)
+	}
+	if o.Isolation == IsolationNone {
+		l.isolationNote = "isolation turned off"
+	}
+	l.client = client
+	if rc := client.ReattachConfig(); rc != nil {
+		l.pid = rc.Pid
+	}
+	raw, err := rpcClient.Dispense(connectors.PluginName)
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("the plugin does not serve %q over gRPC: %w", connectors.PluginName, err)
+	}
+	d := raw.(*dispensed)
+	l.rpc, l.done = d.rpc, d.done
+	brokerID := d.broker.NextId()
+	go d.broker.AcceptAndServe(brokerID, func(opts []grpc.ServerOption) *grpc.Server {
+		opts = append(opts, grpc.MaxRecvMsgSize(connectors.MaxMessageBytes), grpc.MaxSendMsgSize(connectors.MaxMessageBytes))
+		s := grpc.NewServer(opts...)
+		pb.RegisterTransportServer(s, ft)
+		return s
+	})
+	ictx, cancel := context.WithTimeout(ctx, o.StartTimeout)
+	defer cancel()
+	if _, err := l.rpc.Init(ictx, &pb.InitRequest{TransportBrokerId: brokerID}); err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("Init (lending the host Transport) failed: %w", err)
+	}
+	return l, nil
+}
+
+func (l *launched) close() { l.client.Kill() }
+
+// exited reports whether the process has exited.
+func (l *launched) exited() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
+}
+
+var pluginVersionRE = regexp.MustCompile(`Plugin version: (\d+)`)
+
+// handshakeError explains a failed start in terms of what the author should
+// do.
+func handshakeError(err error, stderr *tail) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "incompatible API version"):
+		v := "another"
+		if m := pluginVersionRE.FindStringSubmatch(msg); m != nil {
+			v = "v" + m[1]
+		}
+		return fmt.Errorf("the plugin speaks connector protocol %s; this host speaks v%d: build it against an SDK of protocol v%d",
+			v, connectors.ProtocolVersion, connectors.ProtocolVersion)
+	case strings.Contains(msg, "incompatible core API version"):
+		return fmt.Errorf("the plugin's go-plugin core protocol differs from the host's: rebuild it against this SDK (%v)", err)
+	case strings.Contains(msg, "Unsupported plugin protocol") || strings.Contains(msg, "unsupported plugin protocol"):
+		return errors.New("the plugin offers net/rpc; the host speaks gRPC only (serve with connectors.Serve)")
+	case strings.Contains(msg, "exited before we could connect"), strings.Contains(msg, "Unrecognized remote plugin message"):
+		return fmt.Errorf("the binary exited or printed something else instead of the go-plugin handshake: is it a plugin built with connectors.Serve, and does its main print to stdout before serving?%s", stderr.excerpt())
+	case strings.Contains(msg, "timeout while waiting"):
+		return errors.New("no handshake within the start timeout: does main call connectors.Serve without doing slow work first?")
+	}
+	return fmt.Errorf("start: %w%s", err, stderr.excerpt())
+}
+
+func rootCause(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}
+
+// kitPlugin is the kit's half of go-plugin's GRPCPlugin: it dispenses the
+// raw wire client, so the kit sees exactly what crosses the wire.
+type kitPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+}
+
+type dispensed struct {
+	rpc    pb.ConnectorClient
+	broker *plugin.GRPCBroker
+	done   <-chan struct{}
+}
+
+func (kitPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
+	return errors.New("conformance: the kit serves no connector")
+}
+
+func (kitPlugin) GRPCClient(done context.Context, broker *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
+	return &dispensed{rpc: pb.NewConnectorClient(conn), broker: broker, done: done.Done()}, nil
+}
+
+// tail keeps the last max bytes written to it.
+type tail struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+	return len(p), nil
+}
+
+// excerpt returns the last few lines the plugin wrote to stderr, indented,
+// or "".
+func (t *tail) excerpt() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(string(bytes.ToValidUTF8(t.buf, []byte("?")))), "\n")
+	if len(lines) == 1 && lines[0] == "" {
+		return ""
+	}
+	if len(lines) > 8 {
+		lines = lines[len(lines)-8:]
+	}
+	for i, l := range lines {
+		if len(l) > 160 {
+			l = l[:160] + "…"
+		}
+		lines[i] = "\n    | " + l
+	}
+	return "\n  the plugin's stderr ended with:" + strings.Join(lines, "")
+}

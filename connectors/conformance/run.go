@@ -1,0 +1,315 @@
+package conformance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/status"
+
+	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/connectors/internal/recordcheck"
+	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
+	"github.com/ferryhealth/ferry/connectors/sdktest"
+	"github.com/ferryhealth/ferry/unified"
+)
+
+// Run runs every check against opts.Binary as subtests of t, one per check:
+// a FAIL fails its subtest with the reason, a SKIP skips it. It returns the
+// report.
+//
+//	func TestConformance(t *testing.T) {
+//		conformance.Run(t, conformance.Options{Binary: conformance.Build(t, ".")})
+//	}
+func Run(t *testing.T, opts Options) *Report {
+	t.Helper()
+	rep, err := Check(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		t.Run(r.Name, func(t *testing.T) {
+			t.Helper()
+			switch r.Status {
+			case Fail:
+				t.Error(r.Reason)
+			case Skip:
+				t.Skip(r.Reason)
+			default:
+				t.Log(r.Reason)
+			}
+		})
+	}
+	return rep
+}
+
+// Build compiles the main package pkg (a directory or an import path, as
+// `go build` takes it, relative to the test's package directory) into a
+// temporary directory and returns the binary's path.
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "plugin")
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	return bin
+}
+
+// Check runs every check against opts.Binary and returns the report. A
+// plugin that does not start is a failed handshake check in the report;
+// an error means the kit could not run at all (no binary, bad options).
+func Check(ctx context.Context, opts Options) (*Report, error) {
+	opts.defaults()
+	if opts.Binary == "" {
+		return nil, errors.New("conformance: no plugin binary given")
+	}
+	fi, err := os.Stat(opts.Binary)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("conformance: %w", err)
+	case fi.IsDir() || fi.Mode()&0o111 == 0:
+		return nil, fmt.Errorf("conformance: %s is not an executable file", opts.Binary)
+	}
+	switch opts.Isolation {
+	case IsolationAuto, IsolationNetNS, IsolationNone:
+	default:
+		return nil, fmt.Errorf("conformance: isolation %q: want auto, netns or none", opts.Isolation)
+	}
+	k := &kit{o: opts, ft: &fakeTransport{}, rep: &Report{Binary: opts.Binary}, calls: map[string]bool{}}
+	if opts.Upstream != nil {
+		if k.upstream, err = sdktest.NewTransport(opts.Upstream, sdktest.TransportOptions{BaseURL: opts.UpstreamBaseURL}); err != nil {
+			return nil, err
+		}
+	}
+	k.p, err = launch(ctx, &k.o, k.ft)
+	if err != nil {
+		k.add(Result{Name: "handshake", Status: Fail, Reason: err.Error()})
+		for _, c := range checks {
+			k.add(Result{Name: c.name, Status: Skip, Reason: "the plugin did not start"})
+		}
+		k.add(Result{Name: "network", Status: Skip, Reason: "the plugin did not start"})
+		return k.rep, nil
+	}
+	defer k.p.close()
+	k.add(Result{Name: "handshake", Status: Pass, Reason: fmt.Sprintf(
+		"go-plugin handshake, connector protocol v%d, gRPC with AutoMTLS, empty environment; host Transport lent over the broker and Init answered (pid %d)",
+		connectors.ProtocolVersion, k.p.pid)})
+	watch := startNetWatch(k.p.pid, k.p.isolated)
+	for _, c := range checks {
+		if k.dead != "" {
+			k.add(Result{Name: c.name, Status: Skip, Reason: "the plugin process died earlier, in " + k.deadIn})
+			continue
+		}
+		k.current = c.name
+		r := c.run(k)
+		r.Name = c.name
+		if k.p.exited() && k.dead == "" {
+			k.dead, k.deadIn = "the plugin process exited during this check"+k.p.stderr.excerpt(), c.name
+		}
+		if k.dead != "" && k.deadIn == c.name {
+			if r.Status == Fail {
+				r.Reason += "\n- " + k.dead
+			} else {
+				r = Result{Name: c.name, Status: Fail, Reason: k.dead}
+			}
+		}
+		k.add(r)
+	}
+	k.add(watch.finish(k.p.isolationNote))
+	return k.rep, nil
+}
+
+// kit is one conformance run.
+type kit struct {
+	o        Options
+	p        *launched
+	ft       *fakeTransport
+	rep      *Report
+	upstream *sdktest.Transport
+
+	meta       *pb.MetadataResponse
+	targets    []target
+	configured bool
+	// calls records, per target, whether the plugin used the HTTP
+	// Transport to serve it; httpTargets are those that did.
+	calls       map[string]bool
+	httpTargets []target
+
+	dead, deadIn string // why and in which check the plugin died
+	current      string // the check being run
+
+	records        problems
+	recordsChecked int
+}
+
+func (k *kit) add(r Result) { k.rep.Results = append(k.rep.Results, r) }
+
+// connID is the connection every check configures and uses.
+const connID = "conformance"
+
+// target is one operation on one resource.
+type target struct {
+	op       string // "read" or "search"
+	resource unified.ResourceType
+	conn     string
+	id       string
+	params   map[string]string
+	limit    int
+	token    string
+}
+
+func (t target) String() string {
+	s := t.op + " " + string(t.resource)
+	if t.op == "search" && len(t.params) > 0 {
+		var names []string
+		for n := range t.params {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		s += " (" + strings.Join(names, ", ") + ")"
+	}
+	return s
+}
+
+// outcome is what one call gave.
+type outcome struct {
+	rpcErr  error     // the call itself failed: the process died, the deadline passed, the protocol broke
+	werr    *pb.Error // the connector's typed error
+	records [][]byte
+	took    time.Duration
+	call    *call
+}
+
+// code names the outcome: "ok", "panic", "no answer" or an error code.
+func (o outcome) code() string {
+	switch {
+	case o.rpcErr != nil:
+		return "no answer"
+	case o.werr != nil && o.werr.GetPanicked():
+		return "panic"
+	case o.werr != nil:
+		return connectors.CodeOf(connectors.ErrorFromWire(o.werr)).String()
+	}
+	return "ok"
+}
+
+// describe says what happened, for a problem line.
+func (o outcome) describe() string {
+	switch c := o.code(); c {
+	case "no answer":
+		if s, ok := status.FromError(o.rpcErr); ok {
+			return fmt.Sprintf("no answer (%s after %v)", s.Code(), o.took.Round(time.Millisecond))
+		}
+		return "no answer (" + o.rpcErr.Error() + ")"
+	case "panic":
+		return "a panic (recovered by the SDK: the call failed with internal)"
+	case "ok":
+		return fmt.Sprintf("success with %d record(s)", len(o.records))
+	default:
+		if p := o.werr.GetParam(); p != "" {
+			return c + " (" + clip(p) + ")"
+		}
+		return c
+	}
+}
+
+func (o outcome) is(codes ...string) bool {
+	c := o.code()
+	for _, w := range codes {
+		if c == w {
+			return true
+		}
+	}
+	return false
+}
+
+// do makes one call with script s answering its Transport requests.
+func (k *kit) do(t target, label string, s script, timeout time.Duration) outcome {
+	id, c := k.ft.open(label, s)
+	defer k.ft.close(id)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	o := outcome{call: c}
+	start := time.Now()
+	conn := t.conn
+	if conn == "" {
+		conn = connID
+	}
+	switch t.op {
+	case "read":
+		r, err := k.p.rpc.Read(ctx, &pb.ReadRequest{CallId: id, ConnectionId: conn, Resource: string(t.resource), Id: t.id})
+		o.rpcErr, o.werr = err, r.GetError()
+		if err == nil && r.GetError() == nil {
+			o.records = [][]byte{r.GetRecord()}
+		}
+	case "search":
+		limit := t.limit
+		if limit == 0 {
+			limit = 10
+		}
+		r, err := k.p.rpc.Search(ctx, &pb.SearchRequest{CallId: id, ConnectionId: conn, Resource: string(t.resource),
+			Params: t.params, Limit: uint32(limit), PageToken: t.token})
+		o.rpcErr, o.werr = err, r.GetError()
+		if err == nil && r.GetError() == nil {
+			o.records = r.GetRecords()
+			if len(o.records) > limit {
+				k.records.add("%s: %d records for a limit of %d", label, len(o.records), limit)
+			}
+		}
+	}
+	o.took = time.Since(start)
+	if o.rpcErr != nil && k.dead == "" {
+		// A crash shows as a failed call; give the process a moment to be
+		// reaped so the crash is told apart from a slow answer.
+		select {
+		case <-k.p.done:
+		case <-time.After(100 * time.Millisecond):
+		}
+		if k.p.exited() {
+			k.dead, k.deadIn = fmt.Sprintf("%s: the plugin process died%s", label, k.p.stderr.excerpt()), k.current
+		}
+	}
+	if t.conn == "" || t.conn == connID {
+		for i, rec := range o.records {
+			k.recordsChecked++
+			if err := recordcheck.Record(t.resource, connID, false, rec); err != nil {
+				k.records.add("%s: record %d: %v", label, i, err)
+			}
+		}
+	}
+	return o
+}
+
+// sampleValue is a plausible value for a search parameter, in the form the
+// host hands it to connectors (standard filters normalised).
+func sampleValue(name string) string {
+	switch name {
+	case unified.FilterPatientID:
+		return "conformance-patient-1"
+	case unified.FilterUpdatedGTE, unified.FilterDateGTE:
+		return "2020-01-01"
+	case unified.FilterDateLT:
+		return "2030-01-01"
+	case unified.FilterCode:
+		return unified.SystemLOINC + "|8867-4"
+	case unified.FilterCategory:
+		return "vital-signs"
+	case unified.FilterStatus:
+		return "final"
+	}
+	switch {
+	case strings.Contains(name, "date"):
+		return "1970-01-01"
+	case strings.Contains(name, "identifier") || strings.HasSuffix(name, "_id"):
+		return "conformance-1"
+	}
+	return "conformance"
+}

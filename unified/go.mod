@@ -1,0 +1,3 @@
+module github.com/ferryhealth/ferry/unified
+
+go 1.26.0
