@@ -1,0 +1,506 @@
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ferryhealth/ferry/proxy/config"
+)
+
+// The target kinds.
+const (
+	KindDirect    = "direct"    // the fixture itself
+	KindNginx     = "nginx"     // Debian's nginx, keep-alive pass-through
+	KindFastProxy = "fastproxy" // a bare fasthttp reverse proxy: the Go floor
+	KindFerry     = "ferry"     // bin/ferry serve with the FHIR plugin
+)
+
+// CPU sets: the load generator on one CPU, the whole server side (fixture,
+// proxies, plugins) on the other.
+const (
+	clientCPU = "0"
+	serverCPU = "1"
+)
+
+// proc is a process the harness started, in its own process group.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+// stop ends the process the harness started: SIGTERM, then after a grace
+// period SIGKILL to its process group (its plugins and workers).
+func (p *proc) stop() {
+	if p == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+// env is what the targets share: a scratch folder, the binaries, the
+// fixture.
+type env struct {
+	dir     string
+	self    string // this program, for the fixture and fastproxy subcommands
+	ferry   string // bin/ferry
+	plugin  string // bin/ferry-connector-fhir
+	nginx   string
+	pin     bool
+	procs   []*proc
+	fixture string // the fixture's address
+}
+
+// start runs argv as a server-side process (pinned to the server CPU when
+// pinning), with stdout to out and stderr to a log file in the scratch
+// folder.
+func (e *env) start(name string, argv []string, out io.Writer) (*proc, error) {
+	if e.pin {
+		argv = append([]string{"taskset", "-c", serverCPU}, argv...)
+	}
+	logPath := filepath.Join(e.dir, name+".log")
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = out, lf
+	if out == nil {
+		cmd.Stdout = lf
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: logPath}
+	e.procs = append(e.procs, p)
+	return p, nil
+}
+
+func (e *env) stopAll() {
+	for i := len(e.procs) - 1; i >= 0; i-- {
+		e.procs[i].stop()
+	}
+	e.procs = nil
+}
+
+// tail returns the end of a process's log, for error messages.
+func tail(p *proc) string {
+	b, _ := os.ReadFile(p.log)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// waitHTTP waits until url answers want.
+func waitHTTP(url string, want int, within time.Duration, p *proc) error {
+	deadline := time.Now().Add(within)
+	c := &http.Client{Timeout: 2 * time.Second}
+	for time.Now().Before(deadline) {
+		if p != nil && p.cmd.ProcessState != nil {
+			break
+		}
+		resp, err := c.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	msg := ""
+	if p != nil {
+		msg = "\n" + tail(p)
+	}
+	return fmt.Errorf("%s did not answer %d within %v%s", url, want, within, msg)
+}
+
+// Target is one thing measured: where the load generator sends requests,
+// and which processes are its server side.
+type Target struct {
+	Name string
+	Kind string
+	Addr string
+	// Tenants is how many tenants (each with one client and one
+	// connection) a Ferry target's config has.
+	Tenants int
+	// w5 marks the Ferry processes started for W5 alone.
+	w5    bool
+	proc  *proc
+	admin string // ferry: the admin listener, for go_memstats_mallocs_total
+	stats string // fastproxy: its allocation counter
+	// scrape is what reading the allocation counter itself allocates.
+	scrape uint64
+}
+
+// PIDs returns the target's server-side processes: the proxy and its
+// plugins or workers; the fixture for direct.
+func (t *Target) PIDs() []int { return processTree(t.proc.pid()) }
+
+// Allocs returns the heap objects the target's Go process has allocated so
+// far, when it can be read from outside (Ferry's /metrics, the fastproxy's
+// counter); false for nginx and the fixture. Ferry's figure is the host's
+// alone: a plugin exposes no counter.
+func (t *Target) Allocs() (uint64, bool) {
+	switch {
+	case t.admin != "":
+		resp, err := http.Get("http://" + t.admin + "/metrics")
+		if err != nil {
+			return 0, false
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_mallocs_total "); ok {
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				return uint64(f), err == nil
+			}
+		}
+		return 0, false
+	case t.stats != "":
+		resp, err := http.Get("http://" + t.stats + "/")
+		if err != nil {
+			return 0, false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		n, err := strconv.ParseUint(string(b), 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// calibrate measures what a reading of the allocation counter costs, to
+// subtract it.
+func (t *Target) calibrate() {
+	a, ok := t.Allocs()
+	if !ok {
+		return
+	}
+	b, _ := t.Allocs()
+	c, _ := t.Allocs()
+	t.scrape = min(b-a, c-b)
+}
+
+// startFixture runs the upstream fixture as its own server-side process.
+func (e *env) startFixture(o FixtureOptions) (*Target, error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	argv := []string{e.self, "fixture", "-listen", addr, "-latency", o.Latency.String(), "-jitter", o.Jitter.String(),
+		"-error-every", strconv.Itoa(o.ErrorEvery)}
+	p, err := e.start("fixture", argv, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP("http://"+addr+FHIRPrefix+"/Patient/ready", 200, 30*time.Second, p); err != nil {
+		return nil, err
+	}
+	e.fixture = addr
+	return &Target{Name: KindDirect, Kind: KindDirect, Addr: addr, proc: p}, nil
+}
+
+func (e *env) startFastProxy() (*Target, error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	stats, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	p, err := e.start("fastproxy", []string{e.self, "fastproxy", "-listen", addr, "-stats", stats, "-upstream", e.fixture}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP("http://"+addr+FHIRPrefix+"/Patient/ready", 200, 30*time.Second, p); err != nil {
+		return nil, err
+	}
+	t := &Target{Name: KindFastProxy, Kind: KindFastProxy, Addr: addr, proc: p, stats: stats}
+	t.calibrate()
+	return t, nil
+}
+
+// nginxConf is a keep-alive pass-through: one worker (one CPU), upstream
+// connections kept alive, no access log, responses buffered in memory and
+// never spooled to disk.
+const nginxConf = `worker_processes 1;
+daemon off;
+pid {{dir}}/nginx.pid;
+worker_rlimit_nofile 65536;
+events { worker_connections 16384; multi_accept on; }
+http {
+  access_log off;
+  error_log {{dir}}/nginx-error.log warn;
+  client_body_temp_path {{dir}}/body;
+  proxy_temp_path {{dir}}/proxy;
+  fastcgi_temp_path {{dir}}/fastcgi;
+  uwsgi_temp_path {{dir}}/uwsgi;
+  scgi_temp_path {{dir}}/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+  upstream fixture {
+    server {{upstream}};
+    keepalive 1024;
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+  }
+  server {
+    listen {{listen}} backlog=4096;
+    location / {
+      proxy_pass http://fixture;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffer_size 16k;
+      proxy_buffers 64 16k;
+      proxy_busy_buffers_size 64k;
+      proxy_max_temp_file_size 0;
+    }
+  }
+}
+`
+
+// NginxPath finds Debian's nginx.
+func NginxPath() (string, error) {
+	for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx"} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p, nil
+	}
+	return "", errors.New("nginx is not installed: apt-get install nginx (make debian-peers installs it)")
+}
+
+func (e *env) startNginx() (*Target, error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(e.dir, "nginx")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	conf := strings.NewReplacer("{{dir}}", dir, "{{upstream}}", e.fixture, "{{listen}}", addr).Replace(nginxConf)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	p, err := e.start("nginx", []string{e.nginx, "-p", dir, "-c", path, "-e", filepath.Join(dir, "nginx-error.log")}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP("http://"+addr+FHIRPrefix+"/Patient/ready", 200, 30*time.Second, p); err != nil {
+		b, _ := os.ReadFile(filepath.Join(dir, "nginx-error.log"))
+		return nil, fmt.Errorf("%w\n%s", err, b)
+	}
+	return &Target{Name: KindNginx, Kind: KindNginx, Addr: addr, proc: p}, nil
+}
+
+// The keys and ids of the generated Ferry configs: tenant i has client
+// "app-i" with key APIKey(i), and connection ConnID(i).
+func APIKey(i int) string { return "bench-key-" + strconv.Itoa(i) }
+
+// ConnID is the id of tenant i's connection.
+func ConnID(i int) string { return "c" + strconv.Itoa(i) }
+
+// FerryConfig is a dev_mode config, like cmd/ferry's demo and end-to-end
+// tests write, with n tenants each owning one client and one connection to
+// the fixture. Each tenant's audit trail is keyed and signed, and goes to
+// stdout (the harness sends it to /dev/null). The bulkhead is opened wide
+// (max_concurrent 10000) so that the capacity probes measure work, not the
+// default limit of 32 requests in flight per connection.
+func FerryConfig(listen, admin, plugin, pluginSHA256, sourceURL string, n int) []byte {
+	tenants := make([]any, 0, n)
+	clients := make([]any, 0, n)
+	conns := make([]any, 0, n)
+	for i := range n {
+		tid := "t" + strconv.Itoa(i)
+		key := sha256.Sum256([]byte(APIKey(i)))
+		seed := sha256.Sum256([]byte("bench-signing-key-" + tid))
+		tenants = append(tenants, map[string]any{
+			"id": tid, "secrets": map[string]any{"provider": "env"},
+			"audit": map[string]any{
+				"key_ref":         "literal:bench-audit-key-0123456789abcdef-" + tid,
+				"signing_key_ref": "literal:" + hex.EncodeToString(seed[:]),
+			},
+		})
+		clients = append(clients, map[string]any{
+			"id": "app-" + strconv.Itoa(i), "tenant": tid, "api_key_sha256": hex.EncodeToString(key[:]),
+			"connections": []string{ConnID(i)}, "scopes": []string{config.ScopeRead},
+		})
+		conns = append(conns, map[string]any{
+			"id": ConnID(i), "tenant": tid, "connector": "fhir", "base_url": sourceURL,
+			"auth": map[string]any{"kind": "none"}, "timeout": "30s",
+			"allow_insecure_http": true, "allow_private_network": true,
+			"limits": map[string]any{"max_concurrent": config.MaxMaxConcurrent},
+		})
+	}
+	cfg := map[string]any{
+		"dev_mode":    true,
+		"node":        map[string]any{"listen": listen, "admin_listen": admin, "region": "local"},
+		"plugins":     []any{map[string]any{"kind": "fhir", "path": plugin, "sha256": pluginSHA256}},
+		"tenants":     tenants,
+		"clients":     clients,
+		"connections": conns,
+	}
+	b, _ := json.Marshal(cfg)
+	return b
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// startFerry runs bin/ferry serve with a generated config of n tenants.
+func (e *env) startFerry(name string, n int) (*Target, error) {
+	listen, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	admin, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	sum, err := fileSHA256(e.plugin)
+	if err != nil {
+		return nil, err
+	}
+	doc := FerryConfig(listen, admin, e.plugin, sum, "http://"+e.fixture+FHIRPrefix, n)
+	if _, probs := config.Parse(doc, ""); len(probs) > 0 {
+		return nil, fmt.Errorf("%s: generated config: %v", name, probs)
+	}
+	path := filepath.Join(e.dir, name+".json")
+	if err := os.WriteFile(path, doc, 0o600); err != nil {
+		return nil, err
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	p, err := e.start(name, []string{e.ferry, "serve", "--config", path}, devnull)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP("http://"+admin+"/readyz", 200, 120*time.Second, p); err != nil {
+		return nil, err
+	}
+	t := &Target{Name: name, Kind: KindFerry, Addr: listen, Tenants: n, proc: p, admin: admin}
+	// A first read checks the whole path before any measurement.
+	resp, err := doGet(listen, "/v1/"+ConnID(0)+"/patients/ready", APIKey(0))
+	if err != nil || resp != 200 {
+		return nil, fmt.Errorf("%s: first read: status %d, %v\n%s", name, resp, err, tail(p))
+	}
+	t.calibrate()
+	return t, nil
+}
+
+func doGet(addr, path, key string) (int, error) {
+	req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}
+
+// repoRoot finds the module root above the working directory.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.HasPrefix(b, []byte("module github.com/ferryhealth/ferry\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the ferry repository (no go.mod of github.com/ferryhealth/ferry above)")
+		}
+		dir = parent
+	}
+}
+
+// Binaries returns bin/ferry and bin/ferry-connector-fhir from binDir, or
+// builds them into the scratch folder when binDir is empty.
+func Binaries(binDir, scratch string, log io.Writer) (ferry, plugin string, err error) {
+	if binDir != "" {
+		ferry, plugin = filepath.Join(binDir, "ferry"), filepath.Join(binDir, "ferry-connector-fhir")
+		for _, p := range []string{ferry, plugin} {
+			if _, err := os.Stat(p); err != nil {
+				return "", "", fmt.Errorf("%w (run make build, or leave -bin empty to build here)", err)
+			}
+		}
+		return ferry, plugin, nil
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return "", "", err
+	}
+	out := filepath.Join(scratch, "bin")
+	for _, b := range []struct{ out, pkg string }{{"ferry", "./cmd/ferry"}, {"ferry-connector-fhir", "./cmd/ferry-connector-fhir"}} {
+		fmt.Fprintf(log, "go build -o %s %s\n", filepath.Join(out, b.out), b.pkg)
+		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(out, b.out), b.pkg)
+		cmd.Dir = root
+		if o, err := cmd.CombinedOutput(); err != nil {
+			return "", "", fmt.Errorf("go build %s: %v\n%s", b.pkg, err, o)
+		}
+	}
+	return filepath.Join(out, "ferry"), filepath.Join(out, "ferry-connector-fhir"), nil
+}
