@@ -2,7 +2,6 @@ package fhir
 
 import (
 	"encoding/json"
-	"slices"
 
 	"github.com/ferryhealth/ferry/unified"
 )
@@ -11,17 +10,8 @@ func init() {
 	register(&resourceMap{
 		resource: unified.Allergies,
 		fhirType: "AllergyIntolerance",
-		params: slices.Concat(
-			[]searchParam{
-				patientParam("patient", true),
-				tokenParam(unified.FilterCode, "code"),
-				tokenParam(unified.FilterCategory, "category"),
-				tokenParam(unified.FilterStatus, "clinical-status"),
-			},
-			// AllergyIntolerance's date parameter searches recordedDate.
-			dateParams("date"),
-			[]searchParam{updatedParam()},
-		),
+		// AllergyIntolerance's date parameter searches recordedDate.
+		params: clinical{patient: "patient", code: "code", category: "category", status: "clinical-status", date: "date"}.params(),
 		record: mapRecord[fhirAllergyIntolerance, unified.Allergy]("AllergyIntolerance"),
 		page:   mapPage[fhirAllergyIntolerance, unified.Allergy]("AllergyIntolerance"),
 	})

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/connectors/internal/txtar"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -20,7 +21,7 @@ import (
 // JSON), the work of a read after the transport returns.
 func BenchmarkMapPatient(b *testing.B) {
 	var compact bytes.Buffer
-	in := parseArchive(readFileB(b, filepath.Join("testdata", "golden", "patients", "synthea-barry-wolf-deceased.txtar"))).file("input.json")
+	in := txtar.Parse(readFileB(b, filepath.Join("testdata", "golden", "patients", "synthea-barry-wolf-deceased.txtar"))).Get("input.json")
 	if err := json.Compact(&compact, in); err != nil {
 		b.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package fhir
 
 import (
 	"encoding/json"
-	"slices"
 
 	"github.com/ferryhealth/ferry/unified"
 )
@@ -11,18 +10,9 @@ func init() {
 	register(&resourceMap{
 		resource: unified.Conditions,
 		fhirType: "Condition",
-		params: slices.Concat(
-			[]searchParam{
-				patientParam("patient", true),
-				tokenParam(unified.FilterCode, "code"),
-				tokenParam(unified.FilterCategory, "category"),
-				tokenParam(unified.FilterStatus, "clinical-status"),
-			},
-			dateParams("onset-date"),
-			[]searchParam{updatedParam()},
-		),
-		record: mapRecord[fhirCondition, unified.Condition]("Condition"),
-		page:   mapPage[fhirCondition, unified.Condition]("Condition"),
+		params:   clinical{patient: "patient", code: "code", category: "category", status: "clinical-status", date: "onset-date"}.params(),
+		record:   mapRecord[fhirCondition, unified.Condition]("Condition"),
+		page:     mapPage[fhirCondition, unified.Condition]("Condition"),
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/connectors/fhir/sandbox"
+	"github.com/ferryhealth/ferry/connectors/internal/txtar"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -84,7 +85,7 @@ func readFile(t *testing.T, path string) []byte {
 // examplePatient is the input of the fhir-example golden case.
 func examplePatient(t *testing.T) []byte {
 	t.Helper()
-	in := parseArchive(readFile(t, filepath.Join("testdata", "golden", "patients", "fhir-example.txtar"))).file("input.json")
+	in := txtar.Parse(readFile(t, filepath.Join("testdata", "golden", "patients", "fhir-example.txtar"))).Get("input.json")
 	if in == nil {
 		t.Fatal("no input.json in fhir-example.txtar")
 	}

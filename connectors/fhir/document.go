@@ -2,7 +2,6 @@ package fhir
 
 import (
 	"encoding/json"
-	"slices"
 
 	"github.com/ferryhealth/ferry/unified"
 )
@@ -11,18 +10,9 @@ func init() {
 	register(&resourceMap{
 		resource: unified.Documents,
 		fhirType: "DocumentReference",
-		params: slices.Concat(
-			[]searchParam{
-				patientParam("patient", true),
-				tokenParam(unified.FilterCode, "type"),
-				tokenParam(unified.FilterCategory, "category"),
-				tokenParam(unified.FilterStatus, "status"),
-			},
-			dateParams("date"),
-			[]searchParam{updatedParam()},
-		),
-		record: mapRecord[fhirDocumentReference, unified.Document]("DocumentReference"),
-		page:   mapPage[fhirDocumentReference, unified.Document]("DocumentReference"),
+		params:   clinical{patient: "patient", code: "type", category: "category", status: "status", date: "date"}.params(),
+		record:   mapRecord[fhirDocumentReference, unified.Document]("DocumentReference"),
+		page:     mapPage[fhirDocumentReference, unified.Document]("DocumentReference"),
 	})
 }
 

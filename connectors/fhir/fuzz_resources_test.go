@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/connectors/internal/txtar"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -38,7 +39,7 @@ func FuzzMapResource(f *testing.F) {
 			f.Fatal(err)
 		}
 		for _, file := range files {
-			in := parseArchive(readFileF(f, file)).file("input.json")
+			in := txtar.Parse(readFileF(f, file)).Get("input.json")
 			f.Add(append([]byte{byte(i)}, in...))
 		}
 		fhirType := resourceMaps[r].fhirType

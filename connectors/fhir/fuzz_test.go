@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	gojson "github.com/goccy/go-json"
-
 	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/connectors/internal/txtar"
 	"github.com/ferryhealth/ferry/unified"
+	gojson "github.com/goccy/go-json"
 )
 
 // FuzzMapPatient feeds arbitrary bytes to the Patient mapping, as a source
@@ -27,7 +27,7 @@ import (
 func FuzzMapPatient(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "patients", "*.txtar"))
 	for _, file := range files {
-		f.Add(parseArchive(readFileF(f, file)).file("input.json"))
+		f.Add(txtar.Parse(readFileF(f, file)).Get("input.json"))
 	}
 	for _, s := range []string{
 		``, `null`, `[]`, `{}`, `"Patient"`, `{"resourceType":"Patient"}`,

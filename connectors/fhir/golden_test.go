@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhealth/ferry/connectors/internal/txtar"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -47,8 +48,8 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ar := parseArchive(data)
-			input := ar.file("input.json")
+			ar := txtar.Parse(data)
+			input := ar.Get("input.json")
 			if input == nil {
 				t.Fatal("no input.json section")
 			}
@@ -63,13 +64,13 @@ func TestGolden(t *testing.T) {
 			got.WriteByte('\n')
 
 			if *update {
-				ar.set("want.json", got.Bytes())
-				if err := os.WriteFile(file, ar.format(), 0o644); err != nil {
+				ar.Set("want.json", got.Bytes())
+				if err := os.WriteFile(file, ar.Format(), 0o644); err != nil {
 					t.Fatal(err)
 				}
 				return
 			}
-			want := ar.file("want.json")
+			want := ar.Get("want.json")
 			if want == nil {
 				t.Fatal("no want.json section; run with -update")
 			}
@@ -82,97 +83,5 @@ func TestGolden(t *testing.T) {
 		if !covered[r] {
 			t.Errorf("resource %s has no golden case under testdata/golden/%s/", r, r)
 		}
-	}
-}
-
-// archive is a txtar archive: a free-text comment, then files, each after a
-// "-- name --" line. It is parsed here rather than with
-// golang.org/x/tools/txtar to keep that module out of go.mod for one small
-// format.
-type archive struct {
-	comment []byte
-	files   []archiveFile
-}
-
-type archiveFile struct {
-	name string
-	data []byte
-}
-
-func parseArchive(data []byte) *archive {
-	ar := &archive{}
-	cur := &ar.comment
-	for len(data) > 0 {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i+1], data[i+1:]
-		} else {
-			data = nil
-		}
-		trimmed := bytes.TrimRight(line, "\r\n")
-		if name, ok := markerName(trimmed); ok {
-			ar.files = append(ar.files, archiveFile{name: name})
-			cur = &ar.files[len(ar.files)-1].data
-			continue
-		}
-		*cur = append(*cur, line...)
-	}
-	return ar
-}
-
-func markerName(line []byte) (string, bool) {
-	s := string(line)
-	if !strings.HasPrefix(s, "-- ") || !strings.HasSuffix(s, " --") || len(s) < len("-- x --") {
-		return "", false
-	}
-	name := strings.TrimSpace(s[3 : len(s)-3])
-	return name, name != ""
-}
-
-func (ar *archive) file(name string) []byte {
-	for _, f := range ar.files {
-		if f.name == name {
-			return f.data
-		}
-	}
-	return nil
-}
-
-func (ar *archive) set(name string, data []byte) {
-	for i := range ar.files {
-		if ar.files[i].name == name {
-			ar.files[i].data = data
-			return
-		}
-	}
-	ar.files = append(ar.files, archiveFile{name: name, data: data})
-}
-
-func (ar *archive) format() []byte {
-	var b bytes.Buffer
-	b.Write(ar.comment)
-	for _, f := range ar.files {
-		b.WriteString("-- " + f.name + " --\n")
-		b.Write(f.data)
-		if len(f.data) > 0 && f.data[len(f.data)-1] != '\n' {
-			b.WriteByte('\n')
-		}
-	}
-	return b.Bytes()
-}
-
-// TestArchiveRoundTrip keeps the little txtar parser honest: formatting a
-// parsed archive gives the same bytes back.
-func TestArchiveRoundTrip(t *testing.T) {
-	in := []byte("comment line\n-- a.json --\n{\"a\": 1}\n-- b.json --\n\n-- not a marker\n")
-	ar := parseArchive(in)
-	if got := string(ar.file("a.json")); got != "{\"a\": 1}\n" {
-		t.Errorf("a.json = %q", got)
-	}
-	if got := string(ar.file("b.json")); got != "\n-- not a marker\n" {
-		t.Errorf("b.json = %q", got)
-	}
-	if !bytes.Equal(ar.format(), in) {
-		t.Errorf("format = %q, want %q", ar.format(), in)
 	}
 }

@@ -11,17 +11,9 @@ func init() {
 	register(&resourceMap{
 		resource: unified.Immunizations,
 		fhirType: "Immunization",
-		params: slices.Concat(
-			[]searchParam{
-				patientParam("patient", true),
-				tokenParam(unified.FilterCode, "vaccine-code"),
-				tokenParam(unified.FilterStatus, "status"),
-			},
-			dateParams("date"),
-			[]searchParam{updatedParam()},
-		),
-		record: mapRecord[fhirImmunization, unified.Immunization]("Immunization"),
-		page:   mapPage[fhirImmunization, unified.Immunization]("Immunization"),
+		params:   clinical{patient: "patient", code: "vaccine-code", status: "status", date: "date"}.params(),
+		record:   mapRecord[fhirImmunization, unified.Immunization]("Immunization"),
+		page:     mapPage[fhirImmunization, unified.Immunization]("Immunization"),
 	})
 }
 

@@ -3,7 +3,6 @@ package fhir
 import (
 	"context"
 	"encoding/json"
-	"slices"
 
 	gojson "github.com/goccy/go-json"
 
@@ -15,18 +14,9 @@ func init() {
 	register(&resourceMap{
 		resource: unified.Medications,
 		fhirType: "MedicationRequest",
-		params: slices.Concat(
-			[]searchParam{
-				patientParam("patient", true),
-				tokenParam(unified.FilterCode, "code"),
-				tokenParam(unified.FilterStatus, "status"),
-				tokenParam(unified.FilterCategory, "category"),
-			},
-			dateParams("authoredon"),
-			[]searchParam{updatedParam()},
-		),
-		record: mapRecord[fhirMedicationRequest, unified.Medication]("MedicationRequest"),
-		page:   medicationPage,
+		params:   clinical{patient: "patient", code: "code", category: "category", status: "status", date: "authoredon"}.params(),
+		record:   mapRecord[fhirMedicationRequest, unified.Medication]("MedicationRequest"),
+		page:     medicationPage,
 		// A MedicationRequest often names its drug through a Medication
 		// resource; asking for it along with the page saves one request
 		// per record.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/connectors/internal/txtar"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -134,7 +135,7 @@ func carePage[U any](t *testing.T, resource unified.ResourceType, raw bool, entr
 
 func TestMedicationCapability(t *testing.T) {
 	careCapability(t, unified.Medications,
-		[]string{"patient_id", "code", "status", "category", "date_gte", "date_lt", "updated_gte"},
+		[]string{"patient_id", "code", "category", "status", "date_gte", "date_lt", "updated_gte"},
 		[]string{"patient_id"})
 }
 
@@ -143,8 +144,8 @@ func TestMedicationSearch(t *testing.T) {
 	careWantQuery(t, unified.Medications, params, "MedicationRequest",
 		connectors.Param{Name: "patient", Value: "p1"},
 		connectors.Param{Name: "code", Value: "http://www.nlm.nih.gov/research/umls/rxnorm|866414"},
-		connectors.Param{Name: "status", Value: "active"},
 		connectors.Param{Name: "category", Value: "outpatient"},
+		connectors.Param{Name: "status", Value: "active"},
 		connectors.Param{Name: "authoredon", Value: "ge2020-01"},
 		connectors.Param{Name: "authoredon", Value: "lt2021-03-04T05:06:07Z"},
 		connectors.Param{Name: "_lastUpdated", Value: "ge2024-05-06"},
@@ -494,7 +495,7 @@ func TestMedicationReadLookupFailures(t *testing.T) {
 // encoding.
 func BenchmarkMedicationPage(b *testing.B) {
 	var compact bytes.Buffer
-	in := parseArchive(readFileB(b, filepath.Join("testdata", "golden", "medications", "synthea-barry-wolf-metoprolol.txtar"))).file("input.json")
+	in := txtar.Parse(readFileB(b, filepath.Join("testdata", "golden", "medications", "synthea-barry-wolf-metoprolol.txtar"))).Get("input.json")
 	if err := json.Compact(&compact, in); err != nil {
 		b.Fatal(err)
 	}

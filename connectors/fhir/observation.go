@@ -2,7 +2,6 @@ package fhir
 
 import (
 	"encoding/json"
-	"slices"
 
 	"github.com/ferryhealth/ferry/unified"
 )
@@ -11,18 +10,9 @@ func init() {
 	register(&resourceMap{
 		resource: unified.Observations,
 		fhirType: "Observation",
-		params: slices.Concat(
-			[]searchParam{
-				patientParam("patient", true),
-				tokenParam(unified.FilterCode, "code"),
-				tokenParam(unified.FilterCategory, "category"),
-				tokenParam(unified.FilterStatus, "status"),
-			},
-			dateParams("date"),
-			[]searchParam{updatedParam()},
-		),
-		record: mapRecord[fhirObservation, unified.Observation]("Observation"),
-		page:   mapPage[fhirObservation, unified.Observation]("Observation"),
+		params:   clinical{patient: "patient", code: "code", category: "category", status: "status", date: "date"}.params(),
+		record:   mapRecord[fhirObservation, unified.Observation]("Observation"),
+		page:     mapPage[fhirObservation, unified.Observation]("Observation"),
 	})
 }
 

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	gojson "github.com/goccy/go-json"
-
 	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/connectors/internal/txtar"
 	"github.com/ferryhealth/ferry/unified"
+	gojson "github.com/goccy/go-json"
 )
 
 // The helpers below serve the tests of the clinical resources mapped in
@@ -139,7 +139,7 @@ func clinicalCanon(t *testing.T, s string) string {
 func clinicalFuzz[F any, U any](f *testing.F, resource unified.ResourceType, seeds ...string) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "golden", string(resource), "*.txtar"))
 	for _, file := range files {
-		f.Add(parseArchive(readFileF(f, file)).file("input.json"))
+		f.Add(txtar.Parse(readFileF(f, file)).Get("input.json"))
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))

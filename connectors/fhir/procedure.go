@@ -2,7 +2,6 @@ package fhir
 
 import (
 	"encoding/json"
-	"slices"
 
 	"github.com/ferryhealth/ferry/unified"
 )
@@ -11,18 +10,9 @@ func init() {
 	register(&resourceMap{
 		resource: unified.Procedures,
 		fhirType: "Procedure",
-		params: slices.Concat(
-			[]searchParam{
-				patientParam("patient", true),
-				tokenParam(unified.FilterCode, "code"),
-				tokenParam(unified.FilterStatus, "status"),
-				tokenParam(unified.FilterCategory, "category"),
-			},
-			dateParams("date"),
-			[]searchParam{updatedParam()},
-		),
-		record: mapRecord[fhirProcedure, unified.Procedure]("Procedure"),
-		page:   mapPage[fhirProcedure, unified.Procedure]("Procedure"),
+		params:   clinical{patient: "patient", code: "code", category: "category", status: "status", date: "date"}.params(),
+		record:   mapRecord[fhirProcedure, unified.Procedure]("Procedure"),
+		page:     mapPage[fhirProcedure, unified.Procedure]("Procedure"),
 	})
 }
 

@@ -10,7 +10,7 @@ import (
 
 func TestProcedureCapability(t *testing.T) {
 	careCapability(t, unified.Procedures,
-		[]string{"patient_id", "code", "status", "category", "date_gte", "date_lt", "updated_gte"},
+		[]string{"patient_id", "code", "category", "status", "date_gte", "date_lt", "updated_gte"},
 		[]string{"patient_id"})
 }
 
@@ -19,8 +19,8 @@ func TestProcedureSearch(t *testing.T) {
 	careWantQuery(t, unified.Procedures, params, "Procedure",
 		connectors.Param{Name: "patient", Value: "p1"},
 		connectors.Param{Name: "code", Value: "http://snomed.info/sct|80146002"},
-		connectors.Param{Name: "status", Value: "completed"},
 		connectors.Param{Name: "category", Value: "http://snomed.info/sct|387713003"},
+		connectors.Param{Name: "status", Value: "completed"},
 		connectors.Param{Name: "date", Value: "ge2020-01"},
 		connectors.Param{Name: "date", Value: "lt2021-03-04T05:06:07Z"},
 		connectors.Param{Name: "_lastUpdated", Value: "ge2024-05-06"},

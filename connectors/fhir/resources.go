@@ -240,6 +240,29 @@ func dateParams(fhirParam string) []searchParam {
 	}
 }
 
+// clinical names the FHIR parameters that carry the standard filters of a
+// patient-scoped clinical resource; "" leaves a filter out.
+type clinical struct {
+	patient, code, category, status, date string
+}
+
+// params gives the filters in one fixed order: patient_id (required), code,
+// category, status, the date range, updated_gte.
+func (c clinical) params() []searchParam {
+	ps := []searchParam{patientParam(c.patient, true)}
+	for _, t := range []struct{ name, fhir string }{
+		{unified.FilterCode, c.code}, {unified.FilterCategory, c.category}, {unified.FilterStatus, c.status},
+	} {
+		if t.fhir != "" {
+			ps = append(ps, tokenParam(t.name, t.fhir))
+		}
+	}
+	if c.date != "" {
+		ps = append(ps, dateParams(c.date)...)
+	}
+	return append(ps, updatedParam())
+}
+
 func tokenParam(name, fhirParam string) searchParam {
 	return searchParam{name: name, fhir: fhirParam, kind: paramToken}
 }
