@@ -10,7 +10,8 @@
 //
 // A plugin is untrusted code. It gets no environment from the host (so no
 // AWS credentials and no dev-mode secrets), its stderr is discarded (it may
-// print PHI), and it can use the Transport only for calls the host is
-// currently making to it: every Transport request carries a call id that
-// the host minted for one in-flight request and forgets when it ends.
+// print PHI), and it can use the Transport (Do for HTTP sources, Exchange
+// for MLLP ones) only for calls the host is currently making to it: every
+// Transport request carries a call id that the host minted for one
+// in-flight request and forgets when it ends.
 package plugins

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/ferryhealth/ferry/connectors"
 	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
@@ -50,7 +51,14 @@ type Options struct {
 	// StableAfter is how long a plugin must run before its crash counts as
 	// isolated (restart at once) rather than a loop (back off); default 10s.
 	StableAfter time.Duration
-	Logger      *slog.Logger
+	// HealthInterval is how often a running plugin is probed through gRPC's
+	// health service; HealthTimeout bounds one probe; after HealthFailures
+	// missed probes in a row the process is killed and restarted (see
+	// health.go). Defaults 5s, 2s, 3.
+	HealthInterval time.Duration
+	HealthTimeout  time.Duration
+	HealthFailures int
+	Logger         *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -65,6 +73,15 @@ func (o *Options) defaults() {
 	}
 	if o.StableAfter <= 0 {
 		o.StableAfter = 10 * time.Second
+	}
+	if o.HealthInterval <= 0 {
+		o.HealthInterval = 5 * time.Second
+	}
+	if o.HealthTimeout <= 0 {
+		o.HealthTimeout = 2 * time.Second
+	}
+	if o.HealthFailures <= 0 {
+		o.HealthFailures = 3
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -204,6 +221,7 @@ type live struct {
 	wire   *wireClient
 	pid    int
 	done   <-chan struct{} // closed when the process exits
+	health grpc_health_v1.HealthClient
 }
 
 var _ connectors.Connector = (*instance)(nil)
@@ -273,6 +291,11 @@ func (i *instance) supervise(ctx context.Context) {
 		select {
 		case <-l.done:
 		case <-ctx.Done():
+		case <-watchHealth(ctx, l.health, l.done, i.host.opts.HealthInterval, i.host.opts.HealthTimeout, i.host.opts.HealthFailures):
+			log.Warn("plugin missed its health probes; killing it", "pid", l.pid, "probes", i.host.opts.HealthFailures)
+			// go-plugin's Kill first asks the process to shut down and waits
+			// for an answer a wedged process never gives: kill it outright.
+			killProcess(l.pid)
 		}
 		l.client.Kill()
 		if ctx.Err() != nil {
@@ -401,7 +424,7 @@ func (i *instance) handshake(ctx context.Context, client *plugin.Client) (*live,
 	if rc := client.ReattachConfig(); rc != nil {
 		pid = rc.Pid
 	}
-	return &live{client: client, wire: wire, pid: pid, done: conn.done}, nil
+	return &live{client: client, wire: wire, pid: pid, done: conn.done, health: conn.health}, nil
 }
 
 // The Connector methods forward to the running process.
@@ -453,6 +476,7 @@ type hostConn struct {
 	rpc    pb.ConnectorClient
 	broker *plugin.GRPCBroker
 	done   <-chan struct{}
+	health grpc_health_v1.HealthClient
 }
 
 func (hostPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
@@ -460,5 +484,5 @@ func (hostPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
 }
 
 func (hostPlugin) GRPCClient(done context.Context, broker *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
-	return &hostConn{rpc: pb.NewConnectorClient(conn), broker: broker, done: done.Done()}, nil
+	return &hostConn{rpc: pb.NewConnectorClient(conn), broker: broker, done: done.Done(), health: grpc_health_v1.NewHealthClient(conn)}, nil
 }

@@ -313,6 +313,62 @@ func TestTransportRefusesUnknownCall(t *testing.T) {
 	}
 }
 
+// exchangeTransport is an MLLP connection's transport: Exchange answers,
+// Do is refused.
+type exchangeTransport struct {
+	fakeTransport
+	got []byte
+}
+
+func (e *exchangeTransport) Exchange(_ context.Context, msg []byte) ([]byte, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.got = append([]byte(nil), msg...)
+	if e.err != nil {
+		return nil, e.err
+	}
+	return append([]byte("ACK to "), msg...), nil
+}
+
+func TestExchangeThroughPluginAndTransport(t *testing.T) {
+	h := startHost(t, nil)
+	waitReady(t, h)
+	tr := &exchangeTransport{}
+	resp, err := read(t, h, "exchange", 5*time.Second, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Reply string `json:"reply"`
+	}
+	if err := json.Unmarshal(resp.Record, &got); err != nil || got.Reply != `ACK to MSH|^~\&|PING` || string(tr.got) != `MSH|^~\&|PING` {
+		t.Fatalf("exchange: %s %v (host got %q)", resp.Record, err, tr.got)
+	}
+	// The host's own error wins, as for Do.
+	tr.err = &connectors.Error{Code: connectors.CodeSourceUnavailable}
+	if _, err := read(t, h, "exchange", 5*time.Second, tr); connectors.CodeOf(err) != connectors.CodeSourceUnavailable {
+		t.Fatalf("got %v", err)
+	}
+	// An HTTP connection's transport has no Exchange: a typed error.
+	if _, err := read(t, h, "exchange", 5*time.Second, &fakeTransport{}); connectors.CodeOf(err) != connectors.CodeUnsupported {
+		t.Fatalf("exchange on an HTTP transport: %v", err)
+	}
+}
+
+func TestExchangeRefusesUnknownCall(t *testing.T) {
+	s := &transportServer{calls: &callRegistry{}}
+	id, _ := s.calls.open(&exchangeTransport{})
+	resp, _ := s.Exchange(context.Background(), &pb.ExchangeRequest{CallId: id + 1, Message: []byte("MSH|")})
+	if resp.GetError().GetCode() != pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT {
+		t.Fatalf("forged call id served: %+v", resp)
+	}
+	s.calls.close(id)
+	resp, _ = s.Exchange(context.Background(), &pb.ExchangeRequest{CallId: id, Message: []byte("MSH|")})
+	if resp.GetError() == nil {
+		t.Fatal("finished call id served")
+	}
+}
+
 func TestNewHostValidates(t *testing.T) {
 	if _, err := NewHost([]Spec{{Kind: "a", SHA256: []byte{1}}}, Options{}); err == nil {
 		t.Fatal("short digest accepted")

@@ -198,3 +198,23 @@ func (s *transportServer) Do(ctx context.Context, req *pb.HTTPRequest) (*pb.HTTP
 		Body:    resp.Body,
 	}, nil
 }
+
+// Exchange serves a plugin's message exchange (MLLP) under the same rule as
+// Do: only for a call in flight, through that call's transport. A transport
+// with no message side (an HTTP connection) answers unsupported.
+func (s *transportServer) Exchange(ctx context.Context, req *pb.ExchangeRequest) (*pb.ExchangeResponse, error) {
+	c, ok := s.calls.lookup(req.GetCallId())
+	if !ok || c.transport == nil {
+		return &pb.ExchangeResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, Param: "call_id"}}, nil
+	}
+	ex, ok := c.transport.(connectors.Exchanger)
+	if !ok {
+		return &pb.ExchangeResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_UNSUPPORTED}}, nil
+	}
+	msg, err := ex.Exchange(ctx, req.GetMessage())
+	if err != nil {
+		c.setHostErr(err)
+		return &pb.ExchangeResponse{Error: connectors.ErrorToWire(err)}, nil
+	}
+	return &pb.ExchangeResponse{Message: msg}, nil
+}

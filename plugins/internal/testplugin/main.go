@@ -3,8 +3,9 @@
 // exercised against a real process: "ok", "echo" (one Transport call,
 // answering with what came back), "panic", "hang", "exit" (the process
 // dies mid-call), "big" (an answer over the host's message limit),
-// "badjson", "env" (what environment the plugin got) and "escape" (a
-// Transport call for a path outside the base URL).
+// "badjson", "env" (what environment the plugin got), "escape" (a
+// Transport call for a path outside the base URL) and "exchange" (one
+// message exchange through the Transport, answering with the reply).
 package main
 
 import (
@@ -65,6 +66,17 @@ func (conn) Read(ctx context.Context, req *connectors.ReadRequest) (*connectors.
 	case "escape":
 		_, err := req.Transport.Do(ctx, &connectors.HTTPRequest{Path: "../admin"})
 		return nil, err
+	case "exchange":
+		ex, ok := req.Transport.(connectors.Exchanger)
+		if !ok {
+			return nil, &connectors.Error{Code: connectors.CodeInternal}
+		}
+		reply, err := ex.Exchange(ctx, []byte("MSH|^~\\&|PING"))
+		if err != nil {
+			return nil, err
+		}
+		b, _ := json.Marshal(map[string]any{"id": "exchange", "reply": string(reply)})
+		return &connectors.ReadResponse{Record: b}, nil
 	}
 	return nil, &connectors.Error{Code: connectors.CodeNotFound}
 }
