@@ -6,7 +6,9 @@
 // benchmarks, and out-of-process in the product, where its main calls
 // Serve. Either way it reaches its source only through the Transport it is
 // handed on each request: it never sees a credential, never knows the
-// source's host name, and never opens a socket of its own.
+// source's host name, and never opens a socket of its own. The Transport
+// speaks HTTP (Do); for sources that exchange messages instead (HL7 v2 over
+// MLLP) it is also an Exchanger, one message in and one answer out.
 //
 // Every method takes (ctx, *XRequest) and returns (*XResponse, error), so
 // fields can be added without breaking connectors. Errors that should reach

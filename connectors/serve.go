@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
 	"github.com/ferryhealth/ferry/unified"
@@ -184,6 +186,11 @@ type wireTransport struct {
 	callID uint64
 }
 
+var (
+	_ Transport = (*wireTransport)(nil)
+	_ Exchanger = (*wireTransport)(nil)
+)
+
 func (t *wireTransport) Do(ctx context.Context, req *HTTPRequest) (*HTTPResponse, error) {
 	if t.client == nil {
 		return nil, Errorf(CodeInternal, "transport not initialised by the host")
@@ -210,4 +217,27 @@ func (t *wireTransport) Do(ctx context.Context, req *HTTPRequest) (*HTTPResponse
 		Header: ParamsFromWire(resp.GetHeaders()),
 		Body:   resp.GetBody(),
 	}, nil
+}
+
+// Exchange sends one message through the host's message transport (MLLP),
+// tagged with the call id like Do.
+func (t *wireTransport) Exchange(ctx context.Context, msg []byte) ([]byte, error) {
+	if t.client == nil {
+		return nil, Errorf(CodeInternal, "transport not initialised by the host")
+	}
+	resp, err := t.client.Exchange(ctx, &pb.ExchangeRequest{CallId: t.callID, Message: msg})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, &Error{Code: CodeUpstreamTimeout, Err: ctx.Err()}
+		}
+		if status.Code(err) == codes.Unimplemented {
+			// A host older than the Exchange RPC.
+			return nil, &Error{Code: CodeUnsupported, Err: err}
+		}
+		return nil, &Error{Code: CodeInternal, Err: err}
+	}
+	if werr := ErrorFromWire(resp.GetError()); werr != nil {
+		return nil, werr
+	}
+	return resp.GetMessage(), nil
 }

@@ -15,6 +15,22 @@ type Transport interface {
 	Do(ctx context.Context, req *HTTPRequest) (*HTTPResponse, error)
 }
 
+// Exchanger sends one message to the source of the connection a request
+// belongs to and returns the source's answer: the host's message transport
+// for sources that are not HTTP (MLLP for HL7 v2, an mllp:// or mllps://
+// base URL). The host owns the framing, the socket, TLS, the deadline and
+// the connection's limits, and bounds the answer's size; msg and the answer
+// are unframed. A connector finds it on the request's Transport:
+//
+//	ex, ok := req.Transport.(connectors.Exchanger)
+//
+// The Transport a plugin gets always has the method; on a connection whose
+// base URL is HTTP it fails with CodeUnsupported, as Do fails on an MLLP
+// connection.
+type Exchanger interface {
+	Exchange(ctx context.Context, msg []byte) ([]byte, error)
+}
+
 // HTTPRequest is one request to the source.
 type HTTPRequest struct {
 	Method string // GET when empty

@@ -33,6 +33,7 @@ var checks = []struct {
 	{"upstream_status", (*kit).checkUpstreamStatus},
 	{"malformed_upstream", (*kit).checkMalformed},
 	{"deadline", (*kit).checkDeadline},
+	{"exchange", (*kit).checkExchange},
 	{"records", (*kit).checkRecords},
 	{"transport_rules", (*kit).checkTransportRules},
 	{"process", (*kit).checkProcess},

@@ -21,7 +21,7 @@ import (
 // module (connectors/).
 
 // testPlugins are the main packages of testdata/plugins.
-var testPlugins = []string{"fhir", "good", "badversion", "panicky", "crasher", "dialer"}
+var testPlugins = []string{"fhir", "hl7v2", "good", "badversion", "panicky", "crasher", "dialer"}
 
 var (
 	buildOnce sync.Once
@@ -100,6 +100,24 @@ func TestFHIRPluginPasses(t *testing.T) {
 		if r.Status != Pass {
 			t.Errorf("%s: %s %s", r.Name, r.Status, r.Reason)
 		}
+	}
+}
+
+// TestHL7v2PluginPasses: the HL7 v2 connector, which uses the message
+// Transport (Exchange) only, fails nothing; the exchange check holds it to
+// malformed answers, Transport errors and the deadline, and the HTTP checks
+// have nothing to feed.
+func TestHL7v2PluginPasses(t *testing.T) {
+	t.Parallel()
+	rep := check(t, Options{Binary: testPlugin(t, "hl7v2"), Kind: "hl7v2"})
+	if rep.Failed() {
+		t.Fatal("the HL7 v2 plugin failed a check")
+	}
+	if r := result(t, rep, "exchange"); r.Status != Pass || !strings.Contains(r.Reason, "2 operation(s) through Transport.Exchange") {
+		t.Fatalf("exchange: %s %s", r.Status, r.Reason)
+	}
+	if r := result(t, rep, "upstream_status"); r.Status != Skip {
+		t.Fatalf("upstream_status: %s %s", r.Status, r.Reason)
 	}
 }
 

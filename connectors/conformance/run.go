@@ -142,6 +142,9 @@ type kit struct {
 	// Transport to serve it; httpTargets are those that did.
 	calls       map[string]bool
 	httpTargets []target
+	// exchangeTargets are the operations the plugin served with the
+	// message Transport (Exchange, MLLP), found by the exchange check.
+	exchangeTargets []target
 
 	dead, deadIn string // why and in which check the plugin died
 	current      string // the check being run
@@ -233,7 +236,13 @@ func (o outcome) is(codes ...string) bool {
 
 // do makes one call with script s answering its Transport requests.
 func (k *kit) do(t target, label string, s script, timeout time.Duration) outcome {
-	id, c := k.ft.open(label, s)
+	return k.doWith(t, label, s, nil, timeout)
+}
+
+// doWith makes one call with s answering its HTTP requests and xs its
+// message exchanges.
+func (k *kit) doWith(t target, label string, s script, xs xscript, timeout time.Duration) outcome {
+	id, c := k.ft.open(label, s, xs)
 	defer k.ft.close(id)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

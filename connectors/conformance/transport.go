@@ -32,18 +32,23 @@ type fakeTransport struct {
 type call struct {
 	label  string
 	script script
+	// xscript answers the call's message exchanges (Transport.Exchange);
+	// nil answers them as the host does on an HTTP connection, with
+	// unsupported.
+	xscript xscript
 
 	mu         sync.Mutex
 	requests   int
+	exchanges  int       // Exchange requests, not counted in requests
 	noDeadline int       // requests whose context carried no deadline
 	inflight   int       // requests being served
 	lastEnd    time.Time // when the last request ended
 	idle       chan struct{}
 }
 
-func (f *fakeTransport) open(label string, s script) (uint64, *call) {
+func (f *fakeTransport) open(label string, s script, xs xscript) (uint64, *call) {
 	id := f.next.Add(1)
-	c := &call{label: label, script: s}
+	c := &call{label: label, script: s, xscript: xs}
 	f.calls.Store(id, c)
 	return id, c
 }
@@ -77,6 +82,10 @@ func (f *fakeTransport) Do(ctx context.Context, req *pb.HTTPRequest) (*pb.HTTPRe
 			f.violation("%s: header %s, which the host drops (allowed: Accept, Content-Type, Prefer, If-None-Match, If-Match, If-Modified-Since, Accept-Language)", c.label, clip(h.GetName()))
 		}
 	}
+	if c.script == nil {
+		// What the host answers on a connection whose source is not HTTP.
+		return &pb.HTTPResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_UNSUPPORTED}}, nil
+	}
 	return c.script(ctx, req), nil
 }
 
@@ -96,6 +105,20 @@ func (c *call) begin(ctx context.Context) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.requests++
+	c.track(ctx)
+}
+
+// beginExchange counts an Exchange request apart from HTTP ones, so that
+// the HTTP checks still tell which operations use Do.
+func (c *call) beginExchange(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.exchanges++
+	c.track(ctx)
+}
+
+// track counts a request in flight; c.mu is held.
+func (c *call) track(ctx context.Context) {
 	c.inflight++
 	if _, ok := ctx.Deadline(); !ok {
 		c.noDeadline++

@@ -41,10 +41,8 @@ const (
 // Exchanger sends one HL7 message to the connection's source and returns
 // its answer: the host's MLLP transport, which owns the framing, the
 // connection, TLS and the timeouts. The connector finds it on the
-// request's Transport.
-type Exchanger interface {
-	Exchange(ctx context.Context, msg []byte) ([]byte, error)
-}
+// request's Transport. It is the SDK's connectors.Exchanger.
+type Exchanger = connectors.Exchanger
 
 // Settings are a connection's connector settings, the `settings` object of
 // the connection in Ferry's config. Every field is optional.

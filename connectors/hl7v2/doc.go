@@ -74,6 +74,12 @@
 // The filters travel with the host's sealed cursor, not in the token, so the
 // host must send the same ones with it.
 //
+// # Sandbox
+//
+// Package sandbox (connectors/hl7v2/sandbox) is a small PDQ supplier over
+// MLLP, with a dozen fictional patients: the source of `ferry demo`'s HL7 v2
+// connection, and a peer for tests.
+//
 // # Errors
 //
 // Errors carry a connectors.ErrorCode and fixed wording; they never carry

@@ -1,8 +1,10 @@
 // Package sdktest runs a connector in-process, the way the host would call
 // it, against an upstream the test chooses: an http.Handler (a fake, or
 // answers recorded from a real source and replayed from a txtar file) or a
-// live base URL. Connector authors unit-test mappings, paging and error
-// handling with it, without the host, a plugin process or a network.
+// live base URL; or, for a connector that sends messages with
+// Transport.Exchange (HL7 v2 over MLLP), a function answering each message
+// (Options.Messages). Connector authors unit-test mappings, paging and
+// error handling with it, without the host, a plugin process or a network.
 //
 // The Transport it lends the connector applies the host transport's rules
 // (connectors.ValidRelativePath, read-only methods, the header allowlists,

@@ -34,6 +34,12 @@ type Options struct {
 	RecordTo string
 	// Timeout is each call's deadline; default DefaultTimeout.
 	Timeout time.Duration
+	// Messages, when set, is the source of a connector that sends messages
+	// with Transport.Exchange (connectors.Exchanger: HL7 v2 over MLLP): it
+	// gets each message and gives the answer, both unframed, as the host's
+	// Exchange does. With Messages and no HTTP upstream, an HTTP request
+	// fails the test.
+	Messages func(ctx context.Context, msg []byte) ([]byte, error)
 }
 
 // Harness calls a connector in-process the way the host does: it configures
@@ -51,13 +57,14 @@ type Harness struct {
 	replay       *Replayer
 	reportedV    int // violations already reported
 	reportedM    int // replay misses already reported
+	messages     func(ctx context.Context, msg []byte) ([]byte, error)
 }
 
 // New returns a harness for c: it reads and validates the manifest and
 // configures the connection, failing the test if either fails.
 func New(t testing.TB, c connectors.Connector, opts Options) *Harness {
 	t.Helper()
-	h := &Harness{t: t, Connector: c, ConnectionID: opts.ConnectionID, timeout: opts.Timeout}
+	h := &Harness{t: t, Connector: c, ConnectionID: opts.ConnectionID, timeout: opts.Timeout, messages: opts.Messages}
 	if h.ConnectionID == "" {
 		h.ConnectionID = "test"
 	}
@@ -79,6 +86,11 @@ func New(t testing.TB, c connectors.Connector, opts Options) *Harness {
 	switch {
 	case upstream != nil:
 		h.Transport, err = NewTransport(upstream, opts.Transport)
+	case opts.Messages != nil && opts.Transport.BaseURL == "":
+		h.Transport, err = NewTransport(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t.Errorf("sdktest: the connector sent an HTTP request (%s %s), but its source speaks messages (Options.Messages)", r.Method, r.URL.Path)
+			w.WriteHeader(http.StatusNotImplemented)
+		}), opts.Transport)
 	case opts.Transport.BaseURL == "":
 		t.Fatal("sdktest: no upstream: give Options.Upstream, Options.Recordings or a live Options.Transport.BaseURL")
 	default:
@@ -146,7 +158,7 @@ func (h *Harness) ReadWith(ctx context.Context, req *connectors.ReadRequest) (*c
 	if !unified.ValidID(req.ID) {
 		h.t.Fatalf("read of %s/%q: the host accepts only ids of 1-64 [A-Za-z0-9.-]", req.Resource, req.ID)
 	}
-	req.ConnectionID, req.Transport = h.ConnectionID, h.Transport
+	req.ConnectionID, req.Transport = h.ConnectionID, h.transport()
 	resp, err := h.Connector.Read(ctx, req)
 	h.report()
 	if err == nil {
@@ -231,7 +243,7 @@ func (h *Harness) SearchWith(ctx context.Context, req *connectors.SearchRequest)
 	case req.Limit < 0 || req.Limit > unified.MaxLimit:
 		h.t.Fatalf("search of %s: limit %d is outside 1..%d", req.Resource, req.Limit, unified.MaxLimit)
 	}
-	req.Params, req.ConnectionID, req.Transport = params, h.ConnectionID, h.Transport
+	req.Params, req.ConnectionID, req.Transport = params, h.ConnectionID, h.transport()
 	resp, err := h.Connector.Search(ctx, req)
 	h.report()
 	if err == nil {
@@ -248,6 +260,35 @@ func (h *Harness) SearchWith(ctx context.Context, req *connectors.SearchRequest)
 		}
 	}
 	return resp, err
+}
+
+// transport is the Transport a call gets: the HTTP one, and with
+// Options.Messages also an Exchanger.
+func (h *Harness) transport() connectors.Transport {
+	if h.messages == nil {
+		return h.Transport
+	}
+	return &messageTransport{Transport: h.Transport, h: h}
+}
+
+// messageTransport adds Exchange, with the host's rules, to the HTTP
+// Transport.
+type messageTransport struct {
+	*Transport
+	h *Harness
+}
+
+var _ connectors.Exchanger = (*messageTransport)(nil)
+
+func (m *messageTransport) Exchange(ctx context.Context, msg []byte) ([]byte, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		m.h.t.Errorf("transport: Exchange called without a deadline: pass on the ctx the call was given")
+	}
+	if len(msg) == 0 {
+		m.h.t.Errorf("transport: Exchange of an empty message, which the host refuses")
+		return nil, &connectors.Error{Code: connectors.CodeInternal}
+	}
+	return m.h.messages(ctx, msg)
 }
 
 // report fails the test for every host rule broken and every request with no

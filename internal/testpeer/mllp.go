@@ -57,6 +57,10 @@ type PDQFixture struct {
 	// a query naming another (QPD-8 or @PID.3.4.1) is answered with AE and
 	// HL7 error 204. Empty: every domain is known.
 	Domains []string `json:"domains,omitempty"`
+	// Ack, when "AE" or "AR", answers every query with that negative
+	// acknowledgement (MSA-1 and QAK-2) and HL7 error 207, application
+	// internal error: a supplier that fails, or refuses, every query.
+	Ack string `json:"ack,omitempty"`
 	// DelayMS delays every answer, for timeout tests.
 	DelayMS int `json:"delay_ms,omitempty"`
 	// SplitReply sends every answer in three writes 20 ms apart, so the
@@ -434,6 +438,10 @@ def answer(req):
         pass
     out({"control_id": ctrl, "query_tag": tag, "params": params, "domains": domains, "limit": limit,
          "pointer": pointer, "query_name": value(m, m["QPD.F1.R1.C1"])})
+    if FIX.get("ack"):
+        return "\r".join([head % "RSP^K22^RSP_K21", "MSA|%s|%s" % (FIX["ack"], ctrl),
+                          "QAK|%s|%s|IHE PDQ Query" % (m.escape(tag), FIX["ack"]), str(qpd),
+                          "ERR||QPD^1^3|207^Application internal error^HL70357|E"])
     known = FIX.get("domains") or []
     asked = domains + ([params["@PID.3.4.1"]] if "@PID.3.4.1" in params else [])
     if known and any(d not in known for d in asked):
@@ -610,6 +618,11 @@ function answer(m) {
   out({ control_id: ctrl, query_tag: tag, params: params, domains: domains, limit: limit, pointer: pointer,
     query_name: unescape((qpd.getField(1).components[0] || [])[0]) });
 
+  if (FIX.ack) {
+    return new Hl7Message([head('RSP^K22^RSP_K21'), new Hl7Segment(['MSA', FIX.ack, ctrl]),
+      new Hl7Segment(['QAK', escape(tag), FIX.ack, 'IHE PDQ Query']), qpd,
+      new Hl7Segment(['ERR', '', 'QPD^1^3', '207^Application internal error^HL70357', 'E'])]);
+  }
   const known = FIX.domains || [];
   const asked = domains.concat('@PID.3.4.1' in params ? [params['@PID.3.4.1']] : []);
   if (known.length && asked.some(function (d) { return !known.includes(d); })) {

@@ -1022,6 +1022,114 @@ func (x *HTTPResponse) GetError() *Error {
 	return nil
 }
 
+type ExchangeRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	CallId uint64                 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	// message is one message, unframed (for HL7 v2: segments separated by
+	// carriage returns). The host frames it.
+	Message       []byte `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExchangeRequest) Reset() {
+	*x = ExchangeRequest{}
+	mi := &file_connector_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExchangeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExchangeRequest) ProtoMessage() {}
+
+func (x *ExchangeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExchangeRequest.ProtoReflect.Descriptor instead.
+func (*ExchangeRequest) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ExchangeRequest) GetCallId() uint64 {
+	if x != nil {
+		return x.CallId
+	}
+	return 0
+}
+
+func (x *ExchangeRequest) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+type ExchangeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// message is the source's answer, unframed, bounded by the host's
+	// maximum answer size.
+	Message       []byte `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	Error         *Error `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExchangeResponse) Reset() {
+	*x = ExchangeResponse{}
+	mi := &file_connector_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExchangeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExchangeResponse) ProtoMessage() {}
+
+func (x *ExchangeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExchangeResponse.ProtoReflect.Descriptor instead.
+func (*ExchangeResponse) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ExchangeResponse) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *ExchangeResponse) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 var File_connector_proto protoreflect.FileDescriptor
 
 const file_connector_proto_rawDesc = "" +
@@ -1092,7 +1200,13 @@ const file_connector_proto_rawDesc = "" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x124\n" +
 	"\aheaders\x18\x02 \x03(\v2\x1a.ferry.connector.v1.HeaderR\aheaders\x12\x12\n" +
 	"\x04body\x18\x03 \x01(\fR\x04body\x12/\n" +
-	"\x05error\x18\x04 \x01(\v2\x19.ferry.connector.v1.ErrorR\x05error*\x9c\x02\n" +
+	"\x05error\x18\x04 \x01(\v2\x19.ferry.connector.v1.ErrorR\x05error\"D\n" +
+	"\x0fExchangeRequest\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\fR\amessage\"]\n" +
+	"\x10ExchangeResponse\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\fR\amessage\x12/\n" +
+	"\x05error\x18\x02 \x01(\v2\x19.ferry.connector.v1.ErrorR\x05error*\x9c\x02\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bERROR_CODE_INVALID_ARGUMENT\x10\x01\x12\x18\n" +
@@ -1108,9 +1222,10 @@ const file_connector_proto_rawDesc = "" +
 	"\bMetadata\x12#.ferry.connector.v1.MetadataRequest\x1a$.ferry.connector.v1.MetadataResponse\x12X\n" +
 	"\tConfigure\x12$.ferry.connector.v1.ConfigureRequest\x1a%.ferry.connector.v1.ConfigureResponse\x12I\n" +
 	"\x04Read\x12\x1f.ferry.connector.v1.ReadRequest\x1a .ferry.connector.v1.ReadResponse\x12O\n" +
-	"\x06Search\x12!.ferry.connector.v1.SearchRequest\x1a\".ferry.connector.v1.SearchResponse2T\n" +
+	"\x06Search\x12!.ferry.connector.v1.SearchRequest\x1a\".ferry.connector.v1.SearchResponse2\xab\x01\n" +
 	"\tTransport\x12G\n" +
-	"\x02Do\x12\x1f.ferry.connector.v1.HTTPRequest\x1a .ferry.connector.v1.HTTPResponseB;Z9github.com/ferryhealth/ferry/connectors/proto/connectorv1b\x06proto3"
+	"\x02Do\x12\x1f.ferry.connector.v1.HTTPRequest\x1a .ferry.connector.v1.HTTPResponse\x12U\n" +
+	"\bExchange\x12#.ferry.connector.v1.ExchangeRequest\x1a$.ferry.connector.v1.ExchangeResponseB;Z9github.com/ferryhealth/ferry/connectors/proto/connectorv1b\x06proto3"
 
 var (
 	file_connector_proto_rawDescOnce sync.Once
@@ -1125,7 +1240,7 @@ func file_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_connector_proto_goTypes = []any{
 	(ErrorCode)(0),             // 0: ferry.connector.v1.ErrorCode
 	(*Error)(nil),              // 1: ferry.connector.v1.Error
@@ -1143,36 +1258,41 @@ var file_connector_proto_goTypes = []any{
 	(*Header)(nil),             // 13: ferry.connector.v1.Header
 	(*HTTPRequest)(nil),        // 14: ferry.connector.v1.HTTPRequest
 	(*HTTPResponse)(nil),       // 15: ferry.connector.v1.HTTPResponse
-	nil,                        // 16: ferry.connector.v1.SearchRequest.ParamsEntry
+	(*ExchangeRequest)(nil),    // 16: ferry.connector.v1.ExchangeRequest
+	(*ExchangeResponse)(nil),   // 17: ferry.connector.v1.ExchangeResponse
+	nil,                        // 18: ferry.connector.v1.SearchRequest.ParamsEntry
 }
 var file_connector_proto_depIdxs = []int32{
 	0,  // 0: ferry.connector.v1.Error.code:type_name -> ferry.connector.v1.ErrorCode
 	5,  // 1: ferry.connector.v1.MetadataResponse.resources:type_name -> ferry.connector.v1.ResourceCapability
 	1,  // 2: ferry.connector.v1.ConfigureResponse.error:type_name -> ferry.connector.v1.Error
 	1,  // 3: ferry.connector.v1.ReadResponse.error:type_name -> ferry.connector.v1.Error
-	16, // 4: ferry.connector.v1.SearchRequest.params:type_name -> ferry.connector.v1.SearchRequest.ParamsEntry
+	18, // 4: ferry.connector.v1.SearchRequest.params:type_name -> ferry.connector.v1.SearchRequest.ParamsEntry
 	1,  // 5: ferry.connector.v1.SearchResponse.error:type_name -> ferry.connector.v1.Error
 	13, // 6: ferry.connector.v1.HTTPRequest.query:type_name -> ferry.connector.v1.Header
 	13, // 7: ferry.connector.v1.HTTPRequest.headers:type_name -> ferry.connector.v1.Header
 	13, // 8: ferry.connector.v1.HTTPResponse.headers:type_name -> ferry.connector.v1.Header
 	1,  // 9: ferry.connector.v1.HTTPResponse.error:type_name -> ferry.connector.v1.Error
-	2,  // 10: ferry.connector.v1.Connector.Init:input_type -> ferry.connector.v1.InitRequest
-	4,  // 11: ferry.connector.v1.Connector.Metadata:input_type -> ferry.connector.v1.MetadataRequest
-	7,  // 12: ferry.connector.v1.Connector.Configure:input_type -> ferry.connector.v1.ConfigureRequest
-	9,  // 13: ferry.connector.v1.Connector.Read:input_type -> ferry.connector.v1.ReadRequest
-	11, // 14: ferry.connector.v1.Connector.Search:input_type -> ferry.connector.v1.SearchRequest
-	14, // 15: ferry.connector.v1.Transport.Do:input_type -> ferry.connector.v1.HTTPRequest
-	3,  // 16: ferry.connector.v1.Connector.Init:output_type -> ferry.connector.v1.InitResponse
-	6,  // 17: ferry.connector.v1.Connector.Metadata:output_type -> ferry.connector.v1.MetadataResponse
-	8,  // 18: ferry.connector.v1.Connector.Configure:output_type -> ferry.connector.v1.ConfigureResponse
-	10, // 19: ferry.connector.v1.Connector.Read:output_type -> ferry.connector.v1.ReadResponse
-	12, // 20: ferry.connector.v1.Connector.Search:output_type -> ferry.connector.v1.SearchResponse
-	15, // 21: ferry.connector.v1.Transport.Do:output_type -> ferry.connector.v1.HTTPResponse
-	16, // [16:22] is the sub-list for method output_type
-	10, // [10:16] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	1,  // 10: ferry.connector.v1.ExchangeResponse.error:type_name -> ferry.connector.v1.Error
+	2,  // 11: ferry.connector.v1.Connector.Init:input_type -> ferry.connector.v1.InitRequest
+	4,  // 12: ferry.connector.v1.Connector.Metadata:input_type -> ferry.connector.v1.MetadataRequest
+	7,  // 13: ferry.connector.v1.Connector.Configure:input_type -> ferry.connector.v1.ConfigureRequest
+	9,  // 14: ferry.connector.v1.Connector.Read:input_type -> ferry.connector.v1.ReadRequest
+	11, // 15: ferry.connector.v1.Connector.Search:input_type -> ferry.connector.v1.SearchRequest
+	14, // 16: ferry.connector.v1.Transport.Do:input_type -> ferry.connector.v1.HTTPRequest
+	16, // 17: ferry.connector.v1.Transport.Exchange:input_type -> ferry.connector.v1.ExchangeRequest
+	3,  // 18: ferry.connector.v1.Connector.Init:output_type -> ferry.connector.v1.InitResponse
+	6,  // 19: ferry.connector.v1.Connector.Metadata:output_type -> ferry.connector.v1.MetadataResponse
+	8,  // 20: ferry.connector.v1.Connector.Configure:output_type -> ferry.connector.v1.ConfigureResponse
+	10, // 21: ferry.connector.v1.Connector.Read:output_type -> ferry.connector.v1.ReadResponse
+	12, // 22: ferry.connector.v1.Connector.Search:output_type -> ferry.connector.v1.SearchResponse
+	15, // 23: ferry.connector.v1.Transport.Do:output_type -> ferry.connector.v1.HTTPResponse
+	17, // 24: ferry.connector.v1.Transport.Exchange:output_type -> ferry.connector.v1.ExchangeResponse
+	18, // [18:25] is the sub-list for method output_type
+	11, // [11:18] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_connector_proto_init() }
@@ -1186,7 +1306,7 @@ func file_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_proto_rawDesc), len(file_connector_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -292,7 +292,8 @@ var Connector_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Transport_Do_FullMethodName = "/ferry.connector.v1.Transport/Do"
+	Transport_Do_FullMethodName       = "/ferry.connector.v1.Transport/Do"
+	Transport_Exchange_FullMethodName = "/ferry.connector.v1.Transport/Exchange"
 )
 
 // TransportClient is the client API for Transport service.
@@ -304,6 +305,13 @@ type TransportClient interface {
 	// Do performs one HTTP exchange with the source of the connection the
 	// call belongs to. The host picks the base URL and injects credentials.
 	Do(ctx context.Context, in *HTTPRequest, opts ...grpc.CallOption) (*HTTPResponse, error)
+	// Exchange sends one message to the source of the connection the call
+	// belongs to over the connection's message transport (MLLP for an
+	// mllp:// or mllps:// base URL) and returns the source's answer. The
+	// host owns the framing, the socket, TLS and the deadline; a connection
+	// without a message transport answers with ERROR_CODE_UNSUPPORTED, as
+	// Do does on a connection that has no HTTP transport.
+	Exchange(ctx context.Context, in *ExchangeRequest, opts ...grpc.CallOption) (*ExchangeResponse, error)
 }
 
 type transportClient struct {
@@ -324,6 +332,16 @@ func (c *transportClient) Do(ctx context.Context, in *HTTPRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *transportClient) Exchange(ctx context.Context, in *ExchangeRequest, opts ...grpc.CallOption) (*ExchangeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExchangeResponse)
+	err := c.cc.Invoke(ctx, Transport_Exchange_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TransportServer is the server API for Transport service.
 // All implementations must embed UnimplementedTransportServer
 // for forward compatibility.
@@ -333,6 +351,13 @@ type TransportServer interface {
 	// Do performs one HTTP exchange with the source of the connection the
 	// call belongs to. The host picks the base URL and injects credentials.
 	Do(context.Context, *HTTPRequest) (*HTTPResponse, error)
+	// Exchange sends one message to the source of the connection the call
+	// belongs to over the connection's message transport (MLLP for an
+	// mllp:// or mllps:// base URL) and returns the source's answer. The
+	// host owns the framing, the socket, TLS and the deadline; a connection
+	// without a message transport answers with ERROR_CODE_UNSUPPORTED, as
+	// Do does on a connection that has no HTTP transport.
+	Exchange(context.Context, *ExchangeRequest) (*ExchangeResponse, error)
 	mustEmbedUnimplementedTransportServer()
 }
 
@@ -345,6 +370,9 @@ type UnimplementedTransportServer struct{}
 
 func (UnimplementedTransportServer) Do(context.Context, *HTTPRequest) (*HTTPResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Do not implemented")
+}
+func (UnimplementedTransportServer) Exchange(context.Context, *ExchangeRequest) (*ExchangeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Exchange not implemented")
 }
 func (UnimplementedTransportServer) mustEmbedUnimplementedTransportServer() {}
 func (UnimplementedTransportServer) testEmbeddedByValue()                   {}
@@ -385,6 +413,24 @@ func _Transport_Do_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Transport_Exchange_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExchangeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TransportServer).Exchange(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Transport_Exchange_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TransportServer).Exchange(ctx, req.(*ExchangeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Transport_ServiceDesc is the grpc.ServiceDesc for Transport service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -395,6 +441,10 @@ var Transport_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Do",
 			Handler:    _Transport_Do_Handler,
+		},
+		{
+			MethodName: "Exchange",
+			Handler:    _Transport_Exchange_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
