@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/connectors/internal/txtar"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -36,7 +37,7 @@ func addParserSeeds(f *testing.F) {
 	}
 	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "response", "*.txtar"))
 	for _, file := range files {
-		if in := parseArchive(readFileF(f, file)).file("input.hl7"); in != nil {
+		if in := txtar.Parse(readFileF(f, file)).Get("input.hl7"); in != nil {
 			f.Add(cr(string(in)))
 		}
 	}

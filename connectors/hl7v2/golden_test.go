@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/connectors/internal/txtar"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -61,12 +62,12 @@ func TestGoldenResponses(t *testing.T) {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
 			ar := readArchive(t, file)
 			var pm PatientMapping
-			if mj := ar.file("mapping.json"); mj != nil {
+			if mj := ar.Get("mapping.json"); mj != nil {
 				if err := json.Unmarshal(mj, &pm); err != nil {
 					t.Fatalf("mapping.json: %v", err)
 				}
 			}
-			input := ar.file("input.hl7")
+			input := ar.Get("input.hl7")
 			if input == nil {
 				t.Fatal("no input.hl7 section")
 			}
@@ -108,7 +109,7 @@ func TestGoldenQueries(t *testing.T) {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
 			ar := readArchive(t, file)
 			var q PDQQuery
-			dec := json.NewDecoder(bytes.NewReader(ar.file("input.json")))
+			dec := json.NewDecoder(bytes.NewReader(ar.Get("input.json")))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&q); err != nil {
 				t.Fatalf("input.json: %v", err)
@@ -170,16 +171,16 @@ func indentJSON(t *testing.T, v any) []byte {
 	return b.Bytes()
 }
 
-func compareGolden(t *testing.T, ar *archive, file, name string, got []byte) {
+func compareGolden(t *testing.T, ar *txtar.Archive, file, name string, got []byte) {
 	t.Helper()
 	if *update {
-		ar.set(name, got)
-		if err := os.WriteFile(file, ar.format(), 0o644); err != nil {
+		ar.Set(name, got)
+		if err := os.WriteFile(file, ar.Format(), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
-	want := ar.file(name)
+	want := ar.Get(name)
 	if want == nil {
 		t.Fatalf("no %s section; run with -update", name)
 	}
@@ -188,79 +189,11 @@ func compareGolden(t *testing.T, ar *archive, file, name string, got []byte) {
 	}
 }
 
-func readArchive(t *testing.T, file string) *archive {
+func readArchive(t *testing.T, file string) *txtar.Archive {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return parseArchive(data)
-}
-
-// archive is a txtar archive: a free-text comment, then files, each after a
-// "-- name --" line. Parsed here rather than with golang.org/x/tools/txtar
-// to keep a module out of the SDK's go.mod for one small format.
-type archive struct {
-	comment []byte
-	files   []archiveFile
-}
-
-type archiveFile struct {
-	name string
-	data []byte
-}
-
-func parseArchive(data []byte) *archive {
-	ar := &archive{}
-	cur := &ar.comment
-	for len(data) > 0 {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i+1], data[i+1:]
-		} else {
-			data = nil
-		}
-		s := strings.TrimRight(string(line), "\r\n")
-		if strings.HasPrefix(s, "-- ") && strings.HasSuffix(s, " --") && len(s) > len("-- --") {
-			if name := strings.TrimSpace(s[3 : len(s)-3]); name != "" {
-				ar.files = append(ar.files, archiveFile{name: name})
-				cur = &ar.files[len(ar.files)-1].data
-				continue
-			}
-		}
-		*cur = append(*cur, line...)
-	}
-	return ar
-}
-
-func (ar *archive) file(name string) []byte {
-	for _, f := range ar.files {
-		if f.name == name {
-			return f.data
-		}
-	}
-	return nil
-}
-
-func (ar *archive) set(name string, data []byte) {
-	for i := range ar.files {
-		if ar.files[i].name == name {
-			ar.files[i].data = data
-			return
-		}
-	}
-	ar.files = append(ar.files, archiveFile{name: name, data: data})
-}
-
-func (ar *archive) format() []byte {
-	var b bytes.Buffer
-	b.Write(ar.comment)
-	for _, f := range ar.files {
-		b.WriteString("-- " + f.name + " --\n")
-		b.Write(f.data)
-		if len(f.data) > 0 && f.data[len(f.data)-1] != '\n' {
-			b.WriteByte('\n')
-		}
-	}
-	return b.Bytes()
+	return txtar.Parse(data)
 }
