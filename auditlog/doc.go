@@ -29,8 +29,9 @@
 // edits and forged checkpoints by line.
 //
 // Delivery (emitter.go, worker.go): New builds an Emitter with a bounded
-// in-memory queue per sink, batching and retries with backoff; events are
-// never spooled to disk. Admit implements the on_sink_failure policy: under
+// in-memory queue per sink, batching and retries with backoff, served in
+// order by a bounded set of goroutines shared by every stream (none while
+// nothing is queued); events are never spooled to disk. Admit implements the on_sink_failure policy: under
 // block, a request is refused before it touches data when no sink can take
 // its event. NewEmitter is the synchronous first cut, kept for tests and
 // simple embeddings. The sinks (stdout, webhook, syslog, CloudWatch Logs,

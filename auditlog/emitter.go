@@ -138,6 +138,9 @@ type Emitter struct {
 	region, configHash string
 	log                *slog.Logger
 
+	// deliver runs the queued form's deliveries, for every stream.
+	deliver deliverer
+
 	failures atomic.Uint64
 	closing  atomic.Bool
 	stop     chan struct{}
@@ -179,8 +182,11 @@ func NewEmitter(defaultSink Sink, perTenant map[string]Sink) *Emitter {
 }
 
 // New returns a queued Emitter: each stream's events wait in a bounded
-// in-memory queue per sink and are delivered in batches by one goroutine
-// per sink and stream, retried with backoff until a sink takes them. Call
+// in-memory queue per sink and are delivered in batches, in order, retried
+// with backoff until a sink takes them. The deliveries of all the streams
+// share a bounded set of goroutines that run only while there is something
+// to send, and one goroutine adds the timed checkpoints of every stream, so
+// a quiet tenant costs no goroutine. Call
 // Close to flush and stop it. New fails only on options that cannot work
 // (a stream without sinks, a nil sink, a duplicate sink name).
 func New(opts Options) (*Emitter, error) {
@@ -209,14 +215,17 @@ func New(opts Options) (*Emitter, error) {
 		}
 		em.perTenant[tenant] = st
 	}
+	var signed []*stream
+	tick := time.Second
 	for _, st := range em.streams {
-		for _, w := range st.workers {
-			go w.run()
-		}
 		if st.signer != nil {
-			em.tickers.Add(1)
-			go st.tickCheckpoints()
+			signed = append(signed, st)
+			tick = min(tick, st.interval)
 		}
+	}
+	if len(signed) > 0 {
+		em.tickers.Add(1)
+		go em.tickCheckpoints(signed, tick)
 	}
 	return em, nil
 }
@@ -279,7 +288,7 @@ func (em *Emitter) newQueuedStream(tenant string, so StreamOptions) (*stream, er
 			batchSize: orDefault(sk.BatchSize, DefaultBatchSize), maxBytes: defaultMaxBatchBytes,
 			flush: sk.FlushInterval, timeout: orDefault(sk.Timeout, DefaultSinkTimeout),
 			retryMin: so.RetryMin, retryMax: so.RetryMax,
-			wake: make(chan struct{}, 1), done: make(chan struct{}),
+			done: make(chan struct{}),
 		}
 		if l, ok := sk.Sink.(BatchLimiter); ok {
 			if n, b := l.BatchLimits(); n > 0 || b > 0 {
@@ -463,7 +472,7 @@ func (em *Emitter) Close(ctx context.Context) error {
 		st.closed = true
 		for _, w := range st.workers {
 			w.draining = true
-			w.signal()
+			w.kickLocked()
 		}
 		st.mu.Unlock()
 	}
@@ -480,9 +489,11 @@ func (em *Emitter) Close(ctx context.Context) error {
 	case <-flushed:
 	case <-ctx.Done():
 		for _, st := range em.streams {
+			st.mu.Lock()
 			for _, w := range st.workers {
-				w.cancel()
+				w.stopLocked()
 			}
+			st.mu.Unlock()
 		}
 		<-flushed
 	}
@@ -703,7 +714,7 @@ func (st *stream) appendLocked(e *Event, limit int, now time.Time) bool {
 	for _, w := range st.workers {
 		if w.q.n < limit {
 			w.q.push(queued{rec: rec, enq: now})
-			w.signal()
+			w.kickLocked()
 		} else {
 			w.lost++
 		}
@@ -728,23 +739,26 @@ func (st *stream) checkpointLocked(now time.Time) {
 	st.lastCheckpoint = now
 }
 
-// tickCheckpoints adds a checkpoint every interval if events came since the
-// last one, so a quiet stream is still signed up to its last event soon
-// after it.
-func (st *stream) tickCheckpoints() {
-	defer st.em.tickers.Done()
-	t := time.NewTicker(min(st.interval, time.Second))
+// tickCheckpoints adds a checkpoint to each signed stream every interval
+// if events came since its last one, so a quiet stream is still signed up
+// to its last event soon after it. One goroutine serves every stream; it
+// wakes every tick (the shortest interval, at most a second).
+func (em *Emitter) tickCheckpoints(streams []*stream, tick time.Duration) {
+	defer em.tickers.Done()
+	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
 		select {
-		case <-st.em.stop:
+		case <-em.stop:
 			return
 		case now := <-t.C:
-			st.mu.Lock()
-			if !st.closed && st.sinceCheckpoint > 0 && now.Sub(st.lastCheckpoint) >= st.interval {
-				st.checkpointLocked(now)
+			for _, st := range streams {
+				st.mu.Lock()
+				if !st.closed && st.sinceCheckpoint > 0 && now.Sub(st.lastCheckpoint) >= st.interval {
+					st.checkpointLocked(now)
+				}
+				st.mu.Unlock()
 			}
-			st.mu.Unlock()
 		}
 	}
 }

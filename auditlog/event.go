@@ -61,6 +61,10 @@ const (
 	ActionCapabilities = "capabilities" // GET /v1/{connection_id}/capabilities
 	ActionMetadata     = "metadata"     // GET /v1/openapi.json: no tenant data
 	ActionRefused      = "refused"      // stopped before reaching a source (authn, authz, residency, limits)
+	// ActionForward records, at a node outside the tenant's home region,
+	// a request it relayed to the home region (whose node audits it again,
+	// as served). The forwarding node reached none of the tenant's data.
+	ActionForward = "forward"
 	// ActionCheckpoint marks a signed checkpoint: an event the Emitter adds
 	// to a stream itself, not a request. See Emitter and docs/audit.md.
 	ActionCheckpoint = "checkpoint"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -46,7 +47,76 @@ func (r *ring) pop(k int) {
 	r.n -= k
 }
 
-// worker delivers one stream's events to one sink, in order, in batches.
+// maxDeliverers bounds the goroutines that deliver batches, for all the
+// streams and sinks of an Emitter together. They exist only while there is
+// something to send: an Emitter with ten thousand quiet tenants runs none.
+// Waiting (for a batch to fill, or out a backoff after a failure) holds a
+// timer, not a goroutine. A sink call that hangs holds one deliverer for at
+// most its timeout, so it takes this many hung sinks at once to delay the
+// others' deliveries (their events wait in their queues meanwhile).
+const maxDeliverers = 256
+
+// deliverer runs the sink queues that have work, first come first served,
+// on at most maxDeliverers goroutines. A queue is in its ready list at most
+// once (worker.state), so one sink queue is never served by two goroutines
+// at once: its batches go out in order.
+type deliverer struct {
+	mu      sync.Mutex
+	ready   []*worker
+	head    int
+	running int // goroutines alive
+	busy    int // of which serving a queue
+}
+
+func (d *deliverer) schedule(w *worker) {
+	d.mu.Lock()
+	d.ready = append(d.ready, w)
+	spawn := d.running < maxDeliverers && d.running-d.busy < len(d.ready)-d.head
+	if spawn {
+		d.running++
+	}
+	d.mu.Unlock()
+	if spawn {
+		go d.loop()
+	}
+}
+
+func (d *deliverer) loop() {
+	d.mu.Lock()
+	for d.head < len(d.ready) {
+		w := d.ready[d.head]
+		d.ready[d.head] = nil
+		d.head++
+		switch {
+		case d.head == len(d.ready):
+			d.ready, d.head = d.ready[:0], 0
+		case d.head >= 64 && 2*d.head >= len(d.ready):
+			// Never empty under a steady load: drop the served half so the
+			// list does not grow without end.
+			n := copy(d.ready, d.ready[d.head:])
+			clear(d.ready[n:])
+			d.ready, d.head = d.ready[:n], 0
+		}
+		d.busy++
+		d.mu.Unlock()
+		w.step()
+		d.mu.Lock()
+		d.busy--
+	}
+	d.running--
+	d.mu.Unlock()
+}
+
+// A worker's state, guarded by its stream's mutex.
+const (
+	workerIdle      = iota // nothing to send, or nothing until woken
+	workerScheduled        // in the deliverer's ready list, or being served
+	workerWaiting          // a timer will schedule it (flush interval or backoff)
+	workerDone             // drained or stopped
+)
+
+// worker is one sink's queue of one stream, and how it is delivered: in
+// order, in batches, by the Emitter's deliverer.
 type worker struct {
 	st        *stream
 	name      string
@@ -59,12 +129,20 @@ type worker struct {
 	retryMax  time.Duration
 
 	// Guarded by st.mu.
-	q        ring
-	draining bool // Close began: send what is queued without waiting, then stop
-	lost     uint64
+	q         ring
+	draining  bool // Close began: send what is queued without waiting, then stop
+	lost      uint64
+	state     int
+	inBackoff bool        // the timer is a backoff, which new events do not cut short
+	timer     *time.Timer // when waiting
+	gen       uint64      // tells a timer that fired late from the current one
+	stopped   bool        // Close's deadline passed: stop at once
 
-	wake   chan struct{}
-	ctx    context.Context // canceled to stop at once (Close's deadline passed)
+	// Touched only while serving the queue (one goroutine at a time).
+	backoff time.Duration
+	failing bool
+
+	ctx    context.Context // canceled to abort a sink call at Close's deadline
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -73,99 +151,140 @@ type worker struct {
 	lastSuccess atomic.Int64
 }
 
-// signal wakes the worker without blocking; one pending wake is enough.
-func (w *worker) signal() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
+// kickLocked tells the worker it has new events or is draining: an idle
+// worker is scheduled, one waiting for its batch to fill is sent now if the
+// batch is full or the stream is draining. A backoff is waited out.
+func (w *worker) kickLocked() {
+	switch w.state {
+	case workerIdle:
+		w.scheduleLocked()
+	case workerWaiting:
+		if !w.inBackoff && (w.draining || w.q.n >= w.batchSize) && w.timer.Stop() {
+			w.scheduleLocked()
+		}
 	}
 }
 
-// run is the worker's loop: wait for events, let a batch fill for up to
-// the flush interval, send it, and on failure retry the same batch after a
-// growing, jittered pause. It returns once draining with an empty queue, or
-// when its context is canceled.
-func (w *worker) run() {
-	defer close(w.done)
+func (w *worker) scheduleLocked() {
+	w.state = workerScheduled
+	w.timer = nil
+	w.st.em.deliver.schedule(w)
+}
+
+// waitLocked schedules the worker again after d.
+func (w *worker) waitLocked(d time.Duration, backoff bool) {
+	w.state, w.inBackoff = workerWaiting, backoff
+	w.gen++
+	gen := w.gen
+	w.timer = time.AfterFunc(d, func() {
+		w.st.mu.Lock()
+		if w.state == workerWaiting && w.gen == gen {
+			w.scheduleLocked()
+		}
+		w.st.mu.Unlock()
+	})
+}
+
+func (w *worker) finishLocked() {
+	if w.state == workerDone {
+		return
+	}
+	if w.state == workerWaiting {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	w.state = workerDone
+	close(w.done)
+}
+
+// stopLocked ends the worker at Close's deadline, whatever it was doing: a
+// sink call in progress is canceled and its batch stays queued.
+func (w *worker) stopLocked() {
+	w.stopped = true
+	w.cancel()
+	if w.state != workerScheduled {
+		w.finishLocked()
+	}
+}
+
+// step serves the queue once: it lets a batch fill for up to the flush
+// interval, sends it, and on failure waits a growing, jittered pause before
+// the same batch is retried. It ends once draining with an empty queue, or
+// when stopped.
+func (w *worker) step() {
 	st := w.st
-	backoff := time.Duration(0)
-	failing := false
-	for {
-		st.mu.Lock()
-		n, draining := w.q.n, w.draining
-		var oldest time.Time
-		if n > 0 {
-			oldest = w.q.at(0).enq
-		}
+	st.mu.Lock()
+	if w.stopped || w.q.n == 0 && w.draining {
+		w.finishLocked()
 		st.mu.Unlock()
-
-		if n == 0 {
-			if draining {
-				return
-			}
-			select {
-			case <-w.wake:
-			case <-w.ctx.Done():
-				return
-			}
-			continue
-		}
-		if n < w.batchSize && !draining && backoff == 0 && w.flush > 0 {
-			if wait := w.flush - time.Since(oldest); wait > 0 {
-				t := time.NewTimer(wait)
-				select {
-				case <-w.wake:
-				case <-t.C:
-				case <-w.ctx.Done():
-					t.Stop()
-					return
-				}
-				t.Stop()
-				continue
-			}
-		}
-
-		b := w.nextBatch()
-		err := w.write(b)
-		if err == nil {
-			k := len(b.Records)
-			st.mu.Lock()
-			w.q.pop(k)
+		return
+	}
+	if w.q.n == 0 {
+		w.state = workerIdle
+		st.mu.Unlock()
+		return
+	}
+	if w.q.n < w.batchSize && !w.draining && w.backoff == 0 && w.flush > 0 {
+		if wait := w.flush - time.Since(w.q.at(0).enq); wait > 0 {
+			w.waitLocked(wait, false)
 			st.mu.Unlock()
-			w.delivered.Add(uint64(k))
-			w.lastSuccess.Store(time.Now().UnixNano())
-			if failing {
-				st.em.log.Info("audit sink recovered", "tenant", st.tenant, "sink", w.name)
-				failing = false
-			}
-			backoff = 0
-			continue
-		}
-		w.failures.Add(1)
-		if !failing {
-			// Logged once per outage, not per retry. The error comes from
-			// the sink and never carries event content.
-			st.em.log.Warn("audit sink delivery failed; retrying", "tenant", st.tenant, "sink", w.name, "err", err)
-			failing = true
-		}
-		backoff = min(max(2*backoff, w.retryMin), w.retryMax)
-		pause := backoff/2 + rand.N(backoff/2+1) // jitter: [backoff/2, backoff]
-		t := time.NewTimer(pause)
-		select {
-		case <-t.C:
-		case <-w.ctx.Done():
-			t.Stop()
 			return
 		}
 	}
+	b := w.nextBatchLocked()
+	st.mu.Unlock()
+
+	err := w.write(b)
+	if err == nil {
+		k := len(b.Records)
+		w.delivered.Add(uint64(k))
+		w.lastSuccess.Store(time.Now().UnixNano())
+		if w.failing {
+			st.em.log.Info("audit sink recovered", "tenant", st.tenant, "sink", w.name)
+			w.failing = false
+		}
+		w.backoff = 0
+		st.mu.Lock()
+		w.q.pop(k)
+		w.afterLocked()
+		st.mu.Unlock()
+		return
+	}
+	w.failures.Add(1)
+	if !w.failing {
+		// Logged once per outage, not per retry. The error comes from the
+		// sink and never carries event content.
+		st.em.log.Warn("audit sink delivery failed; retrying", "tenant", st.tenant, "sink", w.name, "err", err)
+		w.failing = true
+	}
+	w.backoff = min(max(2*w.backoff, w.retryMin), w.retryMax)
+	pause := w.backoff/2 + rand.N(w.backoff/2+1) // jitter: [backoff/2, backoff]
+	st.mu.Lock()
+	if w.stopped {
+		w.finishLocked()
+	} else {
+		w.waitLocked(pause, true)
+	}
+	st.mu.Unlock()
 }
 
-// nextBatch copies the oldest queued events, up to the batch limits, into
-// a Batch the sink may read while the stream keeps queueing.
-func (w *worker) nextBatch() *Batch {
+// afterLocked decides what follows a delivered batch: the next one (after
+// the other queues waiting their turn), the end, or rest.
+func (w *worker) afterLocked() {
+	switch {
+	case w.stopped || w.q.n == 0 && w.draining:
+		w.finishLocked()
+	case w.q.n == 0:
+		w.state = workerIdle
+	default:
+		w.scheduleLocked()
+	}
+}
+
+// nextBatchLocked copies the oldest queued events, up to the batch limits,
+// into a Batch the sink may read while the stream keeps queueing.
+func (w *worker) nextBatchLocked() *Batch {
 	st := w.st
-	st.mu.Lock()
-	defer st.mu.Unlock()
 	k, size := 0, 0
 	for k < w.q.n && k < w.batchSize {
 		l := len(w.q.at(k).rec.Line) + 1

@@ -1,15 +1,11 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"slices"
 	"time"
 
-	gojson "github.com/goccy/go-json"
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 
@@ -99,69 +95,6 @@ func (s *Server) dispatch(x *exchange) *problem {
 	x.rc.SetStatusCode(fasthttp.StatusOK)
 	x.rc.SetBody(buf.B)
 	return nil
-}
-
-// checkRecord checks a record from a plugin before it is spliced into a
-// response, and applies the client's field mask. A plugin is untrusted: it
-// must not be able to break the JSON a client parses, nor answer a read
-// with another record than the one asked for (wantID, when not empty), nor
-// widen a field mask.
-func checkRecord(b []byte, wantID string, fields []string) ([]byte, bool) {
-	if len(b) < 2 || b[0] != '{' || !json.Valid(b) {
-		return nil, false
-	}
-	if wantID != "" {
-		var head struct {
-			ID string `json:"id"`
-		}
-		if gojson.Unmarshal(b, &head) != nil || head.ID != wantID {
-			return nil, false
-		}
-	}
-	if fields == nil {
-		return b, true
-	}
-	out, err := maskFields(b, fields)
-	return out, err == nil
-}
-
-// maskFields keeps only the top-level members of obj named in fields
-// (sorted), in the record's own order.
-func maskFields(obj []byte, fields []string) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil, errors.New("not an object")
-	}
-	out := make([]byte, 0, len(obj))
-	out = append(out, '{')
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		key, _ := t.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
-		}
-		if _, keep := slices.BinarySearch(fields, key); !keep {
-			continue
-		}
-		if len(out) > 1 {
-			out = append(out, ',')
-		}
-		k, _ := json.Marshal(key)
-		out = append(out, k...)
-		out = append(out, ':')
-		out = append(out, v...)
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("data after the object")
-	}
-	return append(out, '}'), nil
 }
 
 // connectorProblem maps a connector or host-transport error to the client's

@@ -194,8 +194,12 @@ func (r *runner) measure(round int, w *Workload, t *Target, op Op, phase string,
 	if len(run.Errors) > 0 {
 		r.logf("  %s %s %s errors: %v", w.Name, t.Name, phase, run.Errors)
 	}
-	r.logf("  %-3s %-14s %-16s %8.0f op/s  p50 %7.3f ms  p99 %7.3f ms  cpu %7.1f µs/op  err %d  client %.0f%%",
-		w.Name, t.Name, phase, row.RPS, row.P50, row.P99, row.CPUus, row.Err, 100*row.ClientUtil)
+	extra := ""
+	if g, ok := t.Goroutines(); ok && phase == "probe" {
+		extra = fmt.Sprintf("  rss %.0f MB  %d goroutines after", float64(row.RSSPeakKB)/1024, g)
+	}
+	r.logf("  %-3s %-14s %-16s %8.0f op/s  p50 %7.3f ms  p99 %7.3f ms  cpu %7.1f µs/op  err %d  client %.0f%%%s",
+		w.Name, t.Name, phase, row.RPS, row.P50, row.P99, row.CPUus, row.Err, 100*row.ClientUtil, extra)
 	return row
 }
 
@@ -288,7 +292,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 			t.Name, t.w5 = "ferry N="+strconv.Itoa(n), true
 			rss, _ := treeMemKB(t.PIDs())
-			r.logf("  %s ready in %v, RSS %.1f MB idle", t.Name, time.Since(began).Round(time.Millisecond), float64(rss)/1024)
+			g, _ := t.Goroutines()
+			r.logf("  %s ready in %v, RSS %.1f MB idle, %d goroutines in ferry", t.Name, time.Since(began).Round(time.Millisecond), float64(rss)/1024, g)
 			r.targets = append(r.targets, t)
 		}
 	}

@@ -181,20 +181,8 @@ func (t *Target) PIDs() []int { return processTree(t.proc.pid()) }
 func (t *Target) Allocs() (uint64, bool) {
 	switch {
 	case t.admin != "":
-		resp, err := http.Get("http://" + t.admin + "/metrics")
-		if err != nil {
-			return 0, false
-		}
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_mallocs_total "); ok {
-				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-				return uint64(f), err == nil
-			}
-		}
-		return 0, false
+		f, ok := t.metric("go_memstats_mallocs_total")
+		return uint64(f), ok
 	case t.stats != "":
 		resp, err := http.Get("http://" + t.stats + "/")
 		if err != nil {
@@ -204,6 +192,34 @@ func (t *Target) Allocs() (uint64, bool) {
 		b, _ := io.ReadAll(resp.Body)
 		n, err := strconv.ParseUint(string(b), 10, 64)
 		return n, err == nil
+	}
+	return 0, false
+}
+
+// Goroutines returns how many goroutines Ferry's host process runs now
+// (from its /metrics); false for other targets.
+func (t *Target) Goroutines() (int, bool) {
+	f, ok := t.metric("go_goroutines")
+	return int(f), ok
+}
+
+// metric reads one sample without labels from Ferry's admin /metrics.
+func (t *Target) metric(name string) (float64, bool) {
+	if t.admin == "" {
+		return 0, false
+	}
+	resp, err := http.Get("http://" + t.admin + "/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f, err == nil
+		}
 	}
 	return 0, false
 }
