@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/ferryhealth/ferry/proxy.Version=$(VERSION)
-CONNECTORS := fhir
+CONNECTORS := fhir hl7v2
 MEDPLUM := testdata/peers/medplum
 # The repo's Go modules, by directory: the host (root), the connector SDK that
 # third parties import, and the unified types. The root requires both and the
@@ -15,7 +15,7 @@ MODULES := . connectors unified
 # A go.work outside the repo must not change what CI tests.
 export GOWORK := off
 
-.PHONY: all build demo test test-deps debian-peers test-unit fuzz bench generate check-generated vet fmt clean
+.PHONY: all build demo test test-deps debian-peers test-unit fuzz bench bench-nginx bench-micro bench-resilience generate check-generated vet fmt clean
 
 all: build
 
@@ -66,9 +66,27 @@ fuzz:
 		done; \
 	done
 
-## bench: Go micro-benchmarks of the hot path
-bench:
+## bench: the side-by-side table (direct / nginx / bare fasthttp proxy / Ferry, see
+## docs/performance.md; raw CSV under bench/results/), then the hot-path micro-benchmarks.
+## nginx is installed with apt-get when missing; it is not a test dependency.
+## BENCHFLAGS go to ferry-bench, e.g. BENCHFLAGS='-workloads W1,W3 -profile'.
+BENCHFLAGS ?=
+bench: bench-nginx
+	$(GO) run ./bench/cmd/ferry-bench $(BENCHFLAGS)
+	$(GO) test -run '^$$' -bench . -benchmem ./bench/hotpath/
+
+bench-nginx:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { \
+		echo "apt-get install nginx"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx; }
+
+## bench-micro: every Go micro-benchmark of every module
+bench-micro:
 	@for m in $(MODULES); do (cd $$m && $(GO) test -run '^$$' -bench . -benchmem ./...) || exit 1; done
+
+## bench-resilience: a failing connection's neighbours keep their throughput (prints the ratio)
+bench-resilience:
+	$(GO) test -count=1 -run TestResilienceIsolation -v ./bench/
 
 vet:
 	@for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...) || exit 1; done

@@ -20,7 +20,8 @@ func (s *Server) serveCapabilities(x *exchange) *problem {
 		ConnectionID: x.conn.cfg.ID,
 		Connector:    unified.ConnectorInfo{Kind: meta.Kind, Version: meta.Version},
 		Resources:    make([]unified.ResourceCapabilities, 0, len(meta.Resources)),
-		Passthrough:  x.client.scopes[config.ScopePassthrough],
+		// Passthrough relays HTTP: an MLLP connection has none.
+		Passthrough: x.client.scopes[config.ScopePassthrough] && (x.conn.source == nil || x.conn.source.client != nil),
 	}
 	for _, r := range meta.Resources {
 		if !r.Resource.Known() {

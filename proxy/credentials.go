@@ -46,7 +46,13 @@ func NewTenantSecrets(cfg *config.Config, o SecretsOptions) (map[string]secrets.
 	}
 	out := make(map[string]secrets.Provider, len(cfg.Tenants))
 	var errs []error
-	for _, t := range cfg.Tenants {
+	for i := range cfg.Tenants {
+		t := &cfg.Tenants[i]
+		// A tenant served in another region has no provider here: this
+		// node never reads its secrets.
+		if !cfg.ServedHere(t) {
+			continue
+		}
 		switch t.Secrets.Provider {
 		case config.SecretsEnv:
 			out[t.ID] = env

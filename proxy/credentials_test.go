@@ -309,7 +309,7 @@ func credConfig(frontURL string, tenants []credTenant, conns []credConn, clients
 	var ts, cs, cls []any
 	for _, t := range tenants {
 		ts = append(ts, map[string]any{
-			"id": t.id,
+			"id": t.id, "home_region": "eu",
 			"secrets": map[string]any{"provider": "aws", "region": credRegion, "role_arn": t.role, "external_id": t.ext,
 				"endpoint": frontURL},
 			"audit": map[string]any{"key_ref": t.auditRef},
@@ -328,6 +328,7 @@ func credConfig(frontURL string, tenants []credTenant, conns []credConn, clients
 	// URLs unless the connection allows http, a cursor key).
 	b, _ := json.Marshal(map[string]any{
 		"node":        map[string]any{"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:1", "region": "eu"},
+		"regions":     []any{map[string]any{"name": "eu", "endpoint": "https://eu.ferry.example", "aws_regions": []string{credRegion}}},
 		"plugins":     []any{map[string]any{"kind": "fhir", "path": "/nonexistent", "sha256": sha("x")}},
 		"cursor":      map[string]any{"keys": []any{map[string]any{"id": "k1", "secret_ref": "env:FERRY_TEST_CURSOR_KEY"}}},
 		"tenants":     ts,

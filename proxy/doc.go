@@ -5,7 +5,11 @@
 // The order of the request pipeline lives in exactly one place, the
 // `pipeline` slice in pipeline.go. The host transport (transport.go) is the
 // plugins' only way to a source: it injects credentials, enforces the egress
-// policy and bounds every answer. Each connection's breaker, bulkhead,
+// policy (egress.go) and bounds every answer; for mllp:// and mllps://
+// connections it exchanges HL7 v2 messages instead (mllptransport.go),
+// under the same policy and limits. The residency stage
+// (residency.go) keeps a tenant's requests in its home region: elsewhere
+// they are answered 421 or relayed there, never served. Each connection's breaker, bulkhead,
 // pacer, retry budget and the source's Retry-After hold live in
 // resilience.go, the clients' inbound limits in ratelimit.go; all of it is
 // per replica and in memory (docs/resilience.md).

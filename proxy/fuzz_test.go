@@ -102,7 +102,7 @@ func FuzzValidRelativePath(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		if !validRelativePath(p) {
+		if !connectors.ValidRelativePath(p) {
 			return
 		}
 		var u fasthttp.URI

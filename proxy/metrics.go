@@ -25,6 +25,8 @@ type metrics struct {
 	inFlight           *prometheus.GaugeVec
 	retries            *prometheus.CounterVec
 	clientRejections   *prometheus.CounterVec
+	// misdirected counts requests for tenants of other regions.
+	misdirected *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -56,8 +58,12 @@ func newMetrics() *metrics {
 	m.clientRejections = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ferry_client_rate_limited_total", Help: "Requests refused with 429 by a client's inbound limit.",
 	}, []string{"client"})
+	m.misdirected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_misdirected_requests_total",
+		Help: "Requests for a tenant whose home is another region, by home region and outcome: redirect (421), forward, forward_failed (503).",
+	}, []string{"home_region", "outcome"})
 	m.reg.MustRegister(m.requests, m.duration, m.upstream,
-		m.rejections, m.breakerTransitions, m.inFlight, m.retries, m.clientRejections,
+		m.rejections, m.breakerTransitions, m.inFlight, m.retries, m.clientRejections, m.misdirected,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

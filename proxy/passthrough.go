@@ -36,7 +36,7 @@ var passthroughResponseHeaders = map[string]bool{
 // the source gave it (status, body and a few headers): this is the escape
 // hatch for what the unified API does not map.
 func (s *Server) servePassthrough(x *exchange) *problem {
-	if !validRelativePath(x.route.path) {
+	if !connectors.ValidRelativePath(x.route.path) {
 		return fail(unified.CodeInvalidParameter, "path")
 	}
 	ctx, cancel := context.WithDeadline(s.baseCtx, x.deadline)

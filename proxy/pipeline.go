@@ -22,12 +22,16 @@ type stage struct {
 // source's Retry-After hold, the breaker, the bulkhead) comes last, so that
 // a request refused for its own faults never takes a slot or a probe.
 // Pacing and retries happen per source call, in the host transport.
-// Residency slots in after resolve_connection (DESIGN.md §1).
+// Residency comes as soon as the tenant and connection are known, and
+// before anything reads the tenant's secrets, admits its audit event or
+// calls its source: a node outside the tenant's home region answers 421 or
+// relays the request there, and serves nothing itself (DESIGN.md §8).
 var pipeline = []stage{
 	{"request_id", (*Server).assignRequestID},
 	{"route", (*Server).matchRoute},
 	{"authenticate", (*Server).authenticate},
 	{"resolve_connection", (*Server).resolveConnection},
+	{"residency", (*Server).checkResidency},
 	{"authorize", (*Server).authorize},
 	{"rate_limit", (*Server).limitClient},
 	{"admit_audit", (*Server).admitAudit},

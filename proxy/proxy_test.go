@@ -427,7 +427,7 @@ func TestValidRelativePath(t *testing.T) {
 		"Patient/%2E%2e": false, "a/%2F/b": false, "http://evil/x": false, "//evil/x": false,
 		"Patient?x=1": false, "Patient#x": false, "a\\b": false, "a b": false, "a\x00": false, "Patient/.": false,
 	} {
-		if got := validRelativePath(p); got != want {
+		if got := connectors.ValidRelativePath(p); got != want {
 			t.Errorf("validRelativePath(%q) = %v, want %v", p, got, want)
 		}
 	}

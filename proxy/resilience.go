@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/ratelimit"
 
+	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/unified"
 )
@@ -253,7 +254,7 @@ func (r *resilience) trip() {
 // an outage of open_for.
 func outcome(x *exchange, p *problem) error {
 	up := x.up.snapshot()
-	if up.fault == faultCanceled {
+	if up.fault == faultCanceled || up.fault == faultPool {
 		return errExcluded
 	}
 	if p == nil {
@@ -337,6 +338,46 @@ func (p *pacer) wait(deadline time.Time) (time.Duration, bool) {
 	return 0, true
 }
 
+// callSource makes one source call for a request, whatever the protocol
+// (an HTTP request, an MLLP exchange): it waits out no source Retry-After
+// (it is refused during one), takes its turn from the connection's pacer
+// (or is refused if the turn comes after the deadline), and retries an
+// idempotent call after a connection error, with jittered backoff, while
+// the connection's retry budget and the deadline allow. attempt makes one
+// try, returns a classified error (a *connectors.Error) and records an
+// answer in rec itself; callSource records the faults.
+func (r *resilience) callSource(ctx context.Context, rec *upstreamRecord, deadline time.Time, idempotent bool, attempt func() error) error {
+	r.budget.earn()
+	for n := 1; ; n++ {
+		if rj := r.held(time.Now()); rj != nil {
+			return &connectors.Error{Code: connectors.CodeSourceUnavailable, Err: rj}
+		}
+		if r.pacer != nil {
+			if wait, ok := r.pacer.wait(deadline); !ok {
+				rj := r.reject(unified.CodeSourceRateLimited, wait, reasonRate)
+				return &connectors.Error{Code: connectors.CodeSourceUnavailable, Err: rj}
+			}
+		}
+		err := attempt()
+		if err == nil {
+			return nil
+		}
+		f := faultOf(ctx, err)
+		rec.noteFault(f)
+		if !idempotent || f != faultConnect || errors.Is(err, errEgressDenied) || n >= r.limits.MaxAttempts {
+			return err
+		}
+		wait := backoff(n)
+		if !time.Now().Add(wait).Before(deadline) || !r.budget.spend() {
+			return err
+		}
+		if !sleepCtx(ctx, wait) {
+			return err
+		}
+		r.m.retries.WithLabelValues(r.connID).Inc()
+	}
+}
+
 // retryReserve is the retries a connection may make before its budget has
 // earned any, and the most it keeps.
 const retryReserve = 10
@@ -394,6 +435,7 @@ const (
 	faultAnswer         // an answer Ferry will not take (larger than the limit)
 	faultTimeout        // the deadline passed waiting for the source
 	faultCanceled       // the request was cancelled (shutdown)
+	faultPool           // no free connection in Ferry's own pool: not the source's failure
 )
 
 // upstreamRecord is what the host transport saw of the source during one

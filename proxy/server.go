@@ -24,6 +24,7 @@ import (
 	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/proxy/cursor"
 	"github.com/ferryhealth/ferry/proxy/secrets"
+	"github.com/ferryhealth/ferry/residency"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -73,6 +74,10 @@ type Server struct {
 	// byKind lists the connections each connector kind (plugin) serves.
 	byKind  map[string][]*connEntry
 	tenants map[string]*tenantEntry
+	// mode is what this node does with a request for a tenant it does not
+	// serve; regions are the deployment's other regions.
+	mode    residency.Mode
+	regions map[string]*homeRegion
 
 	baseCtx context.Context
 	cancel  context.CancelFunc
@@ -99,7 +104,12 @@ type connEntry struct {
 }
 
 type tenantEntry struct {
-	id       string
+	id string
+	// home is the tenant's home region; served says this node serves it.
+	// A tenant this node does not serve has no audit key here, and its
+	// connections no source: its requests go to its home region.
+	home     string
+	served   bool
 	auditKey secrets.Value
 }
 
@@ -128,7 +138,17 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		connections: map[string]*connEntry{}, byKind: map[string][]*connEntry{}, tenants: map[string]*tenantEntry{},
 		baseCtx: bctx, cancel: cancel,
 	}
-	for _, t := range o.Config.Tenants {
+	s.mode = o.Config.MisdirectedMode()
+	if s.regions, err = newHomeRegions(o.Config); err != nil {
+		cancel()
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	for i := range o.Config.Tenants {
+		t := &o.Config.Tenants[i]
+		if !o.Config.ServedHere(t) {
+			s.tenants[t.ID] = &tenantEntry{id: t.ID, home: t.HomeRegion}
+			continue
+		}
 		sp := providers[t.ID]
 		if sp == nil {
 			cancel()
@@ -143,7 +163,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			cancel()
 			return nil, fmt.Errorf("tenant %q: audit key must be at least 32 bytes", t.ID)
 		}
-		s.tenants[t.ID] = &tenantEntry{id: t.ID, auditKey: key}
+		s.tenants[t.ID] = &tenantEntry{id: t.ID, home: t.HomeRegion, served: true, auditKey: key}
 	}
 	if s.cursors, err = newCursorSealer(ctx, o.Config); err != nil {
 		cancel()
@@ -153,6 +173,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	for i := range o.Config.Connections {
 		cn := &o.Config.Connections[i]
 		res := newResilience(cn, s.metrics)
+		if t := s.tenants[cn.Tenant]; t == nil || !t.served {
+			s.connections[cn.ID] = &connEntry{cfg: cn, kind: cn.Connector, res: res}
+			continue
+		}
 		src, err := newSource(cn, providers[cn.Tenant], o.Config.DevMode, o.Config.Limits.MaxUpstreamBodyBytes, ua, o.Logger)
 		if err != nil {
 			cancel()
@@ -251,7 +275,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// Keep-alive connections to sources would otherwise linger until
 	// their idle timeout.
 	for _, cn := range s.connections {
-		cn.source.client.CloseIdleConnections()
+		if cn.source != nil { // nil: a tenant served in another region
+			cn.source.closeIdle()
+		}
+	}
+	for _, h := range s.regions {
+		if h.client != nil {
+			h.client.CloseIdleConnections()
+		}
 	}
 	return err
 }
@@ -297,6 +328,12 @@ type exchange struct {
 	// the source. pluginDown: the connector's plugin was not running.
 	hostRejected bool
 	pluginDown   bool
+	// answered: a stage wrote the whole answer (a relay from the home
+	// region); the rest of the pipeline is skipped. forwarded: the request
+	// was relayed (or its relay failed); misdirected: refused with 421.
+	answered    bool
+	forwarded   bool
+	misdirected bool
 }
 
 func (s *Server) serveAPI(rc *fasthttp.RequestCtx) {
@@ -312,7 +349,7 @@ func (s *Server) serveAPI(rc *fasthttp.RequestCtx) {
 			}
 		}()
 		for _, st := range pipeline {
-			if p = st.run(s, x); p != nil {
+			if p = st.run(s, x); p != nil || x.answered {
 				return
 			}
 		}
@@ -375,7 +412,7 @@ func (s *Server) finish(x *exchange) {
 	if x.conn != nil {
 		ev.Connection, ev.Connector = x.conn.cfg.ID, x.conn.kind
 		if x.route.resource == unified.Patients && x.route.id != "" && validSourceID(x.route.id) {
-			if t := s.tenants[x.conn.cfg.Tenant]; t != nil {
+			if t := s.tenants[x.conn.cfg.Tenant]; t != nil && t.served {
 				ev.PatientRef = auditlog.PatientRef(t.auditKey.Reveal(), t.id, x.conn.cfg.ID, x.route.id)
 			}
 		}
@@ -387,8 +424,10 @@ func (x *exchange) action() string {
 	switch {
 	case x.route.template == routeOpenAPI:
 		return auditlog.ActionMetadata
-	case x.client == nil || x.conn == nil:
+	case x.client == nil || x.conn == nil || x.misdirected:
 		return auditlog.ActionRefused
+	case x.forwarded:
+		return auditlog.ActionForward
 	case x.route.template == routeRead:
 		return auditlog.ActionRead
 	case x.route.template == routeSearch:

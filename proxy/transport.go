@@ -7,20 +7,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/proxy/config"
+	"github.com/ferryhealth/ferry/proxy/mllp"
 	"github.com/ferryhealth/ferry/proxy/outauth"
 	"github.com/ferryhealth/ferry/proxy/secrets"
-	"github.com/ferryhealth/ferry/unified"
 )
 
 // source is the host's client for one connection's source system, built once
@@ -31,7 +29,14 @@ type source struct {
 	scheme string
 	host   string // Host header value
 	prefix string // base path, always ending in "/"
+	// client is the HTTP client, nil for an MLLP source.
 	client *fasthttp.HostClient
+	// mllp is the client of an mllp:// or mllps:// source, nil for HTTP;
+	// maxMessage bounds what a connector may send through it
+	// (mllptransport.go).
+	mllp       *mllp.Client
+	mllpTurn   chan struct{} // one exchange at a time, queued by deadline
+	maxMessage int
 	// res paces the calls and budgets the retries (set by the server).
 	res *resilience
 
@@ -45,16 +50,15 @@ type source struct {
 // of one connection; every failed request is still audited.
 const credLogInterval = 10 * time.Second
 
-// errEgressDenied is returned by the dialer for an address the connection
-// may not reach.
-var errEgressDenied = errors.New("egress to this address is not allowed")
-
 // newSource builds the client of a connection's source. sp is the secrets
 // provider of the connection's tenant, and no other's.
 func newSource(cn *config.Connection, sp secrets.Provider, devMode bool, maxBody int, userAgent string, log *slog.Logger) (*source, error) {
 	u, err := url.Parse(cn.BaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("connection %q: base_url: %w", cn.ID, err)
+	}
+	if isMLLP(u.Scheme) {
+		return newMLLPSource(cn, u, maxBody, log)
 	}
 	addr := u.Host
 	if u.Port() == "" {
@@ -78,12 +82,16 @@ func newSource(cn *config.Connection, sp secrets.Provider, devMode bool, maxBody
 	s := &source{conn: cn, auth: auth, scheme: u.Scheme, host: u.Host, prefix: prefix, log: log}
 	dialer := egressDialer(cn.AllowPrivateNetwork)
 	s.client = &fasthttp.HostClient{
-		Addr:                   addr,
-		Name:                   userAgent,
-		IsTLS:                  u.Scheme == "https",
-		TLSConfig:              &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()},
-		MaxResponseBodySize:    maxBody,
-		MaxConns:               512,
+		Addr:                addr,
+		Name:                userAgent,
+		IsTLS:               u.Scheme == "https",
+		TLSConfig:           &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()},
+		MaxResponseBodySize: maxBody,
+		MaxConns:            512,
+		// A call that finds every connection busy waits for one, until its
+		// deadline (DoDeadline bounds the wait by it), instead of failing
+		// at once: a slow source with many requests in flight is not down.
+		MaxConnWaitTimeout:     time.Hour,
 		MaxIdleConnDuration:    30 * time.Second,
 		DisablePathNormalizing: true,
 		// One attempt per call: the transport retries itself, only
@@ -101,59 +109,6 @@ func newSource(cn *config.Connection, sp secrets.Provider, devMode bool, maxBody
 	return s, nil
 }
 
-// egressDialer dials only addresses the connection may reach: its sources
-// and its token endpoint alike.
-func egressDialer(allowPrivate bool) *net.Dialer {
-	return &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: egressControl(allowPrivate)}
-}
-
-// egressControl checks the address a socket is about to connect to, after
-// DNS resolution. Checking here rather than on the host name defeats DNS
-// rebinding: whatever a name resolves to, the connect itself is refused.
-func egressControl(allowPrivate bool) func(network, address string, _ syscall.RawConn) error {
-	return func(_, address string, _ syscall.RawConn) error {
-		if allowPrivate {
-			return nil
-		}
-		ap, err := netip.ParseAddrPort(address)
-		if err != nil {
-			return errEgressDenied
-		}
-		if !publicAddr(ap.Addr().Unmap()) {
-			return errEgressDenied
-		}
-		return nil
-	}
-}
-
-// Ranges IsPrivate does not cover, parsed once rather than per dial.
-var (
-	carrierGradeNAT = netip.MustParsePrefix("100.64.0.0/10")
-	uniqueLocalV6   = netip.MustParsePrefix("fc00::/7")
-)
-
-// publicAddr reports whether ip is a globally routable unicast address.
-func publicAddr(ip netip.Addr) bool {
-	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() &&
-		!ip.IsLinkLocalUnicast() && !ip.Is4In6() &&
-		!carrierGradeNAT.Contains(ip) && !uniqueLocalV6.Contains(ip)
-}
-
-// requestHeaderAllow lists the headers a connector may set on a source
-// request. Authorization, Host, Cookie and the like are the host's alone.
-var requestHeaderAllow = map[string]bool{
-	"accept": true, "content-type": true, "prefer": true, "if-none-match": true, "if-match": true,
-	"if-modified-since": true, "accept-language": true,
-}
-
-// responseHeaderAllow lists the source response headers passed back to the
-// connector. Set-Cookie and auth challenges stay in the host.
-var responseHeaderAllow = map[string]bool{
-	"content-type": true, "etag": true, "last-modified": true, "location": true,
-	"retry-after": true, "x-ratelimit-limit": true, "x-ratelimit-remaining": true,
-	"x-ratelimit-reset": true, "ratelimit-limit": true, "ratelimit-remaining": true, "ratelimit-reset": true,
-}
-
 // requestTransport is the Transport lent to a connector for one request.
 type requestTransport struct {
 	src       *source
@@ -165,29 +120,10 @@ type requestTransport struct {
 
 var _ connectors.Transport = (*requestTransport)(nil)
 
-// validRelativePath reports whether p may be appended to a base URL: no
-// scheme, no host, no leading slash, no dot segment (also percent-encoded),
-// no query or fragment, no backslash or control byte.
-func validRelativePath(p string) bool {
-	if p == "" || len(p) > 2048 || p[0] == '/' {
-		return false
-	}
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if c < 0x21 || c == 0x7f || c == '\\' || c == '?' || c == '#' || c == ':' && !strings.Contains(p[:i], "/") {
-			return false
-		}
-	}
-	for _, seg := range strings.Split(p, "/") {
-		dec, err := url.PathUnescape(seg)
-		if err != nil || dec == "." || dec == ".." || strings.ContainsAny(dec, "/\\") {
-			return false
-		}
-	}
-	return true
-}
-
 func (t *requestTransport) Do(ctx context.Context, req *connectors.HTTPRequest) (*connectors.HTTPResponse, error) {
+	if t.src.client == nil {
+		return nil, &connectors.Error{Code: connectors.CodeUnsupported, Err: errNotHTTP}
+	}
 	method := req.Method
 	if method == "" {
 		method = fasthttp.MethodGet
@@ -198,7 +134,7 @@ func (t *requestTransport) Do(ctx context.Context, req *connectors.HTTPRequest) 
 	if t.readOnly && method != fasthttp.MethodGet && method != fasthttp.MethodHead {
 		return nil, connectors.Errorf(connectors.CodeInternal, "method %s refused on a read", method)
 	}
-	if !validRelativePath(req.Path) {
+	if !connectors.ValidRelativePath(req.Path) {
 		return nil, connectors.Errorf(connectors.CodeInternal, "path refused by the egress policy")
 	}
 	deadline, ok := ctx.Deadline()
@@ -215,6 +151,9 @@ func (t *requestTransport) Do(ctx context.Context, req *connectors.HTTPRequest) 
 	uri.SetScheme(t.src.scheme)
 	uri.SetHost(t.src.host)
 	uri.SetPath(t.src.prefix + req.Path)
+	if !t.src.allowsURI(uri) { // egress.go
+		return nil, connectors.Errorf(connectors.CodeInternal, "path refused by the egress policy")
+	}
 	if len(req.Query) > 0 {
 		args := uri.QueryArgs()
 		for _, q := range req.Query {
@@ -223,7 +162,7 @@ func (t *requestTransport) Do(ctx context.Context, req *connectors.HTTPRequest) 
 	}
 	fr.Header.SetMethod(method)
 	for _, h := range req.Header {
-		if requestHeaderAllow[strings.ToLower(h.Name)] {
+		if connectors.RequestHeaderAllowed(h.Name) {
 			fr.Header.Set(h.Name, h.Value)
 		}
 	}
@@ -257,51 +196,24 @@ func (t *requestTransport) Do(ctx context.Context, req *connectors.HTTPRequest) 
 	}
 	out := &connectors.HTTPResponse{Status: resp.StatusCode(), Body: append([]byte(nil), resp.Body()...)}
 	for k, v := range resp.Header.All() {
-		if responseHeaderAllow[strings.ToLower(string(k))] {
+		if connectors.ResponseHeaderAllowed(string(k)) {
 			out.Header = append(out.Header, connectors.Param{Name: string(k), Value: string(v)})
 		}
 	}
 	return out, nil
 }
 
-// call makes one source call: it waits out no source Retry-After (it is
-// refused during one), takes its turn from the connection's pacer (or is
-// refused if the turn comes after the deadline), and retries an idempotent
-// read after a connection error, with jittered backoff, while the
-// connection's retry budget and the deadline allow.
+// call makes one HTTP source call through the connection's hold, pacer
+// and retry budget (resilience.callSource).
 func (t *requestTransport) call(ctx context.Context, fr *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, idempotent bool) error {
-	r := t.src.res
-	r.budget.earn()
-	for attempt := 1; ; attempt++ {
-		if rj := r.held(time.Now()); rj != nil {
-			return &connectors.Error{Code: connectors.CodeSourceUnavailable, Err: rj}
-		}
-		if r.pacer != nil {
-			if wait, ok := r.pacer.wait(deadline); !ok {
-				rj := r.reject(unified.CodeSourceRateLimited, wait, reasonRate)
-				return &connectors.Error{Code: connectors.CodeSourceUnavailable, Err: rj}
-			}
-		}
-		err := t.send(ctx, fr, resp, deadline)
-		if err == nil {
-			t.rec.noteAnswer(resp, r)
-			return nil
-		}
-		f := faultOf(ctx, err)
-		t.rec.noteFault(f)
-		if !idempotent || f != faultConnect || errors.Is(err, errEgressDenied) || attempt >= r.limits.MaxAttempts {
-			return err
-		}
-		wait := backoff(attempt)
-		if !time.Now().Add(wait).Before(deadline) || !r.budget.spend() {
-			return err
-		}
-		if !sleepCtx(ctx, wait) {
-			return err
-		}
-		r.m.retries.WithLabelValues(r.connID).Inc()
+	return t.src.res.callSource(ctx, t.rec, deadline, idempotent, func() error {
 		resp.Reset()
-	}
+		if err := t.send(ctx, fr, resp, deadline); err != nil {
+			return err
+		}
+		t.rec.noteAnswer(resp, t.src.res)
+		return nil
+	})
 }
 
 // send makes one attempt and counts the time spent waiting on the source.
@@ -320,6 +232,9 @@ func (t *requestTransport) send(ctx context.Context, fr *fasthttp.Request, resp 
 func faultOf(ctx context.Context, err error) fault {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return faultCanceled
+	}
+	if errors.Is(err, fasthttp.ErrNoFreeConns) || errors.Is(err, errMLLPBusy) {
+		return faultPool
 	}
 	switch connectors.CodeOf(err) {
 	case connectors.CodeUpstreamTimeout:
@@ -374,6 +289,9 @@ func classifyUpstreamErr(ctx context.Context, err error) error {
 		return &connectors.Error{Code: connectors.CodeUpstream}
 	case errors.Is(err, errEgressDenied):
 		return &connectors.Error{Code: connectors.CodeSourceUnavailable, Err: errEgressDenied}
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		// Ferry's own pool, not the source: see faultPool.
+		return &connectors.Error{Code: connectors.CodeSourceUnavailable, Err: fasthttp.ErrNoFreeConns}
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

@@ -29,6 +29,8 @@ const (
 	CodeRateLimited            Code = "rate_limited"            // 429 the client's own request rate limit is exhausted
 	CodeSourceRateLimited      Code = "source_rate_limited"     // 503 the connection's rate or concurrency limit to the source is reached, or the source asked to slow down
 	CodeInternal               Code = "internal"                // 500 a bug in Ferry
+	CodeMisdirectedRequest     Code = "misdirected_request"     // 421 this node's region does not serve the tenant: send the request to its home region
+	CodeRegionUnavailable      Code = "region_unavailable"      // 503 the tenant's home region could not be reached to forward the request
 )
 
 var codeStatus = map[Code]int{
@@ -40,6 +42,7 @@ var codeStatus = map[Code]int{
 	CodeConnectorUnavailable: 503, CodeCredentialsUnavailable: 503, CodeSourceUnavailable: 503, CodeAuditUnavailable: 503,
 	CodeUpstreamTimeout: 504, CodeInternal: 500,
 	CodeRateLimited: 429, CodeSourceRateLimited: 503,
+	CodeMisdirectedRequest: 421, CodeRegionUnavailable: 503,
 }
 
 var codeTitle = map[Code]string{
@@ -65,6 +68,8 @@ var codeTitle = map[Code]string{
 	CodeInternal:               "Internal error.",
 	CodeRateLimited:            "Too many requests from this client; retry after the time in Retry-After.",
 	CodeSourceRateLimited:      "The source system's request budget is used up for now; retry after the time in Retry-After.",
+	CodeMisdirectedRequest:     "This region does not serve the tenant; send the request to the endpoint in X-Ferry-Home-Endpoint.",
+	CodeRegionUnavailable:      "The tenant's home region could not be reached.",
 }
 
 // Codes returns every problem code, for documentation and tests.
@@ -99,7 +104,7 @@ func (c Code) Retryable() bool {
 	switch c {
 	case CodeConnectorError, CodeConnectorUnavailable, CodeCredentialsUnavailable,
 		CodeSourceUnavailable, CodeUpstreamTimeout, CodeUpstreamError, CodeAuditUnavailable,
-		CodeRateLimited, CodeSourceRateLimited:
+		CodeRateLimited, CodeSourceRateLimited, CodeRegionUnavailable:
 		return true
 	}
 	return false

@@ -82,6 +82,15 @@ func newAuditEmitter(ctx context.Context, cfg *config.Config, cfgHash string, pr
 	}
 	var errs []error
 	for _, t := range cfg.Tenants {
+		if !cfg.ServedHere(&t) {
+			// A tenant served in another region: this node only records,
+			// in its own trail, that it redirected or forwarded the
+			// tenant's requests. It builds none of the tenant's sinks
+			// (they sit in the tenant's regions) and reads none of its
+			// keys.
+			opts.Tenants[t.ID] = auditlog.StreamOptions{Sinks: []auditlog.SinkOptions{stdoutSink()}}
+			continue
+		}
 		a := t.Audit
 		so := auditlog.StreamOptions{
 			OnSinkFailure: auditlog.Policy(a.OnSinkFailure), QueueSize: a.QueueSize,
@@ -186,7 +195,22 @@ func auditConfig(ctx context.Context, path string, stderr io.Writer) (*config.Co
 		fmt.Fprintf(stderr, "ferry audit: %v\n", err)
 		return nil, nil, 3
 	}
+	// A tenant of another region has no provider on this node's config:
+	// its keys are read only in its home region.
+	for _, t := range cfg.Tenants {
+		if providers[t.ID] == nil {
+			providers[t.ID] = elsewhere(t.HomeRegion)
+		}
+	}
 	return cfg, providers, 0
+}
+
+// elsewhere is the secrets provider of a tenant served in another region:
+// it reads nothing.
+type elsewhere string
+
+func (e elsewhere) Resolve(context.Context, string) (secrets.Value, error) {
+	return secrets.Value{}, fmt.Errorf("the tenant is served in region %q: use a config of that region", string(e))
 }
 
 func findTenant(cfg *config.Config, id string) *config.Tenant {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ferryhealth/ferry/connectors/fhir/sandbox"
+	hl7sandbox "github.com/ferryhealth/ferry/connectors/hl7v2/sandbox"
 	"github.com/ferryhealth/ferry/proxy/config"
 )
 
@@ -62,6 +63,28 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	defer sbSrv.Close()
 
 	cfgJSON := demoConfig(*listen, *adminListen, pluginPath, sum, "http://"+sbLn.Addr().String()+"/fhir/R4")
+
+	// The HL7 v2 sandbox: a patient demographics supplier speaking MLLP,
+	// in this process, on loopback, served through the HL7 v2 plugin. The
+	// demo runs without it when that plugin was not built.
+	hl7Guide := "\n(ferry-connector-hl7v2 not found next to ferry: the HL7 v2 connection demo-hl7 is left out)\n"
+	if hl7Path, err := siblingBinary("ferry-connector-hl7v2"); err == nil {
+		hl7Sum, err := fileSHA256(hl7Path)
+		if err != nil {
+			fmt.Fprintf(stderr, "ferry demo: %v\n", err)
+			return 3
+		}
+		hl7Ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintf(stderr, "ferry demo: %v\n", err)
+			return 3
+		}
+		hl7Sb := hl7sandbox.New()
+		go func() { _ = hl7Sb.Serve(hl7Ln) }()
+		defer hl7Sb.Close()
+		cfgJSON = withHL7Connection(cfgJSON, hl7Path, hl7Sum, "mllp://"+hl7Ln.Addr().String())
+		hl7Guide = ""
+	}
 	cfg, probs := config.Parse(cfgJSON, "")
 	if len(probs) > 0 {
 		printProblems(stderr, "demo config", probs)
@@ -90,6 +113,9 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	base := "http://" + g.apiAddr.String()
 	auth := "-H 'Authorization: Bearer " + DemoAPIKey + "'"
+	if hl7Guide == "" {
+		hl7Guide = fmt.Sprintf(hl7DemoGuide, base, auth)
+	}
 	// The guide goes to stderr, so stdout carries only audit events and can
 	// be piped to `ferry audit verify` or a file as it is.
 	fmt.Fprintf(stderr, `
@@ -107,12 +133,13 @@ Try:
   curl -s %[5]s '%[1]s/v1/demo/allergies?patient_id=%[6]s'
   curl -s %[5]s '%[1]s/v1/demo/documents?patient_id=%[6]s'
   curl -s %[5]s '%[1]s/v1/demo/passthrough/Patient/%[6]s'     # the source's own FHIR record
+%[7]s
   curl -s '%[1]s/v1/demo/patients'                               # 401 problem+json
   curl -s '%[1]s/v1/openapi.json'
   curl -s http://%[2]s/readyz
 
 Ctrl-C to stop.
-`, base, g.adminAdr, len(ids), len(rec), auth, p)
+`, base, g.adminAdr, len(ids), len(rec), auth, p, hl7Guide)
 	return g.wait(logger)
 }
 
@@ -139,6 +166,48 @@ func demoConfig(listen, adminListen, pluginPath, pluginSHA256, sourceURL string)
 			"auth": map[string]any{"kind": "none"}, "timeout": "10s",
 			"allow_insecure_http": true, "allow_private_network": true,
 		}},
+	}
+	b, _ := json.Marshal(cfg)
+	return b
+}
+
+// hl7DemoGuide is the HL7 v2 part of the demo's guide: %[1]s is the
+// gateway's base URL, %[2]s the auth header option.
+const hl7DemoGuide = `
+Patients from an HL7 v2 source too: connection demo-hl7, the ferry-connector-hl7v2 plugin asking a
+sandbox IHE PDQ supplier over MLLP (fictional patients; ids are its medical record numbers):
+  curl -s %[2]s '%[1]s/v1/demo-hl7/capabilities'
+  curl -s %[2]s '%[1]s/v1/demo-hl7/patients?name=okafor'
+  curl -s %[2]s '%[1]s/v1/demo-hl7/patients?birth_date=1984-03-12'
+  curl -s %[2]s '%[1]s/v1/demo-hl7/patients?identifier=900-01-1009'
+  curl -s %[2]s '%[1]s/v1/demo-hl7/patients?name=*&limit=5'   # then ?cursor=<next_cursor>: a continuation pointer
+  curl -s %[2]s '%[1]s/v1/demo-hl7/patients/SBX-1005'
+`
+
+// demoHL7Conn is the demo's HL7 v2 connection.
+const demoHL7Conn = "demo-hl7"
+
+// withHL7Connection adds the HL7 v2 plugin and connection "demo-hl7" (the
+// sandbox supplier at sourceURL, an mllp:// URL) to a demo config, and
+// lets the demo client use it.
+func withHL7Connection(cfgJSON []byte, pluginPath, pluginSHA256, sourceURL string) []byte {
+	var cfg map[string]any
+	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+		panic("demo config: " + err.Error())
+	}
+	cfg["plugins"] = append(cfg["plugins"].([]any), map[string]any{"kind": "hl7v2", "path": pluginPath, "sha256": pluginSHA256})
+	cfg["connections"] = append(cfg["connections"].([]any), map[string]any{
+		"id": demoHL7Conn, "tenant": demoTenant, "connector": "hl7v2", "base_url": sourceURL,
+		"auth": map[string]any{"kind": "none"}, "timeout": "10s",
+		// Plain MLLP on loopback: fine for a demo, refused otherwise.
+		"allow_insecure_http": true, "allow_private_network": true,
+		"settings": map[string]any{"id_authority": map[string]any{"namespace": hl7sandbox.Namespace}},
+	})
+	for _, c := range cfg["clients"].([]any) {
+		cl := c.(map[string]any)
+		if cl["id"] == demoClient {
+			cl["connections"] = append(cl["connections"].([]any), demoHL7Conn)
+		}
 	}
 	b, _ := json.Marshal(cfg)
 	return b

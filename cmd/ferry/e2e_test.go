@@ -47,7 +47,7 @@ func binaries(t *testing.T) string {
 			return
 		}
 		for _, b := range []struct{ out, pkg string }{
-			{"ferry", "."}, {"ferry-connector-fhir", "../ferry-connector-fhir"},
+			{"ferry", "."}, {"ferry-connector-fhir", "../ferry-connector-fhir"}, {"ferry-connector-hl7v2", "../ferry-connector-hl7v2"},
 		} {
 			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, b.out), b.pkg).CombinedOutput()
 			if err != nil {

@@ -34,6 +34,20 @@ func TestPluginCheckFHIR(t *testing.T) {
 	}
 }
 
+// TestPluginCheckHL7v2: the built-in HL7 v2 plugin fails nothing; its
+// queries go through the message Transport (Exchange), which the kit
+// feeds malformed, empty and huge answers, errors and a silent source.
+func TestPluginCheckHL7v2(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(binaries(t), "ferry-connector-hl7v2")
+	code, out := ferryPlugin(t, "check", bin, "--kind", "hl7v2", "--margin", "5s")
+	t.Logf("%s", out)
+	if code != 0 || strings.Contains(out, "FAIL") || !strings.Contains(out, "PASS  exchange") ||
+		!strings.Contains(out, "PASS  host") || !strings.Contains(out, "PASS  network") {
+		t.Fatalf("exit %d", code)
+	}
+}
+
 // buildKitPlugin builds one of the SDK's deliberately broken test plugins.
 func buildKitPlugin(t *testing.T, name string) string {
 	t.Helper()

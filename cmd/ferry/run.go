@@ -143,6 +143,11 @@ func pluginSpecs(cfg *config.Config) ([]plugins.Spec, error) {
 		}
 		s := plugins.Spec{Kind: p.Kind, Path: p.Path, SHA256: sum}
 		for _, c := range cfg.Connections {
+			// A plugin learns only the connections this node serves: those
+			// of tenants whose home is another region are never used here.
+			if t := findTenant(cfg, c.Tenant); t == nil || !cfg.ServedHere(t) {
+				continue
+			}
 			if c.Connector == p.Kind {
 				s.Connections = append(s.Connections, plugins.Connection{ID: c.ID, Settings: c.Settings})
 			}

@@ -85,9 +85,10 @@ func TestServeWithTenantSecretsInAWS(t *testing.T) {
 	}
 	doc, _ := json.MarshalIndent(map[string]any{
 		"node":    map[string]any{"listen": listen, "admin_listen": admin, "region": "eu"},
+		"regions": []any{map[string]any{"name": "eu", "endpoint": "https://eu.ferry.example", "aws_regions": []string{region}}},
 		"plugins": []any{map[string]any{"kind": "fhir", "path": plugin, "sha256": sum}},
 		"cursor":  map[string]any{"keys": []any{map[string]any{"id": "k1", "secret_ref": "env:FERRY_E2E_CURSOR_KEY"}}},
-		"tenants": []any{map[string]any{"id": "acme",
+		"tenants": []any{map[string]any{"id": "acme", "home_region": "eu",
 			"secrets": map[string]any{"provider": "aws", "region": region, "role_arn": role, "external_id": extID,
 				"endpoint": moto.Endpoint, "cache_ttl": "1m"},
 			"audit": map[string]any{"key_ref": auditARN + "#key"}}},

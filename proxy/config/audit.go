@@ -170,7 +170,9 @@ func (v *validator) auditSink(path string, sk AuditSink, s Secrets, awsUsable, d
 	onlyFor("address", sk.Address != "", AuditSinkSyslog)
 	onlyFor("facility", sk.Facility != 0, AuditSinkSyslog)
 	onlyFor("tls", sk.TLS != nil, AuditSinkWebhook, AuditSinkSyslog)
-	onlyFor("region", sk.Region != "", aws...)
+	// webhook and syslog take a region too: the region (regions[].name)
+	// where the receiver runs, checked with the residency rules.
+	onlyFor("region", sk.Region != "", append([]string{AuditSinkWebhook, AuditSinkSyslog}, aws...)...)
 	onlyFor("endpoint", sk.Endpoint != "", aws...)
 	onlyFor("log_group", sk.LogGroup != "", AuditSinkCloudWatch)
 	onlyFor("log_stream_prefix", sk.LogStreamPrefix != "", AuditSinkCloudWatch)

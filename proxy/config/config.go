@@ -22,6 +22,34 @@ type Config struct {
 	// Cursor configures the sealing of paging cursors. Required unless
 	// dev_mode, where a missing section gives a random per-process key.
 	Cursor *Cursor `json:"cursor,omitempty"`
+	// Regions are every region of the deployment, this node's and the
+	// others' (docs/residency.md). Required unless dev_mode; without them
+	// the node serves every tenant and no region rule applies.
+	Regions []Region `json:"regions,omitempty"`
+	// Misdirected is what this node does with a request for a tenant whose
+	// home region is another: "redirect" (default: 421 naming the home
+	// region's endpoint) or "forward" (relayed there over TLS, once).
+	Misdirected string `json:"misdirected,omitempty"`
+}
+
+// Region is one region of the deployment (docs/residency.md).
+type Region struct {
+	// Name is the region's id, as node.region and the tenants' and
+	// connections' region fields name it. Required.
+	Name string `json:"name"`
+	// Endpoint is the region's public API base URL, https (http only on
+	// loopback with dev_mode). Required: a 421 names it, and forwarded
+	// requests go there.
+	Endpoint string `json:"endpoint"`
+	// AWSRegions are the AWS regions inside this region ("eu-west-1"),
+	// against which tenants' secrets and AWS audit sinks are checked. An
+	// AWS region named like the region itself needs no entry. An AWS
+	// region may belong to one region only. Default: none.
+	AWSRegions []string `json:"aws_regions,omitempty"`
+	// CAFile is a PEM file of CAs to trust, instead of the system's, when
+	// this node forwards a request to the region (read at start).
+	// Default: the system's roots.
+	CAFile string `json:"ca_file,omitempty"`
 }
 
 // Cursor configures paging cursors. Every replica of a region must share the
@@ -95,9 +123,17 @@ type Plugin struct {
 
 // Tenant is a customer organisation.
 type Tenant struct {
-	ID      string  `json:"id"`
-	Secrets Secrets `json:"secrets"`
-	Audit   Audit   `json:"audit"`
+	ID string `json:"id"`
+	// HomeRegion is the region whose nodes serve the tenant: any other
+	// node redirects or forwards its requests there. Required when regions
+	// are declared.
+	HomeRegion string `json:"home_region,omitempty"`
+	// AllowedRegions are further regions where the tenant's data may sit:
+	// its connections' sources, its secrets, its audit sinks. The home
+	// region is always allowed. Default: none (home only).
+	AllowedRegions []string `json:"allowed_regions,omitempty"`
+	Secrets        Secrets  `json:"secrets"`
+	Audit          Audit    `json:"audit"`
 }
 
 // Secrets says where a tenant's credentials live. Every secret reference
@@ -194,7 +230,10 @@ type AuditSink struct {
 	// on (RFC 5425), without it syslog is plain TCP.
 	TLS *AuditSinkTLS `json:"tls,omitempty"`
 
-	// Region (cloudwatch, firehose, s3) is the service's region.
+	// Region (cloudwatch, firehose, s3) is the service's AWS region, which
+	// must lie in one of the tenant's regions. For webhook and syslog it is
+	// the region (regions[].name) where the receiver runs, one of the
+	// tenant's regions; default the tenant's home region.
 	Region string `json:"region,omitempty"`
 	// Endpoint (cloudwatch, firehose, s3) overrides the service endpoint:
 	// https, or http on loopback (an emulator in tests).
@@ -264,7 +303,10 @@ type Connection struct {
 	// BaseURL is the source's base URL; connectors send only paths relative
 	// to it. https unless allow_insecure_http.
 	BaseURL string `json:"base_url"`
-	Auth    Auth   `json:"auth"`
+	// Region is the region (regions[].name) where the source runs, one of
+	// its tenant's regions. Default: the tenant's home region.
+	Region string `json:"region,omitempty"`
+	Auth   Auth   `json:"auth"`
 	// Timeout is the default deadline of a request to this connection,
 	// plugin and source included. Default "10s"; at most "120s".
 	Timeout Duration `json:"timeout,omitempty"`

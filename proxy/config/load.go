@@ -112,6 +112,7 @@ func (c *Config) applyDefaults(dir string) {
 			s.CacheTTL = Duration(DefaultSecretsCacheTTL)
 		}
 	}
+	c.applyRegionDefaults()
 }
 
 // idPattern is the shape of every id in the config. Ids appear in URL paths,
@@ -222,6 +223,7 @@ func (c *Config) Validate() []Problem {
 	}
 	v.checkCursor(c)
 	v.resilience(c)
+	v.residency(c)
 	return v.problems
 }
 
@@ -335,11 +337,34 @@ func (v *validator) baseURL(path string, cn Connection) {
 		if !cn.AllowInsecureHTTP {
 			v.add(path, "http is refused unless allow_insecure_http is set")
 		}
+	case "mllp", "mllps":
+		v.mllpURL(path, cn, u)
+		return
 	default:
-		v.add(path, "scheme must be https or http")
+		v.add(path, "scheme must be https, http, mllps or mllp")
 	}
 	if strings.Contains(u.Path, "/../") || strings.HasSuffix(u.Path, "/..") {
 		v.add(path, "must not contain dot segments")
+	}
+}
+
+// mllpURL checks the base URL of an HL7 v2 source reached over MLLP:
+// mllps://host:port (TLS 1.2 or later) or mllp://host:port (plain TCP,
+// refused unless allow_insecure_http is set, as http is). MLLP has no
+// paths and carries no credentials, so the URL has no path and the
+// connection's auth kind is none.
+func (v *validator) mllpURL(path string, cn Connection, u *url.URL) {
+	if u.Scheme == "mllp" && !cn.AllowInsecureHTTP {
+		v.add(path, "mllp (plain TCP) is refused unless allow_insecure_http is set; use mllps")
+	}
+	if u.Port() == "" {
+		v.add(path, "an MLLP source needs a port (mllps://host:port)")
+	}
+	if u.Path != "" && u.Path != "/" {
+		v.add(path, "an MLLP source has no path")
+	}
+	if cn.Auth.Kind != "" && cn.Auth.Kind != AuthNone {
+		v.add(path, `an MLLP source takes auth kind "none" (MLLP carries no credentials; use mllps and network policy)`)
 	}
 }
 

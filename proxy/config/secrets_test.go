@@ -17,14 +17,18 @@ const (
 // awsDoc is a valid config with one aws tenant and every auth kind.
 func awsDoc(mutate func(m map[string]any)) []byte {
 	conn := func(id string, auth map[string]any) map[string]any {
-		return map[string]any{"id": id, "tenant": "acme", "connector": "fhir", "base_url": "https://fhir.example/R4", "auth": auth}
+		return map[string]any{"id": id, "tenant": "acme", "connector": "fhir", "base_url": "https://fhir.example/R4", "region": "eu", "auth": auth}
 	}
 	m := map[string]any{
-		"node":    map[string]any{"region": "us"},
+		"node": map[string]any{"region": "us"},
+		"regions": []any{
+			map[string]any{"name": "us", "endpoint": "https://us.ferry.example", "aws_regions": []string{"us-east-1"}},
+			map[string]any{"name": "eu", "endpoint": "https://eu.ferry.example", "aws_regions": []string{"eu-west-1"}},
+		},
 		"plugins": []any{map[string]any{"kind": "fhir", "path": "/bin/x", "sha256": hexA}},
 		"cursor":  map[string]any{"keys": []any{map[string]any{"id": "k1", "secret_ref": "env:CURSOR_KEY"}}},
 		"tenants": []any{map[string]any{
-			"id": "acme",
+			"id": "acme", "home_region": "eu",
 			"secrets": map[string]any{"provider": "aws", "region": "eu-west-1", "role_arn": testRoleA,
 				"external_id": "ext-acme-1"},
 			"audit": map[string]any{"key_ref": testARN + "#audit_key"},
@@ -98,12 +102,12 @@ func TestSecretsAndAuthProblems(t *testing.T) {
 		m["tenants"] = append(m["tenants"].([]any),
 			// env outside dev_mode, with aws fields.
 			map[string]any{
-				"id": "beta", "secrets": map[string]any{"provider": "env", "region": "eu-west-1"},
+				"id": "beta", "home_region": "eu", "secrets": map[string]any{"provider": "env", "region": "eu-west-1"},
 				"audit": map[string]any{"key_ref": "literal:" + pastedSecret},
 			},
 			// aws with nothing right.
 			map[string]any{
-				"id": "gamma", "secrets": map[string]any{"provider": "aws", "region": "Europe", "role_arn": "arn:aws:iam::12:user/x", "external_id": "x"},
+				"id": "gamma", "home_region": "eu", "secrets": map[string]any{"provider": "aws", "region": "Europe", "role_arn": "arn:aws:iam::12:user/x", "external_id": "x"},
 				"audit": map[string]any{"key_ref": "arn:aws:secretsmanager:eu-west-1:222222222222:secret:ferry/epic"},
 			})
 		auth(m, 1)["secret_ref"] = "env:" + pastedSecret                                       // not an ARN, for an aws tenant

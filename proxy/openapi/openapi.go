@@ -57,7 +57,7 @@ func encode(v any) ([]byte, error) {
 
 // errorStatuses are the statuses Ferry answers with a problem, on every
 // operation but GET /v1/openapi.json.
-var errorStatuses = []int{400, 401, 403, 404, 413, 429, 500, 502, 503, 504}
+var errorStatuses = []int{400, 401, 403, 404, 413, 421, 429, 500, 502, 503, 504}
 
 const description = `Ferry is a zero-storage healthcare integration gateway: every answer is fetched live from the source system of a connection, and nothing is kept.
 
@@ -307,10 +307,11 @@ var statusText = map[int]string{
 	403: "The client may not use this connection or operation",
 	404: "No such connection, resource or record",
 	413: "The request is too large",
+	421: "This node's region does not serve the tenant: the X-Ferry-Home-Endpoint header names the region that does",
 	429: "Too many requests: the client's rate limit is exhausted",
 	500: "A bug in Ferry",
 	502: "The source or the connector answered with an error",
-	503: "The connector, the connection's credentials or the source are unavailable",
+	503: "The connector, the connection's credentials, the source or the tenant's home region are unavailable",
 	504: "The source did not answer in time",
 }
 
