@@ -23,8 +23,15 @@ func Serve(factory func() Connector) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         plugin.PluginSet{PluginName: &servePlugin{impl: factory()}},
-		GRPCServer:      plugin.DefaultGRPCServer,
+		GRPCServer:      GRPCServer,
 	})
+}
+
+// GRPCServer is the gRPC server Serve runs: go-plugin's default with the
+// message limit raised to MaxMessageBytes, which the Session stream needs
+// (the host's transport replies arrive on it, up to the host's body cap).
+func GRPCServer(opts []grpc.ServerOption) *grpc.Server {
+	return plugin.DefaultGRPCServer(append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes)))
 }
 
 // MaxMessageBytes bounds one gRPC message between host and plugin in either
@@ -115,7 +122,13 @@ func (s *wireServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (r
 	return resp, nil
 }
 
-func (s *wireServer) Read(ctx context.Context, req *pb.ReadRequest) (resp *pb.ReadResponse, err error) {
+func (s *wireServer) Read(ctx context.Context, req *pb.ReadRequest) (*pb.ReadResponse, error) {
+	return s.read(ctx, req, s.transportFor(req.GetCallId())), nil
+}
+
+// read serves one Read with the given Transport, for the unary RPC and the
+// Session stream alike. A panic in the connector becomes this call's error.
+func (s *wireServer) read(ctx context.Context, req *pb.ReadRequest, tr Transport) (resp *pb.ReadResponse) {
 	resp = &pb.ReadResponse{}
 	defer recoverIntoWire(&resp.Error)
 	r, rerr := s.impl.Read(ctx, &ReadRequest{
@@ -123,17 +136,22 @@ func (s *wireServer) Read(ctx context.Context, req *pb.ReadRequest) (resp *pb.Re
 		Resource:     unified.ResourceType(req.GetResource()),
 		ID:           req.GetId(),
 		Raw:          req.GetRaw(),
-		Transport:    s.transportFor(req.GetCallId()),
+		Transport:    tr,
 	})
 	if rerr != nil {
 		resp.Error = ErrorToWire(rerr)
-		return resp, nil
+		return resp
 	}
 	resp.Record = r.Record
-	return resp, nil
+	return resp
 }
 
-func (s *wireServer) Search(ctx context.Context, req *pb.SearchRequest) (resp *pb.SearchResponse, err error) {
+func (s *wireServer) Search(ctx context.Context, req *pb.SearchRequest) (*pb.SearchResponse, error) {
+	return s.search(ctx, req, s.transportFor(req.GetCallId())), nil
+}
+
+// search is read's counterpart for Search.
+func (s *wireServer) search(ctx context.Context, req *pb.SearchRequest, tr Transport) (resp *pb.SearchResponse) {
 	resp = &pb.SearchResponse{}
 	defer recoverIntoWire(&resp.Error)
 	r, serr := s.impl.Search(ctx, &SearchRequest{
@@ -143,18 +161,18 @@ func (s *wireServer) Search(ctx context.Context, req *pb.SearchRequest) (resp *p
 		Limit:        int(req.GetLimit()),
 		PageToken:    req.GetPageToken(),
 		Raw:          req.GetRaw(),
-		Transport:    s.transportFor(req.GetCallId()),
+		Transport:    tr,
 	})
 	if serr != nil {
 		resp.Error = ErrorToWire(serr)
-		return resp, nil
+		return resp
 	}
 	resp.Records = make([][]byte, len(r.Records))
 	for i, rec := range r.Records {
 		resp.Records[i] = rec
 	}
 	resp.NextPageToken = r.NextPageToken
-	return resp, nil
+	return resp
 }
 
 // recoverIntoWire turns a panic inside a connector into an internal error for

@@ -1,7 +1,10 @@
 // Package plugins is the host side of Ferry's connector plugins: it starts
 // each plugin binary from the catalog after verifying its SHA-256, talks to
-// it over go-plugin's gRPC with AutoMTLS, lends it the host's Transport
-// service over the GRPCBroker, and restarts it with backoff when it dies.
+// it over go-plugin's gRPC with AutoMTLS, and restarts it with backoff when
+// it dies. Reads and searches, and the plugin's Transport calls for them,
+// travel on one long-lived Session stream per process (session.go); a
+// plugin built with an SDK older than Session is called unary, with the
+// host's Transport service lent over the GRPCBroker.
 //
 // To the rest of Ferry a plugin is just a connectors.Connector: Host.Connector
 // returns a stable value that forwards each call to whichever process is

@@ -31,7 +31,14 @@ func TestWedgedPluginIsRestarted(t *testing.T) {
 	// about 2 s. Allow generously for -race on a loaded machine.
 	deadline := stopped.Add(10 * time.Second)
 	for {
-		if _, err := read(t, h, "ok", 500*time.Millisecond, nil); err == nil && h.PID("test") != pid {
+		// Every call returns by its deadline, also while the stopped
+		// process reads nothing from its stream.
+		began := time.Now()
+		_, err := read(t, h, "ok", 500*time.Millisecond, nil)
+		if took := time.Since(began); took > 1500*time.Millisecond {
+			t.Fatalf("a call with a 500ms deadline took %v against a wedged plugin", took)
+		}
+		if err == nil && h.PID("test") != pid {
 			break
 		}
 		if time.Now().After(deadline) {

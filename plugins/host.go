@@ -15,7 +15,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/ferryhealth/ferry/connectors"
 	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
@@ -416,6 +418,17 @@ func (i *instance) handshake(ctx context.Context, client *plugin.Client) (*live,
 		if _, err := wire.Configure(cctx, &connectors.ConfigureRequest{ConnectionID: c.ID, Settings: c.Settings}); err != nil {
 			return nil, fmt.Errorf("configure connection %q: %s", c.ID, connectors.CodeOf(err))
 		}
+	}
+	// Reads and searches go over one long-lived stream; a plugin built with
+	// an SDK that predates it answers Unimplemented and is served unary.
+	sess, err := openSession(cctx, conn.rpc, calls)
+	switch {
+	case err == nil:
+		wire.stream, wire.sess = true, sess
+	case status.Code(err) == codes.Unimplemented:
+		i.host.opts.Logger.Info("plugin predates the Session stream; calling it unary", "plugin", i.spec.Kind)
+	default:
+		return nil, fmt.Errorf("session: %w", err)
 	}
 	i.mu.Lock()
 	i.meta = meta

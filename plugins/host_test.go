@@ -301,7 +301,7 @@ func TestWrongKindRefused(t *testing.T) {
 
 func TestTransportRefusesUnknownCall(t *testing.T) {
 	s := &transportServer{calls: &callRegistry{}}
-	id, _ := s.calls.open(&fakeTransport{})
+	id, _ := s.calls.open(context.Background(), &fakeTransport{})
 	resp, _ := s.Do(context.Background(), &pb.HTTPRequest{CallId: id + 1, Path: "Patient/1"})
 	if resp.GetError().GetCode() != pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT {
 		t.Fatalf("forged call id served: %+v", resp)
@@ -357,7 +357,7 @@ func TestExchangeThroughPluginAndTransport(t *testing.T) {
 
 func TestExchangeRefusesUnknownCall(t *testing.T) {
 	s := &transportServer{calls: &callRegistry{}}
-	id, _ := s.calls.open(&exchangeTransport{})
+	id, _ := s.calls.open(context.Background(), &exchangeTransport{})
 	resp, _ := s.Exchange(context.Background(), &pb.ExchangeRequest{CallId: id + 1, Message: []byte("MSH|")})
 	if resp.GetError().GetCode() != pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT {
 		t.Fatalf("forged call id served: %+v", resp)

@@ -16,10 +16,19 @@ import (
 	"github.com/ferryhealth/ferry/unified"
 )
 
-// wireClient is a connectors.Connector backed by one plugin process.
+// wireClient is a connectors.Connector backed by one plugin process. Reads
+// and searches go over the process's Session stream (session.go), or, for a
+// plugin built with an SDK older than Session, as unary calls with the
+// plugin's Transport calls coming back over the broker (transportServer).
 type wireClient struct {
 	rpc   pb.ConnectorClient
 	calls *callRegistry
+	// stream is set when the plugin serves Session; it does not change for
+	// the life of the process.
+	stream bool
+
+	mu   sync.Mutex
+	sess *hostSession // the current stream; reopened after it breaks
 }
 
 var _ connectors.Connector = (*wireClient)(nil)
@@ -33,6 +42,9 @@ type callRegistry struct {
 
 type call struct {
 	transport connectors.Transport
+	// ctx is the call's context, ended when the call returns; the
+	// transport calls the plugin makes on the Session stream run under it.
+	ctx context.Context
 	// hostErr is the last error the host's own transport returned during
 	// the call. When the plugin then fails, the host trusts its own record
 	// of what went wrong over the code the plugin claims.
@@ -52,9 +64,9 @@ func (c *call) lastHostErr() error {
 	return c.hostErr
 }
 
-func (r *callRegistry) open(t connectors.Transport) (uint64, *call) {
+func (r *callRegistry) open(ctx context.Context, t connectors.Transport) (uint64, *call) {
 	id := r.next.Add(1)
-	c := &call{transport: t}
+	c := &call{transport: t, ctx: ctx}
 	r.m.Store(id, c)
 	return id, c
 }
@@ -100,12 +112,56 @@ func (w *wireClient) Configure(ctx context.Context, req *connectors.ConfigureReq
 	return &connectors.ConfigureResponse{}, nil
 }
 
+// session returns the open Session stream, opening a new one if the last
+// one broke while the process lives on.
+func (w *wireClient) session(ctx context.Context) (*hostSession, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.sess != nil && !w.sess.ended() {
+		return w.sess, nil
+	}
+	s, err := openSession(ctx, w.rpc, w.calls)
+	if err != nil {
+		return nil, err
+	}
+	w.sess = s
+	return s, nil
+}
+
+// onStream runs one call on the Session stream.
+func (w *wireClient) onStream(ctx context.Context, id uint64, c *pb.Call) (*pb.Result, error) {
+	s, err := w.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.call(ctx, id, c)
+}
+
 func (w *wireClient) Read(ctx context.Context, req *connectors.ReadRequest) (*connectors.ReadResponse, error) {
-	id, c := w.calls.open(req.Transport)
+	if w.stream {
+		// The transport calls the plugin makes on the stream end with the
+		// call.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+	}
+	id, c := w.calls.open(ctx, req.Transport)
 	defer w.calls.close(id)
-	resp, err := w.rpc.Read(ctx, &pb.ReadRequest{
+	wreq := &pb.ReadRequest{
 		CallId: id, ConnectionId: req.ConnectionID, Resource: string(req.Resource), Id: req.ID, Raw: req.Raw,
-	})
+	}
+	var resp *pb.ReadResponse
+	var err error
+	if w.stream {
+		var res *pb.Result
+		if res, err = w.onStream(ctx, id, &pb.Call{Request: &pb.Call_Read{Read: wreq}}); err == nil {
+			if resp = res.GetRead(); resp == nil {
+				err = errNoResult
+			}
+		}
+	} else {
+		resp, err = w.rpc.Read(ctx, wreq)
+	}
 	if err != nil {
 		return nil, w.callErr(ctx, err)
 	}
@@ -116,12 +172,31 @@ func (w *wireClient) Read(ctx context.Context, req *connectors.ReadRequest) (*co
 }
 
 func (w *wireClient) Search(ctx context.Context, req *connectors.SearchRequest) (*connectors.SearchResponse, error) {
-	id, c := w.calls.open(req.Transport)
+	if w.stream {
+		// The transport calls the plugin makes on the stream end with the
+		// call.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+	}
+	id, c := w.calls.open(ctx, req.Transport)
 	defer w.calls.close(id)
-	resp, err := w.rpc.Search(ctx, &pb.SearchRequest{
+	wreq := &pb.SearchRequest{
 		CallId: id, ConnectionId: req.ConnectionID, Resource: string(req.Resource), Params: req.Params,
 		Limit: uint32(req.Limit), PageToken: req.PageToken, Raw: req.Raw,
-	})
+	}
+	var resp *pb.SearchResponse
+	var err error
+	if w.stream {
+		var res *pb.Result
+		if res, err = w.onStream(ctx, id, &pb.Call{Request: &pb.Call_Search{Search: wreq}}); err == nil {
+			if resp = res.GetSearch(); resp == nil {
+				err = errNoResult
+			}
+		}
+	} else {
+		resp, err = w.rpc.Search(ctx, wreq)
+	}
 	if err != nil {
 		return nil, w.callErr(ctx, err)
 	}
@@ -175,11 +250,17 @@ type transportServer struct {
 }
 
 func (s *transportServer) Do(ctx context.Context, req *pb.HTTPRequest) (*pb.HTTPResponse, error) {
-	c, ok := s.calls.lookup(req.GetCallId())
-	if !ok || c.transport == nil {
+	c, _ := s.calls.lookup(req.GetCallId())
+	return serveDo(ctx, c, req), nil
+}
+
+// serveDo runs one of the plugin's HTTP exchanges through the transport of
+// call c, which is nil when the call id named is not in flight.
+func serveDo(ctx context.Context, c *call, req *pb.HTTPRequest) *pb.HTTPResponse {
+	if c == nil || c.transport == nil {
 		// A call id the host is not serving: a stale call, or a plugin
 		// trying to reach a source outside any request. Refused.
-		return &pb.HTTPResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, Param: "call_id"}}, nil
+		return &pb.HTTPResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, Param: "call_id"}}
 	}
 	resp, err := c.transport.Do(ctx, &connectors.HTTPRequest{
 		Method: req.GetMethod(),
@@ -190,31 +271,36 @@ func (s *transportServer) Do(ctx context.Context, req *pb.HTTPRequest) (*pb.HTTP
 	})
 	if err != nil {
 		c.setHostErr(err)
-		return &pb.HTTPResponse{Error: connectors.ErrorToWire(err)}, nil
+		return &pb.HTTPResponse{Error: connectors.ErrorToWire(err)}
 	}
 	return &pb.HTTPResponse{
 		Status:  int32(resp.Status),
 		Headers: connectors.ParamsToWire(resp.Header),
 		Body:    resp.Body,
-	}, nil
+	}
 }
 
 // Exchange serves a plugin's message exchange (MLLP) under the same rule as
 // Do: only for a call in flight, through that call's transport. A transport
 // with no message side (an HTTP connection) answers unsupported.
 func (s *transportServer) Exchange(ctx context.Context, req *pb.ExchangeRequest) (*pb.ExchangeResponse, error) {
-	c, ok := s.calls.lookup(req.GetCallId())
-	if !ok || c.transport == nil {
-		return &pb.ExchangeResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, Param: "call_id"}}, nil
+	c, _ := s.calls.lookup(req.GetCallId())
+	return serveExchange(ctx, c, req), nil
+}
+
+// serveExchange is serveDo's counterpart for a message exchange.
+func serveExchange(ctx context.Context, c *call, req *pb.ExchangeRequest) *pb.ExchangeResponse {
+	if c == nil || c.transport == nil {
+		return &pb.ExchangeResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, Param: "call_id"}}
 	}
 	ex, ok := c.transport.(connectors.Exchanger)
 	if !ok {
-		return &pb.ExchangeResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_UNSUPPORTED}}, nil
+		return &pb.ExchangeResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_UNSUPPORTED}}
 	}
 	msg, err := ex.Exchange(ctx, req.GetMessage())
 	if err != nil {
 		c.setHostErr(err)
-		return &pb.ExchangeResponse{Error: connectors.ErrorToWire(err)}, nil
+		return &pb.ExchangeResponse{Error: connectors.ErrorToWire(err)}
 	}
-	return &pb.ExchangeResponse{Message: msg}, nil
+	return &pb.ExchangeResponse{Message: msg}
 }

@@ -55,6 +55,12 @@
 //     a connection opened and closed between two samples can then be missed,
 //     which the report says.
 //
+// The kit calls Read and Search as the unary RPCs, with its Transport lent
+// over the broker, where it sees the context the plugin passes to each
+// Transport call (the deadline check needs it). The host calls them on the
+// Session stream instead; both paths run the same SDK adapter and the same
+// connector code, and the SDK's and the host's tests cover the stream.
+//
 // The kit is a conformance check, not a sandbox: a plugin that behaves only
 // while it is watched, or reaches the host through a Unix socket path, is
 // not caught. The product's containment (no credentials, no environment,

@@ -4,20 +4,38 @@
 // answering with what came back), "panic", "hang", "exit" (the process
 // dies mid-call), "big" (an answer over the host's message limit),
 // "badjson", "env" (what environment the plugin got), "escape" (a
-// Transport call for a path outside the base URL) and "exchange" (one
-// message exchange through the Transport, answering with the reply).
+// Transport call for a path outside the base URL), "exchange" (one
+// message exchange through the Transport, answering with the reply) and
+// "inflight" (how many "hang" calls the process is serving).
+//
+// Built with -ldflags "-X main.unaryOnly=1" it serves the Connector service
+// without the Session stream, as a plugin built with an older SDK does.
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/ferryhealth/ferry/connectors"
+	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
 	"github.com/ferryhealth/ferry/unified"
 )
+
+// unaryOnly is set at link time to serve without Session.
+var unaryOnly string
+
+// hanging counts the "hang" calls in flight.
+var hanging atomic.Int64
 
 type conn struct{}
 
@@ -55,8 +73,12 @@ func (conn) Read(ctx context.Context, req *connectors.ReadRequest) (*connectors.
 	case "panic":
 		panic("mapping failed for patient canary-name")
 	case "hang":
+		hanging.Add(1)
+		defer hanging.Add(-1)
 		<-ctx.Done()
 		return nil, ctx.Err()
+	case "inflight":
+		return &connectors.ReadResponse{Record: json.RawMessage(fmt.Sprintf(`{"id":"inflight","hanging":%d}`, hanging.Load()))}, nil
 	case "exit":
 		os.Exit(3)
 	case "big":
@@ -89,4 +111,37 @@ func (conn) Search(ctx context.Context, req *connectors.SearchRequest) (*connect
 	return out, nil
 }
 
-func main() { connectors.Serve(func() connectors.Connector { return conn{} }) }
+func main() {
+	if unaryOnly == "" {
+		connectors.Serve(func() connectors.Connector { return conn{} })
+		return
+	}
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: connectors.Handshake,
+		Plugins:         plugin.PluginSet{connectors.PluginName: unaryPlugin{}},
+		GRPCServer:      connectors.GRPCServer,
+	})
+}
+
+// unaryPlugin serves the wire protocol as it was before Session.
+type unaryPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+}
+
+func (unaryPlugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
+	dial := func(id uint32) (*grpc.ClientConn, error) {
+		return broker.DialWithOptions(id, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(connectors.MaxMessageBytes)))
+	}
+	pb.RegisterConnectorServer(s, unaryServer{connectors.NewWireServer(conn{}, dial)})
+	return nil
+}
+
+func (unaryPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, errors.New("testplugin: no client side")
+}
+
+type unaryServer struct{ pb.ConnectorServer }
+
+func (unaryServer) Session(pb.Connector_SessionServer) error {
+	return status.Error(codes.Unimplemented, "method Session not implemented")
+}
