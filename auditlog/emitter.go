@@ -143,11 +143,16 @@ type Emitter struct {
 
 	failures atomic.Uint64
 	closing  atomic.Bool
-	stop     chan struct{}
-	tickers  sync.WaitGroup
-	closeMu  sync.Mutex
-	closeErr error
-	closed   bool
+	// abort is canceled at Close's deadline: it aborts the sink calls in
+	// progress (one context for every worker, rather than one each, which
+	// would keep a map of children and a channel per sink of every tenant).
+	abort       context.Context
+	abortCancel context.CancelFunc
+	stop        chan struct{}
+	tickers     sync.WaitGroup
+	closeMu     sync.Mutex
+	closeErr    error
+	closed      bool
 }
 
 // NewEmitter returns a synchronous Emitter that writes each event to
@@ -198,6 +203,7 @@ func New(opts Options) (*Emitter, error) {
 		perTenant: make(map[string]*stream, len(opts.Tenants)), queued: true,
 		region: opts.Region, configHash: opts.ConfigHash, log: log, stop: make(chan struct{}),
 	}
+	em.abort, em.abortCancel = context.WithCancel(context.Background())
 	if opts.Default != nil {
 		st, err := em.newQueuedStream("", *opts.Default)
 		if err != nil {
@@ -300,7 +306,6 @@ func (em *Emitter) newQueuedStream(tenant string, so StreamOptions) (*stream, er
 				}
 			}
 		}
-		w.ctx, w.cancel = context.WithCancel(context.Background())
 		st.workers = append(st.workers, w)
 	}
 	return st, nil
@@ -506,12 +511,12 @@ func (em *Emitter) Close(ctx context.Context) error {
 		}
 		st.mu.Unlock()
 		for _, w := range st.workers {
-			w.cancel()
 			if err := w.sink.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("auditlog: closing sink %s: %w", w.name, err))
 			}
 		}
 	}
+	em.abortCancel()
 	if undelivered > 0 {
 		errs = append([]error{fmt.Errorf("auditlog: %d queued events undelivered at close", undelivered)}, errs...)
 	}
@@ -591,7 +596,6 @@ type stream struct {
 	seq      uint64
 	prevHash string
 	lastTime time.Time // records' times never go backwards
-	scratch  []byte
 
 	// Synchronous form.
 	sync Sink
@@ -612,6 +616,17 @@ type stream struct {
 	dropped, refused atomic.Uint64
 }
 
+// getScratch and putScratch lend the buffer an event is encoded in before
+// its line is copied out, from the pool every stream shares (bufPool), so a
+// tenant keeps no buffer of its own between events.
+func getScratch() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putScratch(b *[]byte) {
+	if cap(*b) <= maxPooledBuf {
+		bufPool.Put(b)
+	}
+}
+
 // lineWriter is implemented by sinks that can write a line already
 // encoded (JSONLinesSink), which saves a second encoding and guarantees
 // that the hashed bytes are the written bytes.
@@ -626,15 +641,14 @@ func (st *stream) emitSync(ctx context.Context, e *Event) bool {
 		return false
 	}
 	e.ChainID, e.Seq, e.PrevHash = st.chainID, st.seq+1, st.prevHash
-	st.scratch = e.AppendJSON(st.scratch[:0])
-	if !writeSync(ctx, st.sync, e, st.scratch) {
+	buf := getScratch()
+	defer putScratch(buf)
+	*buf = e.AppendJSON((*buf)[:0])
+	if !writeSync(ctx, st.sync, e, *buf) {
 		return false
 	}
 	st.seq++
-	st.prevHash = LineHash(st.scratch)
-	if cap(st.scratch) > maxPooledBuf {
-		st.scratch = nil
-	}
+	st.prevHash = LineHash(*buf)
 	return true
 }
 
@@ -696,12 +710,11 @@ func (st *stream) appendLocked(e *Event, limit int, now time.Time) bool {
 		return false
 	}
 	e.ChainID, e.Seq, e.PrevHash = st.chainID, st.seq+1, st.prevHash
-	st.scratch = e.AppendJSON(st.scratch[:0])
-	line := make([]byte, len(st.scratch))
-	copy(line, st.scratch)
-	if cap(st.scratch) > maxPooledBuf {
-		st.scratch = nil
-	}
+	buf := getScratch()
+	*buf = e.AppendJSON((*buf)[:0])
+	line := make([]byte, len(*buf))
+	copy(line, *buf)
+	putScratch(buf)
 	st.seq++
 	st.prevHash = LineHash(line)
 	st.emitted++
@@ -730,7 +743,9 @@ func (st *stream) checkpointLocked(now time.Time) {
 		Region: st.em.region, ConfigHash: st.em.configHash,
 		ChainID: st.chainID, Seq: st.seq + 1, PrevHash: st.prevHash,
 	}
-	st.scratch = signCheckpoint(&cp, st.signer, st.kid, st.scratch)
+	buf := getScratch()
+	*buf = signCheckpoint(&cp, st.signer, st.kid, *buf)
+	putScratch(buf)
 	if !st.appendLocked(&cp, st.hardCap, now) {
 		return
 	}

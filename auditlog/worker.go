@@ -15,6 +15,10 @@ type queued struct {
 	enq time.Time // when it was queued, for the flush interval
 }
 
+// ringMin is a ring's first array: small, since most tenants of a large
+// node have an event or two queued at a time; a busy one's doubles.
+const ringMin = 4
+
 // ring is a FIFO of queued events that reuses its array. It is bounded by
 // the caller (the stream pushes only below its caps) and guarded by the
 // stream's mutex.
@@ -25,7 +29,7 @@ type ring struct {
 
 func (r *ring) push(x queued) {
 	if r.n == len(r.buf) {
-		nb := make([]queued, max(16, 2*len(r.buf)))
+		nb := make([]queued, max(ringMin, 2*len(r.buf)))
 		for i := range r.n {
 			nb[i] = *r.at(i)
 		}
@@ -142,9 +146,7 @@ type worker struct {
 	backoff time.Duration
 	failing bool
 
-	ctx    context.Context // canceled to abort a sink call at Close's deadline
-	cancel context.CancelFunc
-	done   chan struct{}
+	done chan struct{}
 
 	delivered   atomic.Uint64
 	failures    atomic.Uint64
@@ -201,7 +203,7 @@ func (w *worker) finishLocked() {
 // sink call in progress is canceled and its batch stays queued.
 func (w *worker) stopLocked() {
 	w.stopped = true
-	w.cancel()
+	w.st.em.abortCancel()
 	if w.state != workerScheduled {
 		w.finishLocked()
 	}
@@ -303,7 +305,7 @@ func (w *worker) nextBatchLocked() *Batch {
 
 // write calls the sink with a deadline, turning a panic into an error.
 func (w *worker) write(b *Batch) (err error) {
-	ctx, cancel := context.WithTimeout(w.ctx, w.timeout)
+	ctx, cancel := context.WithTimeout(w.st.em.abort, w.timeout)
 	defer cancel()
 	defer func() {
 		if r := recover(); r != nil {

@@ -19,7 +19,7 @@ func (s *Server) serveAdmin(rc *fasthttp.RequestCtx) {
 		rc.SetStatusCode(fasthttp.StatusServiceUnavailable)
 		rc.SetBodyString("plugins not ready\n")
 	case "/metrics":
-		s.metricsHTTP(rc)
+		s.serveMetrics(rc)
 	default:
 		rc.SetStatusCode(fasthttp.StatusNotFound)
 	}

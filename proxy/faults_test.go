@@ -13,6 +13,7 @@ package proxy
 // Alone: go test -run TestFaultMatrix -v ./proxy/
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -33,6 +34,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/valyala/fasthttp"
 
 	"github.com/ferryhealth/ferry/auditlog"
 	"github.com/ferryhealth/ferry/connectors"
@@ -783,10 +789,7 @@ func pluginFaults() []pluginFaultCase {
 // metricValue reads one series of the server's registry.
 func metricValue(t *testing.T, s *Server, name, conn string) float64 {
 	t.Helper()
-	mfs, err := s.metrics.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
+	mfs := scrapeMetrics(t, s)
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -803,4 +806,20 @@ func metricValue(t *testing.T, s *Server, name, conn string) float64 {
 		}
 	}
 	return -1
+}
+
+// scrapeMetrics reads what /metrics serves, parsed.
+func scrapeMetrics(t *testing.T, s *Server) map[string]*dto.MetricFamily {
+	t.Helper()
+	var rc fasthttp.RequestCtx
+	s.serveMetrics(&rc)
+	if rc.Response.StatusCode() != fasthttp.StatusOK {
+		t.Fatalf("/metrics: %d", rc.Response.StatusCode())
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(bytes.NewReader(rc.Response.Body()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mfs
 }

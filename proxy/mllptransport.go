@@ -202,12 +202,9 @@ func (u *upstreamRecord) noteMessage(status int) {
 	u.mu.Unlock()
 }
 
-// closeIdle drops the source's idle connections (HTTP) or closes its MLLP
-// connection, at shutdown.
+// closeIdle closes the source's MLLP connection, at shutdown (the shared
+// HTTP clients' idle sockets are dropped by sourceClients.closeIdle).
 func (s *source) closeIdle() {
-	if s.client != nil {
-		s.client.CloseIdleConnections()
-	}
 	if s.mllp != nil {
 		_ = s.mllp.Close()
 	}

@@ -51,10 +51,14 @@ type resilience struct {
 	holdUntil atomic.Int64
 	holdCode  atomic.Value // unified.Code
 
-	slots    chan struct{} // the bulkhead: one token per request in flight
-	inFlight prometheus.Gauge
-	pacer    *pacer // nil when the connection is not paced
-	budget   retryBudget
+	slots chan struct{} // the bulkhead: one token per request in flight
+	// inFlight is the connection's in-flight gauge, made on its first
+	// request: a node of many tenants keeps no series for connections
+	// nobody used.
+	inFlightOnce sync.Once
+	inFlight     prometheus.Gauge
+	pacer        *pacer // nil when the connection is not paced
+	budget       retryBudget
 }
 
 func newResilience(cn *config.Connection, m *metrics) *resilience {
@@ -87,7 +91,6 @@ func newResilience(cn *config.Connection, m *metrics) *resilience {
 	})
 	r.holdCode.Store(unified.CodeSourceUnavailable)
 	r.slots = make(chan struct{}, r.limits.MaxConcurrent)
-	r.inFlight = m.inFlight.WithLabelValues(cn.ID)
 	if rate := r.limits.RatePerSecond; rate > 0 {
 		r.pacer = newPacer(rate)
 	}
@@ -188,6 +191,7 @@ func (r *resilience) admit(deadline time.Time) (admission, *rejection) {
 		done(errExcluded)
 		return admission{}, r.reject(unified.CodeSourceRateLimited, time.Second, reasonBulkhead)
 	}
+	r.inFlightOnce.Do(func() { r.inFlight = r.m.inFlight.WithLabelValues(r.connID) })
 	r.inFlight.Inc()
 	return admission{r: r, done: done}, nil
 }

@@ -426,10 +426,7 @@ func FuzzSourceRateLimit(f *testing.F) {
 // metricLabels reads a counter or gauge by two label pairs.
 func metricLabels(t *testing.T, s *Server, name, k1, v1, k2, v2 string) float64 {
 	t.Helper()
-	mfs, err := s.metrics.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
+	mfs := scrapeMetrics(t, s)
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue

@@ -15,9 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/ferryhealth/ferry/auditlog"
 	"github.com/ferryhealth/ferry/connectors"
@@ -71,6 +69,9 @@ type Server struct {
 	cursors     *cursor.Sealer
 	keys        map[[sha256.Size]byte]*clientEntry
 	connections map[string]*connEntry
+	// sources are the HTTP clients of the connections' sources, one per
+	// origin and egress policy.
+	sources *sourceClients
 	// byKind lists the connections each connector kind (plugin) serves.
 	byKind  map[string][]*connEntry
 	tenants map[string]*tenantEntry
@@ -83,8 +84,6 @@ type Server struct {
 	cancel  context.CancelFunc
 	api     *fasthttp.Server
 	admin   *fasthttp.Server
-	// metricsHTTP serves /metrics on the admin listener.
-	metricsHTTP fasthttp.RequestHandler
 }
 
 type clientEntry struct {
@@ -169,7 +168,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		cancel()
 		return nil, err
 	}
-	ua := "Ferry/" + Version
+	s.sources = newSourceClients("Ferry/"+Version, o.Config.Limits.MaxUpstreamBodyBytes)
 	for i := range o.Config.Connections {
 		cn := &o.Config.Connections[i]
 		res := newResilience(cn, s.metrics)
@@ -177,7 +176,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			s.connections[cn.ID] = &connEntry{cfg: cn, kind: cn.Connector, res: res}
 			continue
 		}
-		src, err := newSource(cn, providers[cn.Tenant], o.Config.DevMode, o.Config.Limits.MaxUpstreamBodyBytes, ua, o.Logger)
+		src, err := newSource(cn, providers[cn.Tenant], o.Config.DevMode, s.sources, o.Logger)
 		if err != nil {
 			cancel()
 			return nil, err
@@ -221,8 +220,6 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.admin = &fasthttp.Server{Handler: s.serveAdmin, Name: "ferry-admin", NoDefaultServerHeader: true,
 		ReadTimeout: 10 * time.Second, CloseOnShutdown: true}
-	s.metrics.reg.MustRegister(newAuditCollector(o.Audit), &breakerCollector{conns: s.connections})
-	s.metricsHTTP = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	return s, nil
 }
 
@@ -279,6 +276,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			cn.source.closeIdle()
 		}
 	}
+	s.sources.closeIdle()
 	for _, h := range s.regions {
 		if h.client != nil {
 			h.client.CloseIdleConnections()

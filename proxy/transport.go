@@ -29,8 +29,14 @@ type source struct {
 	scheme string
 	host   string // Host header value
 	prefix string // base path, always ending in "/"
-	// client is the HTTP client, nil for an MLLP source.
+	// client is the HTTP client, nil for an MLLP source. It is shared by
+	// every connection of this node with the same origin and egress
+	// policy (sourceClients); calls bounds this connection's share of it.
 	client *fasthttp.HostClient
+	// calls holds one token per call of this connection in flight on the
+	// shared client: at most maxSourceConns, as when each connection had a
+	// pool of its own.
+	calls chan struct{}
 	// mllp is the client of an mllp:// or mllps:// source, nil for HTTP;
 	// maxMessage bounds what a connector may send through it
 	// (mllptransport.go).
@@ -50,15 +56,95 @@ type source struct {
 // of one connection; every failed request is still audited.
 const credLogInterval = 10 * time.Second
 
+// maxSourceConns is the most calls one connection has in flight to its
+// source (so the most sockets it holds there); the next ones wait for a
+// free one within their deadline.
+const maxSourceConns = 512
+
+// sourceClients are the HTTP clients of a node's sources, one per origin
+// (scheme, host and port, TLS server name) and egress policy, shared by
+// the connections that name it. A client holds no tenant state: the
+// credential is set on each request (applyAuth), and the pooled sockets,
+// their buffers and their idle-connection cleaner exist once per source
+// instead of once per connection. Each connection keeps its own bounds:
+// its bulkhead, breaker, pacer and retry budget (resilience), and at most
+// maxSourceConns calls on the shared pool (source.calls), which grows by
+// that much for every connection that shares it, so no connection waits
+// for a socket another one holds.
+type sourceClients struct {
+	userAgent string
+	maxBody   int
+	byKey     map[sourceClientKey]*fasthttp.HostClient
+}
+
+type sourceClientKey struct {
+	addr, serverName  string
+	tls, allowPrivate bool
+}
+
+func newSourceClients(userAgent string, maxBody int) *sourceClients {
+	return &sourceClients{userAgent: userAgent, maxBody: maxBody, byKey: map[sourceClientKey]*fasthttp.HostClient{}}
+}
+
+// get returns the client of an origin and egress policy, building it on
+// first use, and makes room in its pool for one more connection. It is
+// called while the server is built, before any request.
+func (sc *sourceClients) get(addr, serverName string, isTLS, allowPrivate bool) *fasthttp.HostClient {
+	k := sourceClientKey{addr: addr, serverName: serverName, tls: isTLS, allowPrivate: allowPrivate}
+	if c := sc.byKey[k]; c != nil {
+		c.MaxConns += maxSourceConns
+		return c
+	}
+	dialer := egressDialer(allowPrivate)
+	c := &fasthttp.HostClient{
+		Addr:                addr,
+		Name:                sc.userAgent,
+		IsTLS:               isTLS,
+		MaxResponseBodySize: sc.maxBody,
+		MaxConns:            maxSourceConns,
+		// A call that finds every connection busy waits for one, until its
+		// deadline (DoDeadline bounds the wait by it), instead of failing
+		// at once: a slow source with many requests in flight is not down.
+		MaxConnWaitTimeout:     time.Hour,
+		MaxIdleConnDuration:    30 * time.Second,
+		DisablePathNormalizing: true,
+		// One attempt per call: the transport retries itself, only
+		// idempotent reads, only after connection errors, within the
+		// connection's retry budget and the request's deadline.
+		MaxIdemponentCallAttempts: 1,
+		// fasthttp prefers DialTimeout over Dial, so this is the only dial
+		// path: every connection goes through the egress check.
+		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			return dialer.DialContext(ctx, "tcp", addr)
+		},
+	}
+	if isTLS {
+		c.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName}
+	}
+	sc.byKey[k] = c
+	return c
+}
+
+// closeIdle drops the idle sockets of every client, at shutdown.
+func (sc *sourceClients) closeIdle() {
+	for _, c := range sc.byKey {
+		c.CloseIdleConnections()
+	}
+}
+
 // newSource builds the client of a connection's source. sp is the secrets
-// provider of the connection's tenant, and no other's.
-func newSource(cn *config.Connection, sp secrets.Provider, devMode bool, maxBody int, userAgent string, log *slog.Logger) (*source, error) {
+// provider of the connection's tenant, and no other's. An HTTP source's
+// client comes from clients, shared with the other connections to the same
+// origin under the same egress policy.
+func newSource(cn *config.Connection, sp secrets.Provider, devMode bool, clients *sourceClients, log *slog.Logger) (*source, error) {
 	u, err := url.Parse(cn.BaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("connection %q: base_url: %w", cn.ID, err)
 	}
 	if isMLLP(u.Scheme) {
-		return newMLLPSource(cn, u, maxBody, log)
+		return newMLLPSource(cn, u, clients.maxBody, log)
 	}
 	addr := u.Host
 	if u.Port() == "" {
@@ -79,34 +165,35 @@ func newSource(cn *config.Connection, sp secrets.Provider, devMode bool, maxBody
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &source{conn: cn, auth: auth, scheme: u.Scheme, host: u.Host, prefix: prefix, log: log}
-	dialer := egressDialer(cn.AllowPrivateNetwork)
-	s.client = &fasthttp.HostClient{
-		Addr:                addr,
-		Name:                userAgent,
-		IsTLS:               u.Scheme == "https",
-		TLSConfig:           &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()},
-		MaxResponseBodySize: maxBody,
-		MaxConns:            512,
-		// A call that finds every connection busy waits for one, until its
-		// deadline (DoDeadline bounds the wait by it), instead of failing
-		// at once: a slow source with many requests in flight is not down.
-		MaxConnWaitTimeout:     time.Hour,
-		MaxIdleConnDuration:    30 * time.Second,
-		DisablePathNormalizing: true,
-		// One attempt per call: the transport retries itself, only
-		// idempotent reads, only after connection errors, within the
-		// connection's retry budget and the request's deadline.
-		MaxIdemponentCallAttempts: 1,
-		// fasthttp prefers DialTimeout over Dial, so this is the only dial
-		// path: every connection goes through the egress check.
-		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			return dialer.DialContext(ctx, "tcp", addr)
-		},
-	}
+	s := &source{conn: cn, auth: auth, scheme: u.Scheme, host: u.Host, prefix: prefix, log: log,
+		calls: make(chan struct{}, maxSourceConns)}
+	s.client = clients.get(addr, u.Hostname(), u.Scheme == "https", cn.AllowPrivateNetwork)
 	return s, nil
+}
+
+// acquireCall takes one of the connection's call tokens: at once, or when
+// one frees up before the deadline. Waiting out the deadline fails as a
+// pool wait on the client would (fasthttp.ErrTimeout).
+func (s *source) acquireCall(ctx context.Context, deadline time.Time) error {
+	select {
+	case s.calls <- struct{}{}:
+		return nil
+	default:
+	}
+	wait := time.Until(deadline)
+	if wait <= 0 {
+		return fasthttp.ErrTimeout
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case s.calls <- struct{}{}:
+		return nil
+	case <-t.C:
+		return fasthttp.ErrTimeout
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // requestTransport is the Transport lent to a connector for one request.
@@ -219,7 +306,11 @@ func (t *requestTransport) call(ctx context.Context, fr *fasthttp.Request, resp 
 // send makes one attempt and counts the time spent waiting on the source.
 func (t *requestTransport) send(ctx context.Context, fr *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
 	start := time.Now()
-	err := t.src.client.DoDeadline(fr, resp, deadline)
+	err := t.src.acquireCall(ctx, deadline)
+	if err == nil {
+		err = t.src.client.DoDeadline(fr, resp, deadline)
+		<-t.src.calls
+	}
 	t.upstream.Add(int64(time.Since(start)))
 	if err != nil {
 		return classifyUpstreamErr(ctx, err)
