@@ -213,28 +213,14 @@ func (t *wireTransport) Do(ctx context.Context, req *HTTPRequest) (*HTTPResponse
 	if t.client == nil {
 		return nil, Errorf(CodeInternal, "transport not initialised by the host")
 	}
-	resp, err := t.client.Do(ctx, &pb.HTTPRequest{
-		CallId:  t.callID,
-		Method:  req.Method,
-		Path:    req.Path,
-		Query:   ParamsToWire(req.Query),
-		Headers: ParamsToWire(req.Header),
-		Body:    req.Body,
-	})
+	resp, err := t.client.Do(ctx, httpRequestToWire(t.callID, req))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, &Error{Code: CodeUpstreamTimeout, Err: ctx.Err()}
 		}
 		return nil, &Error{Code: CodeInternal, Err: err}
 	}
-	if werr := ErrorFromWire(resp.GetError()); werr != nil {
-		return nil, werr
-	}
-	return &HTTPResponse{
-		Status: int(resp.GetStatus()),
-		Header: ParamsFromWire(resp.GetHeaders()),
-		Body:   resp.GetBody(),
-	}, nil
+	return httpResponseFromWire(resp)
 }
 
 // Exchange sends one message through the host's message transport (MLLP),

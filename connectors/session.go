@@ -220,14 +220,7 @@ func (t *streamTransport) roundTrip(ctx context.Context, tc *pb.TransportCall) (
 }
 
 func (t *streamTransport) Do(ctx context.Context, req *HTTPRequest) (*HTTPResponse, error) {
-	r, err := t.roundTrip(ctx, &pb.TransportCall{Request: &pb.TransportCall_Http{Http: &pb.HTTPRequest{
-		CallId:  t.callID,
-		Method:  req.Method,
-		Path:    req.Path,
-		Query:   ParamsToWire(req.Query),
-		Headers: ParamsToWire(req.Header),
-		Body:    req.Body,
-	}}})
+	r, err := t.roundTrip(ctx, &pb.TransportCall{Request: &pb.TransportCall_Http{Http: httpRequestToWire(t.callID, req)}})
 	if err != nil {
 		return nil, err
 	}
@@ -235,14 +228,7 @@ func (t *streamTransport) Do(ctx context.Context, req *HTTPRequest) (*HTTPRespon
 	if resp == nil {
 		return nil, Errorf(CodeInternal, "transport reply of the wrong kind")
 	}
-	if werr := ErrorFromWire(resp.GetError()); werr != nil {
-		return nil, werr
-	}
-	return &HTTPResponse{
-		Status: int(resp.GetStatus()),
-		Header: ParamsFromWire(resp.GetHeaders()),
-		Body:   resp.GetBody(),
-	}, nil
+	return httpResponseFromWire(resp)
 }
 
 // Exchange sends one message through the host's message transport (MLLP)

@@ -80,3 +80,28 @@ func ParamsFromWire(hs []*pb.Header) []Param {
 	}
 	return out
 }
+
+// httpRequestToWire is req as the wire carries it for the given call.
+func httpRequestToWire(callID uint64, req *HTTPRequest) *pb.HTTPRequest {
+	return &pb.HTTPRequest{
+		CallId:  callID,
+		Method:  req.Method,
+		Path:    req.Path,
+		Query:   ParamsToWire(req.Query),
+		Headers: ParamsToWire(req.Header),
+		Body:    req.Body,
+	}
+}
+
+// httpResponseFromWire is the host's answer to a transport call: the
+// source's response, or the host's typed error.
+func httpResponseFromWire(resp *pb.HTTPResponse) (*HTTPResponse, error) {
+	if werr := ErrorFromWire(resp.GetError()); werr != nil {
+		return nil, werr
+	}
+	return &HTTPResponse{
+		Status: int(resp.GetStatus()),
+		Header: ParamsFromWire(resp.GetHeaders()),
+		Body:   resp.GetBody(),
+	}, nil
+}
