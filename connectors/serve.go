@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -31,12 +32,35 @@ func Serve(factory func() Connector) {
 // message limit raised to MaxMessageBytes, which the Session stream needs
 // (the host's transport replies arrive on it, up to the host's body cap).
 func GRPCServer(opts []grpc.ServerOption) *grpc.Server {
+	largeFrames.Store(true)
 	return plugin.DefaultGRPCServer(append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes)))
 }
 
 // MaxMessageBytes bounds one gRPC message between host and plugin in either
 // direction; the host and the SDK both use it.
 const MaxMessageBytes = 64 << 20
+
+// largeFrames records that this process's gRPC server takes messages up to
+// MaxMessageBytes (GRPCServer built it). A plugin that calls plugin.Serve
+// with go-plugin's default server receives at most gRPC's 4 MiB; its
+// Session says so in its headers (MaxFrameHeader), and the host keeps
+// each frame it sends within that, so one large source answer fails its
+// own call instead of the stream every call shares.
+var largeFrames atomic.Bool
+
+// MaxFrameHeader is the Session header in which the plugin states the
+// largest frame it takes, in bytes. Absent, the host assumes 4 MiB.
+const MaxFrameHeader = "ferry-max-frame"
+
+// DefaultMaxFrame is gRPC's default receive limit.
+const DefaultMaxFrame = 4 << 20
+
+func maxFrame() int {
+	if largeFrames.Load() {
+		return MaxMessageBytes
+	}
+	return DefaultMaxFrame
+}
 
 // servePlugin is the plugin half of go-plugin's GRPCPlugin; the host half
 // lives in package plugins.

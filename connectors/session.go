@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +34,7 @@ var errSessionClosed = errors.New("session closed")
 func (s *wireServer) Session(stream pb.Connector_SessionServer) error {
 	// Headers at once: the host waits for them to learn that this plugin
 	// serves Session (an older SDK answers UNIMPLEMENTED instead).
-	if err := stream.SendHeader(metadata.MD{}); err != nil {
+	if err := stream.SendHeader(metadata.Pairs(MaxFrameHeader, strconv.Itoa(maxFrame()))); err != nil {
 		return err
 	}
 	ps := &pluginSession{

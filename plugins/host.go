@@ -394,7 +394,7 @@ func (i *instance) handshake(ctx context.Context, client *plugin.Client) (*live,
 		pb.RegisterTransportServer(s, &transportServer{calls: calls})
 		return s
 	})
-	wire := &wireClient{rpc: conn.rpc, calls: calls}
+	wire := newWireClient(conn.rpc, calls)
 
 	cctx, cancel := context.WithTimeout(ctx, i.host.opts.StartTimeout)
 	defer cancel()

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ferryhealth/ferry/connectors"
 	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
 )
 
@@ -38,6 +40,9 @@ type hostSession struct {
 	calls  *callRegistry
 
 	out chan *pb.HostFrame // frames for sendLoop
+	// maxFrame is the largest frame the plugin takes (its Session header):
+	// a frame over it would end the stream for every call on it.
+	maxFrame int
 
 	mu      sync.Mutex
 	pending map[uint64]chan *pb.Result // calls waiting for their Result
@@ -57,9 +62,11 @@ func openSession(wait context.Context, rpc pb.ConnectorClient, calls *callRegist
 		return nil, err
 	}
 	hdr := make(chan error, 1)
+	maxFrame := connectors.DefaultMaxFrame
 	go func() {
 		md, _ := stream.Header()
 		if md != nil {
+			maxFrame = frameLimit(md.Get(connectors.MaxFrameHeader))
 			hdr <- nil
 			return
 		}
@@ -82,9 +89,10 @@ func openSession(wait context.Context, rpc pb.ConnectorClient, calls *callRegist
 	}
 	s := &hostSession{
 		stream: stream, cancel: cancel, calls: calls,
-		pending: map[uint64]chan *pb.Result{},
-		done:    make(chan struct{}),
-		out:     make(chan *pb.HostFrame, sendQueue),
+		pending:  map[uint64]chan *pb.Result{},
+		done:     make(chan struct{}),
+		maxFrame: maxFrame,
+		out:      make(chan *pb.HostFrame, sendQueue),
 	}
 	go s.receive()
 	go s.sendLoop()
@@ -167,7 +175,7 @@ func (s *hostSession) call(ctx context.Context, id uint64, c *pb.Call) (*pb.Resu
 		s.mu.Unlock()
 	}()
 	f := &pb.HostFrame{Frame: &pb.HostFrame_Call{Call: c}}
-	if proto.Size(f) > MaxMessageBytes {
+	if proto.Size(f) > s.maxFrame {
 		// Sending it would break the stream for every call on it.
 		return nil, errors.New("call over the message size limit")
 	}
@@ -225,7 +233,7 @@ func (s *hostSession) serveTransport(tc *pb.TransportCall) {
 		reply.Reply = &pb.TransportReply_Http{Http: &pb.HTTPResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_UNSUPPORTED}}}
 	}
 	f := &pb.HostFrame{Frame: &pb.HostFrame_TransportReply{TransportReply: reply}}
-	if proto.Size(f) > MaxMessageBytes {
+	if proto.Size(f) > s.maxFrame {
 		// As the Transport service's reply over the limit: the plugin's
 		// call fails as internal; the stream goes on.
 		internal := &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INTERNAL}
@@ -246,4 +254,17 @@ func callContext(c *call) context.Context {
 		return context.Background()
 	}
 	return c.ctx
+}
+
+// frameLimit reads the plugin's MaxFrameHeader: gRPC's default when absent
+// or unreadable, never more than MaxMessageBytes.
+func frameLimit(v []string) int {
+	if len(v) != 1 {
+		return connectors.DefaultMaxFrame
+	}
+	n, err := strconv.Atoi(v[0])
+	if err != nil || n < connectors.DefaultMaxFrame {
+		return connectors.DefaultMaxFrame
+	}
+	return min(n, MaxMessageBytes)
 }

@@ -63,8 +63,8 @@ func wireOf(t *testing.T, h *Host) *wireClient {
 }
 
 func currentSession(w *wireClient) *hostSession {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.sessLock <- struct{}{}
+	defer func() { <-w.sessLock }()
 	return w.sess
 }
 
@@ -292,7 +292,7 @@ func TestSessionReopensAfterBreak(t *testing.T) {
 func TestSessionRefusesUnknownCall(t *testing.T) {
 	calls := &callRegistry{}
 	// No sender: the test takes each reply off the send queue itself.
-	s := &hostSession{calls: calls, out: make(chan *pb.HostFrame, sendQueue), done: make(chan struct{})}
+	s := &hostSession{calls: calls, out: make(chan *pb.HostFrame, sendQueue), done: make(chan struct{}), maxFrame: MaxMessageBytes}
 	id, _ := calls.open(context.Background(), &exchangeTransport{})
 	last := func() *pb.TransportReply {
 		select {
@@ -320,5 +320,25 @@ func TestSessionRefusesUnknownCall(t *testing.T) {
 	s.serveTransport(&pb.TransportCall{CallId: id, Seq: 4, Request: &pb.TransportCall_Exchange{Exchange: &pb.ExchangeRequest{Message: []byte("MSH|")}}})
 	if r := last(); r.GetExchange().GetError().GetCode() != pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT {
 		t.Fatalf("finished call id served: %v", r)
+	}
+}
+
+// TestFrameLimit: without the plugin's word, the host keeps to gRPC's
+// default 4 MiB; it never goes past its own limit.
+func TestFrameLimit(t *testing.T) {
+	for _, c := range []struct {
+		in   []string
+		want int
+	}{
+		{nil, connectors.DefaultMaxFrame},
+		{[]string{"x"}, connectors.DefaultMaxFrame},
+		{[]string{"1024"}, connectors.DefaultMaxFrame},
+		{[]string{"67108864"}, MaxMessageBytes},
+		{[]string{"1099511627776"}, MaxMessageBytes},
+		{[]string{"8388608", "9"}, connectors.DefaultMaxFrame},
+	} {
+		if got := frameLimit(c.in); got != c.want {
+			t.Errorf("frameLimit(%q) = %d, want %d", c.in, got, c.want)
+		}
 	}
 }

@@ -27,8 +27,15 @@ type wireClient struct {
 	// the life of the process.
 	stream bool
 
-	mu   sync.Mutex
-	sess *hostSession // the current stream; reopened after it breaks
+	// sessLock guards sess. It is a channel rather than a mutex so that a
+	// call waiting while another reopens a broken stream gives up at its
+	// own deadline, not at the deadline of the call reopening it.
+	sessLock chan struct{}
+	sess     *hostSession // the current stream; reopened after it breaks
+}
+
+func newWireClient(rpc pb.ConnectorClient, calls *callRegistry) *wireClient {
+	return &wireClient{rpc: rpc, calls: calls, sessLock: make(chan struct{}, 1)}
 }
 
 var _ connectors.Connector = (*wireClient)(nil)
@@ -115,8 +122,12 @@ func (w *wireClient) Configure(ctx context.Context, req *connectors.ConfigureReq
 // session returns the open Session stream, opening a new one if the last
 // one broke while the process lives on.
 func (w *wireClient) session(ctx context.Context) (*hostSession, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	select {
+	case w.sessLock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-w.sessLock }()
 	if w.sess != nil && !w.sess.ended() {
 		return w.sess, nil
 	}
