@@ -305,13 +305,15 @@ func (t *requestTransport) call(ctx context.Context, fr *fasthttp.Request, resp 
 
 // send makes one attempt and counts the time spent waiting on the source.
 func (t *requestTransport) send(ctx context.Context, fr *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
-	start := time.Now()
+	// Only the call itself is the source's time: a wait for one of the
+	// connection's call slots is Ferry's own queue.
 	err := t.src.acquireCall(ctx, deadline)
 	if err == nil {
+		start := time.Now()
 		err = t.src.client.DoDeadline(fr, resp, deadline)
+		t.upstream.Add(int64(time.Since(start)))
 		<-t.src.calls
 	}
-	t.upstream.Add(int64(time.Since(start)))
 	if err != nil {
 		return classifyUpstreamErr(ctx, err)
 	}

@@ -1,11 +1,8 @@
 package fhir
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,19 +116,8 @@ func (c *Connector) Configure(ctx context.Context, req *connectors.ConfigureRequ
 // or null settings mean every default.
 func parseSettings(raw json.RawMessage) (*Settings, error) {
 	s := &Settings{}
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) != 0 && !bytes.Equal(trimmed, []byte("null")) {
-		dec := json.NewDecoder(bytes.NewReader(trimmed))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(s); err != nil {
-			// The decoder's message names a field or a JSON type, never a
-			// value; settings are non-secret config in any case.
-			return nil, &connectors.Error{Code: connectors.CodeInvalidArgument, Param: "settings", Err: err}
-		}
-		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-			return nil, &connectors.Error{Code: connectors.CodeInvalidArgument, Param: "settings",
-				Err: errors.New("fhir: data after the settings object")}
-		}
+	if err := connectors.DecodeSettings(raw, s); err != nil {
+		return nil, err
 	}
 	switch s.Paging {
 	case "":

@@ -1,14 +1,12 @@
 package hl7v2
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -150,17 +148,8 @@ func (c *Connector) Configure(ctx context.Context, req *connectors.ConfigureRequ
 // default.
 func ParseSettings(raw json.RawMessage) (*Settings, error) {
 	s := &Settings{}
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) != 0 && !bytes.Equal(trimmed, []byte("null")) {
-		dec := json.NewDecoder(bytes.NewReader(trimmed))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(s); err != nil {
-			return nil, &connectors.Error{Code: connectors.CodeInvalidArgument, Param: "settings", Err: err}
-		}
-		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-			return nil, &connectors.Error{Code: connectors.CodeInvalidArgument, Param: "settings",
-				Err: errors.New("hl7v2: data after the settings object")}
-		}
+	if err := connectors.DecodeSettings(raw, s); err != nil {
+		return nil, err
 	}
 	if s.SendingApplication.IsZero() {
 		s.SendingApplication = HD{Namespace: "FERRY"}

@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"io"
 	"strconv"
 	"sync"
 	"time"
@@ -54,15 +50,8 @@ func (c *Connector) Metadata(context.Context, *connectors.MetadataRequest) (*con
 // error, so a misspelt setting fails when Ferry loads its config.
 func (c *Connector) Configure(_ context.Context, req *connectors.ConfigureRequest) (*connectors.ConfigureResponse, error) {
 	s := &Settings{}
-	if raw := bytes.TrimSpace(req.Settings); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(s); err != nil {
-			return nil, &connectors.Error{Code: connectors.CodeInvalidArgument, Param: "settings", Err: err}
-		}
-		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-			return nil, connectors.InvalidParam("settings")
-		}
+	if err := connectors.DecodeSettings(req.Settings, s); err != nil {
+		return nil, err
 	}
 	if s.MRNSystem == "" {
 		s.MRNSystem = "urn:templatekind:mrn"
