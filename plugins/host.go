@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os/exec"
 	"sync"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 
 	"github.com/ferryhealth/ferry/connectors"
 	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
+	"github.com/ferryhealth/ferry/plugins/sandbox"
 )
 
 // MaxMessageBytes bounds one gRPC message between host and plugin in either
@@ -35,6 +35,9 @@ type Spec struct {
 	Kind   string // connector kind; the plugin's manifest must report the same
 	Path   string // the binary
 	SHA256 []byte // expected digest of the binary; a mismatch refuses to start it
+	// Sandbox is how strictly the kernel fences the plugin in (the catalog
+	// entry's "sandbox"); the zero value requires the whole sandbox.
+	Sandbox sandbox.Mode
 	// Connections are configured in the plugin at every (re)start.
 	Connections []Connection
 }
@@ -343,15 +346,15 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // serve requests: handshake, Transport lent, manifest read, connections
 // configured.
 func (i *instance) start(ctx context.Context) (*live, error) {
-	cmd := exec.Command(i.spec.Path)
-	// The plugin inherits nothing from the host's environment: no cloud
-	// credentials, no dev-mode secrets.
-	cmd.Env = []string{}
+	// The plugin runs fenced in by the kernel (package sandbox): the binary
+	// is hashed from an open descriptor and exec'd from that descriptor.
+	// It inherits nothing from the host's environment (SkipHostEnv): no
+	// cloud credentials, no dev-mode secrets.
+	sb := &sandbox.Command{Path: i.spec.Path, SHA256: i.spec.SHA256, Mode: i.spec.Sandbox}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  connectors.Handshake,
 		Plugins:          plugin.PluginSet{connectors.PluginName: &hostPlugin{}},
-		Cmd:              cmd,
-		SecureConfig:     &plugin.SecureConfig{Checksum: i.spec.SHA256, Hash: sha256.New()},
+		RunnerFunc:       sb.Runner,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		SkipHostEnv:      true,
@@ -370,6 +373,7 @@ func (i *instance) start(ctx context.Context) (*live, error) {
 		client.Kill()
 		return nil, err
 	}
+	l.pid = sb.PID() // go-plugin knows no pid for a RunnerFunc's process
 	return l, nil
 }
 

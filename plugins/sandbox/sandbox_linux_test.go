@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -200,7 +201,7 @@ func newTargets(t *testing.T) *targets {
 			tg.arrived.Add(1)
 		}
 	}()
-	name := "ferry-sandbox-test-" + filepath.Base(t.TempDir())
+	name := fmt.Sprintf("ferry-sandbox-test-%d-%d", os.Getpid(), time.Now().UnixNano())
 	abs, err := net.Listen("unix", "@"+name)
 	if err != nil {
 		t.Fatal(err)

@@ -34,8 +34,9 @@ type Targets struct {
 	// Abstract is the name (without the leading @) of an abstract Unix
 	// socket the tester listens on.
 	Abstract string `json:"abstract,omitempty"`
-	// Dirs are directories to create a file in: the temp directory, the
-	// working directory, the socket directory's parent.
+	// Dirs are more directories to create a file in, beside the temp
+	// directory, the working directory, and go-plugin's socket directory
+	// and its parent (from PLUGIN_UNIX_SOCKET_DIR), which are always tried.
 	Dirs []string `json:"dirs,omitempty"`
 	// Files are files to read: the host's config, a file planted beside
 	// it. The last one is also the target of chmod.
@@ -115,7 +116,9 @@ func Try(t Targets) []Attempt {
 		add("dns_lookup", t.UDP, err)
 	}
 	// The system resolver (/etc/hosts, /etc/resolv.conf, then DNS).
-	_, err := net.LookupHost("localhost")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_, err := net.DefaultResolver.LookupHost(ctx, "localhost")
+	cancel()
 	add("dns_lookup", "localhost", err)
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_ICMP)
 	if err == nil {
@@ -131,7 +134,14 @@ func Try(t Targets) []Attempt {
 		}
 		add("abstract_unix", "@"+t.Abstract, err)
 	}
-	for _, d := range t.Dirs {
+	dirs := []string{os.TempDir(), "."}
+	if sd := os.Getenv("PLUGIN_UNIX_SOCKET_DIR"); sd != "" {
+		// go-plugin's socket directory: the one place a sandboxed plugin
+		// may create files (its socket), where RLIMIT_FSIZE=0 keeps them
+		// empty; and its parent.
+		dirs = append(dirs, sd, filepath.Dir(sd))
+	}
+	for _, d := range append(dirs, t.Dirs...) {
 		p := filepath.Join(d, fmt.Sprintf("ferry-escape-%d", os.Getpid()))
 		err := os.WriteFile(p, []byte("phi"), 0o600)
 		if err == nil {

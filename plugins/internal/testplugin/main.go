@@ -8,8 +8,14 @@
 // message exchange through the Transport, answering with the reply) and
 // "inflight" (how many "hang" calls the process is serving).
 //
+// It is also the hostile plugin of the sandbox tests: "hostile:" followed
+// by escape.Targets as JSON makes it try every way out of the kernel
+// sandbox (escape.Try) and answer with what happened to each attempt;
+// "fds" answers the descriptors that were open when the process started.
+//
 // Built with -ldflags "-X main.unaryOnly=1" it serves the Connector service
-// without the Session stream, as a plugin built with an older SDK does.
+// without the Session stream, as a plugin built with an older SDK does;
+// with "-X main.kind=K" it reports kind K instead of "test".
 package main
 
 import (
@@ -20,6 +26,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -27,6 +34,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/connectors/conformance/escape"
 	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
 	"github.com/ferryhealth/ferry/unified"
 )
@@ -34,16 +42,49 @@ import (
 // unaryOnly is set at link time to serve without Session.
 var unaryOnly string
 
+// kind is the connector kind it reports; set at link time for a second
+// plugin beside the first.
+var kind = "test"
+
+// startFDs are the descriptors open when the process started, by number,
+// with their file type: before go-plugin or the runtime's poller opened
+// any.
+var startFDs = openFDs()
+
+func openFDs() map[int]string {
+	out := map[int]string{}
+	for fd := 0; fd < 1024; fd++ {
+		var st syscall.Stat_t
+		if err := syscall.Fstat(fd, &st); err != nil {
+			continue
+		}
+		switch st.Mode & syscall.S_IFMT {
+		case syscall.S_IFREG:
+			out[fd] = "file"
+		case syscall.S_IFSOCK:
+			out[fd] = "socket"
+		case syscall.S_IFIFO:
+			out[fd] = "pipe"
+		case syscall.S_IFCHR:
+			out[fd] = "char"
+		case syscall.S_IFDIR:
+			out[fd] = "dir"
+		default:
+			// Anonymous inodes (the runtime's epoll and eventfd): the
+			// link says which (readlink needs no Landlock right).
+			l, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+			out[fd] = "other " + l
+		}
+	}
+	return out
+}
+
 // hanging counts the "hang" calls in flight.
 var hanging atomic.Int64
 
 type conn struct{}
 
 func (conn) Metadata(context.Context, *connectors.MetadataRequest) (*connectors.MetadataResponse, error) {
-	kind := os.Getenv("TESTPLUGIN_KIND") // empty: the host gives plugins no environment
-	if kind == "" {
-		kind = "test"
-	}
 	return &connectors.MetadataResponse{Kind: kind, Version: "0.0.1", Resources: []connectors.ResourceCapability{
 		{Resource: unified.Patients, Read: true, Search: true, SearchParams: []string{"name"}},
 	}}, nil
@@ -66,6 +107,9 @@ func (conn) Read(ctx context.Context, req *connectors.ReadRequest) (*connectors.
 			return nil, err
 		}
 		b, _ := json.Marshal(map[string]any{"id": "echo", "status": resp.Status, "body": string(resp.Body)})
+		return &connectors.ReadResponse{Record: b}, nil
+	case "fds":
+		b, _ := json.Marshal(map[string]any{"id": "fds", "fds": startFDs})
 		return &connectors.ReadResponse{Record: b}, nil
 	case "env":
 		b, _ := json.Marshal(map[string]any{"id": "env", "env": os.Environ()})
@@ -98,6 +142,14 @@ func (conn) Read(ctx context.Context, req *connectors.ReadRequest) (*connectors.
 			return nil, err
 		}
 		b, _ := json.Marshal(map[string]any{"id": "exchange", "reply": string(reply)})
+		return &connectors.ReadResponse{Record: b}, nil
+	}
+	if t, ok := strings.CutPrefix(req.ID, "hostile:"); ok {
+		var targets escape.Targets
+		if err := json.Unmarshal([]byte(t), &targets); err != nil {
+			return nil, connectors.InvalidParam("id")
+		}
+		b, _ := json.Marshal(map[string]any{"id": "hostile", "attempts": escape.Try(targets)})
 		return &connectors.ReadResponse{Record: b}, nil
 	}
 	return nil, &connectors.Error{Code: connectors.CodeNotFound}
