@@ -108,19 +108,20 @@ func (s Status) Level() Level {
 func (s Status) Covers() []string {
 	var out []string
 	if s.LandlockABI > 0 {
-		out = append(out, fmt.Sprintf("landlock v%d: files and exec", s.LandlockABI))
+		parts := []string{"files: its binary and socket directory only", "exec: its binary only"}
 		if s.LandlockABI >= 4 {
-			out = append(out, "landlock: tcp bind/connect")
+			parts = append(parts, "tcp bind/connect: none")
 		}
 		if s.LandlockABI >= 6 {
-			out = append(out, "landlock: abstract unix sockets and signals scoped")
+			parts = append(parts, "abstract unix sockets and signals: its own only")
 		}
+		out = append(out, fmt.Sprintf("landlock v%d (%s)", s.LandlockABI, strings.Join(parts, ", ")))
 	}
 	if s.Seccomp {
-		out = append(out, "seccomp: non-unix sockets, exec, fork, ptrace, mount, namespaces, bpf, perf, keyctl")
+		out = append(out, "seccomp (sockets: unix only; no exec, fork, ptrace, mount, namespaces, bpf, perf_event_open, keyctl, io_uring)")
 	}
 	if s.Limits {
-		out = append(out, fmt.Sprintf("rlimits: nofile=%d fsize=0 core=0", MaxOpenFiles))
+		out = append(out, fmt.Sprintf("rlimits (nofile %d, fsize 0, core 0)", MaxOpenFiles))
 	}
 	if s.NoCapabilities {
 		out = append(out, "no capabilities")
