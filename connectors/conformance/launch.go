@@ -8,11 +8,13 @@ import (
 	"io"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
 	"google.golang.org/grpc"
 
 	"github.com/ferryhealth/ferry/connectors"
@@ -36,8 +38,8 @@ type launched struct {
 // launch starts the binary with the host's client configuration: the SDK's
 // handshake, gRPC only, AutoMTLS, an empty environment, the host's message
 // limits; then lends it the kit's Transport over the broker and calls Init,
-// as the host does.
-func launch(ctx context.Context, o *Options, ft *fakeTransport) (*launched, error) {
+// as the host does. With sandboxed, Options.Sandbox starts it.
+func launch(ctx context.Context, o *Options, ft *fakeTransport, sandboxed bool) (*launched, error) {
 	l := &launched{stderr: &tail{max: 16 << 10}, transport: ft}
 	var stderr io.Writer = l.stderr
 	if o.Stderr != nil {
@@ -47,15 +49,29 @@ func launch(ctx context.Context, o *Options, ft *fakeTransport) (*launched, erro
 	var client *plugin.Client
 	var rpcClient plugin.ClientProtocol
 	var err error
+	var started runner.Runner
 	for i, iso := range attempts {
 		cmd := exec.Command(o.Binary)
 		// As in the host: the plugin inherits nothing (no credentials).
 		cmd.Env = []string{}
 		cmd.SysProcAttr = iso.attr
+		var runnerFunc func(hclog.Logger, *exec.Cmd, string) (runner.Runner, error)
+		if sandboxed {
+			// The host's sandbox starts it; go-plugin hands the runner an
+			// exec.Cmd of its own, which gets the binary and namespace.
+			runnerFunc = func(l hclog.Logger, c *exec.Cmd, dir string) (runner.Runner, error) {
+				c.Path, c.Args, c.SysProcAttr = o.Binary, []string{o.Binary}, iso.attr
+				r, err := o.Sandbox(l, c, dir)
+				started = r
+				return r, err
+			}
+			cmd = nil
+		}
 		client = plugin.NewClient(&plugin.ClientConfig{
 			HandshakeConfig:  connectors.Handshake,
 			Plugins:          plugin.PluginSet{connectors.PluginName: &kitPlugin{}},
 			Cmd:              cmd,
+			RunnerFunc:       runnerFunc,
 			AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 			AutoMTLS:         true,
 			SkipHostEnv:      true,
@@ -89,6 +105,10 @@ func launch(ctx context.Context, o *Options, ft *fakeTransport) (*launched, erro
 	l.client = client
 	if rc := client.ReattachConfig(); rc != nil {
 		l.pid = rc.Pid
+	}
+	if started != nil {
+		// go-plugin knows no pid for a RunnerFunc's process.
+		l.pid, _ = strconv.Atoi(started.ID())
 	}
 	raw, err := rpcClient.Dispense(connectors.PluginName)
 	if err != nil {

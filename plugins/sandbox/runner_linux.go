@@ -72,7 +72,12 @@ func (c *Command) prepare(cmd *exec.Cmd, socketDir string) (*sandboxRunner, erro
 		DropCaps:   status.NoCapabilities,
 		SocketDir:  socketDir,
 	}
-	if len(cmd.Args) > 1 {
+	// go-plugin's exec.Cmd for a RunnerFunc has Args [""]: argv[0] is then
+	// the path. A caller that sets argv[0] (the conformance kit's escape
+	// probe) gets its own.
+	if len(cmd.Args) > 0 && cmd.Args[0] != "" {
+		spec.Argv = append([]string{}, cmd.Args...)
+	} else if len(cmd.Args) > 1 {
 		spec.Argv = append(spec.Argv, cmd.Args[1:]...)
 	}
 	if spec.Landlock > 0 {

@@ -257,7 +257,9 @@ func Probe() Support {
 }
 
 // Command is one plugin process to start. Its Runner method is a go-plugin
-// ClientConfig.RunnerFunc; a Command serves one start.
+// ClientConfig.RunnerFunc; a Command serves one start. The plugin's argv
+// is the exec.Cmd's Args when Args[0] is set, else the path followed by
+// Args[1:].
 type Command struct {
 	// Path is the plugin binary; empty takes the exec.Cmd's Path that
 	// go-plugin hands the runner.

@@ -186,10 +186,16 @@ func Try(t Targets) []Attempt {
 	}
 	add("fork", strconv.Itoa(forks), err)
 	if t.ExecInPlace {
-		argv := []string{"sh", "-c", "exit 0"}
-		add("execve_in_place", "/bin/sh", syscall.Exec("/bin/sh", argv, nil))
+		out = append(out, ExecInPlace())
 	}
 	return out
+}
+
+// ExecInPlace tries execve("/bin/sh") on the calling process. Where it
+// succeeds it does not return: the process is a shell that exits at once.
+func ExecInPlace() Attempt {
+	err := syscall.Exec("/bin/sh", []string{"sh", "-c", "exit 0"}, nil)
+	return Attempt{Name: "execve_in_place", Target: "/bin/sh", Err: describe(err)}
 }
 
 // spawn runs path the way os/exec does, minus its checks beforehand, so
