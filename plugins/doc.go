@@ -17,4 +17,8 @@
 // for MLLP ones) only for calls the host is currently making to it: every
 // Transport request carries a call id that the host minted for one
 // in-flight request and forgets when it ends.
+//
+// Every plugin starts fenced in by the kernel (package sandbox: no network,
+// no files, no exec, no new processes, dead with the host), exec'd from the
+// descriptor whose SHA-256 was checked.
 package plugins

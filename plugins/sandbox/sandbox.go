@@ -95,7 +95,10 @@ type Status struct {
 // Level summarises s.
 func (s Status) Level() Level {
 	switch {
-	case s.LandlockABI >= FullLandlockABI && s.Seccomp && s.Limits && s.NoCapabilities:
+	// Capabilities are not part of it: Landlock and seccomp hold whatever
+	// capabilities the process has, and a host that runs as root without
+	// CAP_SETPCAP cannot empty the bounding set.
+	case s.LandlockABI >= FullLandlockABI && s.Seccomp && s.Limits:
 		return LevelFull
 	case s.LandlockABI > 0 || s.Seccomp || s.Limits || s.NoCapabilities:
 		return LevelPartial
@@ -125,6 +128,8 @@ func (s Status) Covers() []string {
 	}
 	if s.NoCapabilities {
 		out = append(out, "no capabilities")
+	} else if s.LandlockABI > 0 || s.Seccomp {
+		out = append(out, "capabilities: the host's bounding set (without CAP_SETPCAP it cannot be emptied)")
 	}
 	return out
 }
@@ -145,9 +150,6 @@ func (s Status) Missing() []string {
 	}
 	if !s.Limits {
 		out = append(out, "resource limits")
-	}
-	if !s.NoCapabilities {
-		out = append(out, "capability drop")
 	}
 	return out
 }

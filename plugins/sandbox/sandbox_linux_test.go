@@ -42,7 +42,7 @@ var (
 )
 
 // probeBinary builds internal/probe with main.variant set to v.
-func probeBinary(t *testing.T, v string) string {
+func probeBinary(t testing.TB, v string) string {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
@@ -73,7 +73,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func sum(t *testing.T, path string) []byte {
+func sum(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -491,6 +491,11 @@ func TestPlan(t *testing.T) {
 	}
 	if _, err := (Support{}).Plan(ModeRequired); !errors.Is(err, ErrRefused) {
 		t.Fatalf("nothing: %v", err)
+	}
+	// Capabilities that cannot be dropped are said, not refused: Landlock
+	// and seccomp hold regardless.
+	if st, err := (Support{LandlockABI: 7, Seccomp: true}).Plan(ModeRequired); err != nil || st.Level() != LevelFull || !strings.Contains(st.String(), "capabilities: the host's bounding set") {
+		t.Fatalf("no CAP_SETPCAP: %v %v", st, err)
 	}
 	if _, err := full.Plan("loose"); err == nil {
 		t.Fatal("unknown mode accepted")

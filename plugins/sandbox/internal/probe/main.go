@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command probe is what the sandbox package's tests run in place of a
 // plugin: it reports, as one JSON object on stdout, what it finds itself
 // running under (open descriptors at start, environment, no_new_privs,
