@@ -728,3 +728,81 @@ func running(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
 }
+
+// TestNonRootHost runs the host as an ordinary user (nobody), as in a
+// Kubernetes pod with runAsNonRoot: no capability to drop, and
+// RLIMIT_NPROC set, because the kernel applies it to any uid but 0.
+func TestNonRootHost(t *testing.T) {
+	if os.Getenv("FERRY_SANDBOX_TEST_NONROOT") != "" {
+		return // the child's copy of this test: see TestHelperNonRoot
+	}
+	if os.Getuid() != 0 {
+		t.Skip("needs root to start a process as nobody")
+	}
+	requireFull(t)
+	// Copies nobody can read and run: the test binary and the probe.
+	dir, err := os.MkdirTemp("", "ferry-sandbox-nonroot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, probe := filepath.Join(dir, "sandbox.test"), filepath.Join(dir, "probe")
+	copyFile(t, os.Args[0], self)
+	copyFile(t, probeBinary(t, "a"), probe)
+	host := exec.Command(self, "-test.run=^TestHelperNonRoot$")
+	host.Dir = dir
+	host.Env = []string{"FERRY_SANDBOX_TEST_NONROOT=" + probe, "TMPDIR=" + os.TempDir()}
+	host.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := host.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the host as nobody: %v\n%s", err, out)
+	}
+	var rep probeReport
+	i := strings.Index(string(out), "{")
+	if i < 0 {
+		t.Fatalf("no report:\n%s", out)
+	}
+	if err := json.NewDecoder(strings.NewReader(string(out[i:]))).Decode(&rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
+	if rep.NNP != 1 || rep.Seccomp != 2 || rep.CapEff != 0 {
+		t.Errorf("as nobody: no_new_privs %d, seccomp %d, effective capabilities %#x", rep.NNP, rep.Seccomp, rep.CapEff)
+	}
+	if n := rep.Limits["nproc"]; n < ThreadHeadroom || n > 1<<20 {
+		t.Errorf("RLIMIT_NPROC %d: want the uid's tasks + %d", n, ThreadHeadroom)
+	} else {
+		t.Logf("as nobody: RLIMIT_NPROC %d, no capabilities, no_new_privs, seccomp filter", n)
+	}
+	for _, a := range rep.Escapes {
+		if !a.Blocked() {
+			t.Errorf("as nobody, escaped: %s", a)
+		}
+	}
+}
+
+// TestHelperNonRoot is the host of TestNonRootHost, running as nobody: it
+// starts the probe in the full sandbox and copies its report to stdout.
+func TestHelperNonRoot(t *testing.T) {
+	path := os.Getenv("FERRY_SANDBOX_TEST_NONROOT")
+	if path == "" {
+		t.Skip("helper of TestNonRootHost")
+	}
+	if st, err := Probe().Plan(ModeRequired); err != nil || !st.NoCapabilities {
+		t.Fatalf("as nobody: %v %v", st, err)
+	}
+	c := &Command{Path: path, SHA256: sum(t, path)}
+	cmd := exec.Command("")
+	cmd.Args = []string{"", `{"forks":4}`}
+	s, err := start(t, c, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := s.out.ReadBytes('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Stdout.Write(line)
+}
