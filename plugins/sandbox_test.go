@@ -175,7 +175,7 @@ func TestHostilePluginIsFenced(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"tcp_connect", "udp_send", "dns_lookup", "raw_socket", "netlink_socket", "abstract_unix",
-		"create_file", "read_file", "chmod", "exec_sh", "execve_in_place", "ptrace", "signal", "fork"} {
+		"create_file", "read_file", "chmod", "exec_sh", "execve_in_place", "ptrace", "signal", "pdeathsig", "fork"} {
 		if !seen[name] {
 			t.Errorf("no %s attempt reported", name)
 		}

@@ -29,7 +29,7 @@
 //     new processes (fork, vfork, clone without CLONE_THREAD; clone3 says
 //     ENOSYS so runtimes fall back to clone), no chmod, chown, xattr or
 //     timestamp changes (Landlock does not cover those), no raising of its
-//     resource limits.
+//     resource limits, no clearing of its parent-death signal.
 //   - Resources: at most MaxOpenFiles open files; no core dumps; no bytes
 //     in any regular file; threads bounded by RLIMIT_NPROC when the host
 //     does not run as uid 0 (the kernel exempts uid 0 from that limit).

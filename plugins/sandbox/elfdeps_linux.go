@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"debug/elf"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -134,5 +133,3 @@ func findLib(name string, dirs []string) string {
 	}
 	return ""
 }
-
-var errNotRegular = errors.New("not a regular file")

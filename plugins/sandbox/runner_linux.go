@@ -148,7 +148,7 @@ func openVerified(path string, want []byte) (*os.File, error) {
 	}
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%s: %w", path, errNotRegular)
+		err = fmt.Errorf("%s: not a regular file", path)
 	}
 	if err != nil {
 		f.Close()
@@ -162,6 +162,14 @@ func openVerified(path string, want []byte) (*os.File, error) {
 	if subtle.ConstantTimeCompare(h.Sum(nil), want) != 1 {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, plugin.ErrChecksumsDoNotMatch)
+	}
+	// A script cannot be exec'd from a close-on-exec descriptor (its
+	// interpreter would need to open it again), nor would the sandbox let
+	// the interpreter run: plugins are ELF binaries.
+	var magic [4]byte
+	if _, err := f.ReadAt(magic[:], 0); err != nil || string(magic[:]) != "\x7fELF" {
+		f.Close()
+		return nil, fmt.Errorf("plugin sandbox: %s is not an ELF executable (a plugin is a binary, not a script)", path)
 	}
 	return f, nil
 }

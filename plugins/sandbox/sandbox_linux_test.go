@@ -449,6 +449,21 @@ func TestChecksumMismatch(t *testing.T) {
 	}
 }
 
+// TestScriptRefused: a plugin is an ELF binary; a script is refused with a
+// reason, in every mode, before anything starts.
+func TestScriptRefused(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "plugin.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range Modes {
+		c := &Command{Path: script, SHA256: sum(t, script), Mode: m}
+		if _, err := c.Runner(hclog.NewNullLogger(), exec.Command(""), t.TempDir()); err == nil || !strings.Contains(err.Error(), "not an ELF executable") {
+			t.Errorf("%s: %v", m, err)
+		}
+	}
+}
+
 // TestLauncherReportsFailure: a failing step of the launcher comes back as
 // Start's error, not as a plugin that "exited before we could connect".
 func TestLauncherReportsFailure(t *testing.T) {
@@ -559,6 +574,8 @@ func TestSeccompVerdicts(t *testing.T) {
 		{"execveat(execFD, 0)", 0, nr("execveat"), [6]uint64{execFD, 0, 0, 0, 0}, eperm},
 		{"prlimit64(get)", 0, nr("prlimit64"), [6]uint64{0, unix.RLIMIT_NOFILE, 0, 0xc000}, allow},
 		{"prlimit64(set)", 0, nr("prlimit64"), [6]uint64{0, unix.RLIMIT_NOFILE, 0xc000, 0}, eperm},
+		{"prctl(PR_SET_PDEATHSIG)", 0, nr("prctl"), [6]uint64{unix.PR_SET_PDEATHSIG, 0}, eperm},
+		{"prctl(PR_SET_NAME)", 0, nr("prctl"), [6]uint64{unix.PR_SET_NAME, 0xc000}, allow},
 		{"ptrace", 0, nr("ptrace"), [6]uint64{}, eperm},
 		{"mount", 0, nr("mount"), [6]uint64{}, eperm},
 		{"unshare", 0, nr("unshare"), [6]uint64{}, eperm},

@@ -68,6 +68,8 @@ var conditional = []seccomp.NameWithConditions{
 	{Name: "execveat", Conditions: seccomp.ArgumentConditions{{Argument: 4, Operation: seccomp.NotEqual, Value: unix.AT_EMPTY_PATH}}},
 	// Reading a limit is fine; setting one is not.
 	{Name: "prlimit64", Conditions: seccomp.ArgumentConditions{{Argument: 2, Operation: seccomp.NotEqual, Value: 0}}},
+	// The parent-death signal stays: a plugin never outlives its host.
+	{Name: "prctl", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.Equal, Value: unix.PR_SET_PDEATHSIG}}},
 }
 
 // errnoENOSYS answers clone3 so that runtimes (glibc's pthread_create)

@@ -50,3 +50,12 @@ func netlinkSocket() error {
 	}
 	return err
 }
+
+// clearPdeathsig clears the calling thread's parent-death signal, which
+// would let the process outlive its host.
+func clearPdeathsig() error {
+	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, 0, 0); e != 0 {
+		return e
+	}
+	return nil
+}

@@ -15,7 +15,8 @@
 //
 // Built with -ldflags "-X main.unaryOnly=1" it serves the Connector service
 // without the Session stream, as a plugin built with an older SDK does;
-// with "-X main.kind=K" it reports kind K instead of "test".
+// with "-X main.kind=K" it reports kind K instead of "test"; with
+// "-X main.startDelay=D" it sleeps D before serving.
 package main
 
 import (
@@ -27,6 +28,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -45,6 +47,11 @@ var unaryOnly string
 // kind is the connector kind it reports; set at link time for a second
 // plugin beside the first.
 var kind = "test"
+
+// startDelay, set at link time ("1.5s"), is how long it waits before
+// serving: a plugin slow to start. (A shell script that sleeps and then
+// execs the plugin would do, but the sandbox runs ELF binaries only.)
+var startDelay string
 
 // startFDs are the descriptors open when the process started, by number,
 // with their file type: before go-plugin or the runtime's poller opened
@@ -164,6 +171,9 @@ func (conn) Search(ctx context.Context, req *connectors.SearchRequest) (*connect
 }
 
 func main() {
+	if d, err := time.ParseDuration(startDelay); err == nil {
+		time.Sleep(d)
+	}
 	if unaryOnly == "" {
 		connectors.Serve(func() connectors.Connector { return conn{} })
 		return
