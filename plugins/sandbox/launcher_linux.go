@@ -56,22 +56,17 @@ func launch(arg string) int {
 	if os.Getppid() != sp.Parent {
 		return exitParentGone
 	}
-	// Whatever the host itself inherited without close-on-exec (a shell's
-	// or a supervisor's descriptors) passes through exec.Cmd: from the
-	// binary on, every descriptor closes at exec. The plugin keeps 0-2 and
-	// its ExtraFiles only. (Marked, not closed: the runtime's own
-	// descriptors must work until then.)
-	if err := unix.CloseRange(uint(sp.binFD()), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+	// From the report pipe on, every descriptor closes at exec: the
+	// report pipe (its closing tells the host the exec happened), the
+	// binary at execFD (the plugin never holds it, and once RLIMIT_NOFILE
+	// is execFD no descriptor of that number can exist again), the
+	// runtime's own, and whatever the host itself inherited without
+	// close-on-exec above execFD (a shell's or a supervisor's; those below
+	// were closed by os/exec). The plugin keeps 0-2 and its ExtraFiles
+	// only. (Marked, not closed: the runtime's descriptors must work until
+	// then.)
+	if err := unix.CloseRange(uint(sp.reportFD()), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fail("closing inherited descriptors", err)
-	}
-	// The binary moves to execFD, close-on-exec: the plugin never holds
-	// it, and once RLIMIT_NOFILE is execFD no descriptor of that number
-	// can exist again.
-	if err := unix.Dup3(sp.binFD(), execFD, unix.O_CLOEXEC); err != nil {
-		return fail("binary descriptor", err)
-	}
-	if err := unix.Close(sp.binFD()); err != nil {
-		return fail("binary descriptor", err)
 	}
 	if sp.DropCaps {
 		if err := dropCapabilities(); err != nil {

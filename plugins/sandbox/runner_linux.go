@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
+	"golang.org/x/sys/unix"
 )
 
 // Runner is a go-plugin ClientConfig.RunnerFunc. From the exec.Cmd that
@@ -62,10 +63,18 @@ func (c *Command) prepare(cmd *exec.Cmd, socketDir string) (*sandboxRunner, erro
 	if err != nil {
 		return nil, err
 	}
+	extra := append(append([]*os.File{}, c.ExtraFiles...), cmd.ExtraFiles...)
+	if len(extra) > maxExtraFiles {
+		return nil, fmt.Errorf("plugin sandbox: %d extra files: at most %d", len(extra), maxExtraFiles)
+	}
+	var nofile unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile); err != nil || nofile.Cur <= execFD {
+		return nil, fmt.Errorf("plugin sandbox: the host's RLIMIT_NOFILE (%d) must exceed %d", nofile.Cur, execFD)
+	}
 	spec := launchSpec{
 		Parent:     os.Getpid(),
 		Argv:       []string{path},
-		ExtraFiles: len(c.ExtraFiles) + len(cmd.ExtraFiles),
+		ExtraFiles: len(extra),
 		Landlock:   status.LandlockABI,
 		Seccomp:    status.Seccomp,
 		Limits:     status.Limits,
@@ -114,7 +123,13 @@ func (c *Command) prepare(cmd *exec.Cmd, socketDir string) (*sandboxRunner, erro
 		lc.Env = append(lc.Env, "GOMAXPROCS="+strconv.Itoa(runtime.GOMAXPROCS(0)))
 	}
 	lc.Dir = cmd.Dir
-	lc.ExtraFiles = append(append(append([]*os.File{}, c.ExtraFiles...), cmd.ExtraFiles...), bin, reportW)
+	// ExtraFiles, the report pipe, nothing (a nil entry closes that
+	// number in the child), and the binary at execFD.
+	files := make([]*os.File, execFD-3+1)
+	copy(files, extra)
+	files[len(extra)] = reportW
+	files[execFD-3] = bin
+	lc.ExtraFiles = files
 	attr := &syscall.SysProcAttr{}
 	if cmd.SysProcAttr != nil {
 		a := *cmd.SysProcAttr

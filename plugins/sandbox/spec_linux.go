@@ -7,8 +7,9 @@ const launcherArg0 = "ferry-plugin-sandbox"
 
 // launchSpec is what the host tells the launcher. The launcher's file
 // descriptors are 0-2 (stdin from /dev/null, stdout and stderr pipes to
-// go-plugin), then the ExtraFiles (3 … 3+ExtraFiles-1), then the verified
-// binary, then the write end of the report pipe.
+// go-plugin), then the ExtraFiles (3 … 3+ExtraFiles-1), then the write end
+// of the report pipe, and the verified binary at execFD; every number in
+// between is closed.
 type launchSpec struct {
 	// Parent is the host's pid: the launcher exits if its parent is
 	// another process by the time the parent-death signal is armed.
@@ -38,12 +39,18 @@ type launchSpec struct {
 	Libs   []string `json:"libs,omitempty"`
 }
 
-// binFD and reportFD are the launcher's descriptors for the verified binary
-// and the report pipe.
-func (s *launchSpec) binFD() int    { return 3 + s.ExtraFiles }
-func (s *launchSpec) reportFD() int { return 4 + s.ExtraFiles }
+// reportFD is the launcher's descriptor for the report pipe.
+func (s *launchSpec) reportFD() int { return 3 + s.ExtraFiles }
 
 // execFD is the descriptor number the launcher execs the plugin from: the
 // first one RLIMIT_NOFILE keeps the plugin from ever holding, so the
-// seccomp filter can allow execveat on it and on nothing else.
+// seccomp filter can allow execveat on it and on nothing else. The host
+// puts the binary there already (os/exec's child dup2s it before exec,
+// single-threaded): moving it there in the launcher, whose Go runtime has
+// threads by then, would grow a shared descriptor table, which waits for
+// an RCU grace period (15 ms measured here).
 const execFD = MaxOpenFiles
+
+// maxExtraFiles bounds ExtraFiles so they, and the report pipe, stay below
+// execFD.
+const maxExtraFiles = execFD - 4
