@@ -59,10 +59,6 @@ func (c *Command) prepare(cmd *exec.Cmd, socketDir string) (*sandboxRunner, erro
 	if err != nil {
 		return nil, err
 	}
-	bin, err := openVerified(path, c.SHA256)
-	if err != nil {
-		return nil, err
-	}
 	extra := append(append([]*os.File{}, c.ExtraFiles...), cmd.ExtraFiles...)
 	if len(extra) > maxExtraFiles {
 		return nil, fmt.Errorf("plugin sandbox: %d extra files: at most %d", len(extra), maxExtraFiles)
@@ -70,6 +66,10 @@ func (c *Command) prepare(cmd *exec.Cmd, socketDir string) (*sandboxRunner, erro
 	var nofile unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile); err != nil || nofile.Cur <= execFD {
 		return nil, fmt.Errorf("plugin sandbox: the host's RLIMIT_NOFILE (%d) must exceed %d", nofile.Cur, execFD)
+	}
+	bin, err := openVerified(path, c.SHA256)
+	if err != nil {
+		return nil, err
 	}
 	spec := launchSpec{
 		Parent:     os.Getpid(),
