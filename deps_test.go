@@ -11,7 +11,8 @@ import (
 	"testing"
 )
 
-// The import rules of DESIGN.md §2, enforced. Each rule says why.
+// The import rules of docs/design.md ("Packages and import direction"),
+// enforced. Each rule says why.
 const module = "github.com/ferryhealth/ferry"
 
 // modules are the repo's Go modules, by directory: the host (this one), the
