@@ -133,7 +133,7 @@ func TestPackageDocs(t *testing.T) {
 	for _, dir := range modules {
 		for _, line := range goList(t, dir, "-f", `{{.ImportPath}}|{{if .Doc}}ok{{end}}`, "./...") {
 			pkg, doc, _ := strings.Cut(line, "|")
-			if strings.HasSuffix(pkg, "/connectorv1") { // generated
+			if strings.HasSuffix(pkg, "/connectorv2") { // generated
 				continue
 			}
 			if doc == "" {

@@ -137,6 +137,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		connections: map[string]*connEntry{}, byKind: map[string][]*connEntry{}, tenants: map[string]*tenantEntry{},
 		baseCtx: bctx, cancel: cancel,
 	}
+	s.metrics.watchHop(o.Connectors)
 	s.mode = o.Config.MisdirectedMode()
 	if s.regions, err = newHomeRegions(o.Config); err != nil {
 		cancel()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/connectors/fhir/sandbox"
 )
 
@@ -21,7 +22,7 @@ import (
 // module (connectors/).
 
 // testPlugins are the main packages of testdata/plugins.
-var testPlugins = []string{"fhir", "hl7v2", "good", "badversion", "panicky", "crasher", "dialer"}
+var testPlugins = []string{"fhir", "hl7v2", "good", "badversion", "panicky", "crasher", "dialer", "badtemplate"}
 
 var (
 	buildOnce sync.Once
@@ -129,11 +130,12 @@ func TestBrokenPluginsFail(t *testing.T) {
 		isolation     Isolation
 		reason        []string
 	}{
-		{"badversion", "handshake", "", []string{"protocol v2", "this host speaks v1"}},
+		{"badversion", "handshake", "", []string{fmt.Sprintf("protocol v%d", connectors.ProtocolVersion+1), fmt.Sprintf("this host speaks v%d", connectors.ProtocolVersion)}},
 		{"panicky", "malformed_upstream", "", []string{"read patients: a panic", "truncated JSON", "want upstream"}},
 		{"crasher", "malformed_upstream", "", []string{"the plugin process died", "panic: interface conversion"}},
 		{"dialer", "network", "", []string{"the plugin", "req.Transport"}},
 		{"dialer", "network", IsolationNone, []string{"held network sockets", "udp to 127.0.0.1:9", "sampling /proc"}},
+		{"badtemplate", "templates", "", []string{"read patients", "[Accept: application/fhir+json]", "is not the connector's first request", "[Accept: application/json]"}},
 	} {
 		t.Run(c.plugin+"/"+string(c.isolation), func(t *testing.T) {
 			t.Parallel()
