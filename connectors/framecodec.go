@@ -20,21 +20,21 @@ import (
 
 // Field numbers, from proto/connector.proto.
 const (
-	fErrorCode, fErrorParam, fErrorPanicked                                              = 1, 2, 3
-	fHeaderName, fHeaderValue                                                            = 1, 2
-	fHTTPReqMethod, fHTTPReqPath, fHTTPReqQuery, fHTTPReqHeaders, fHTTPReqBody           = 1, 2, 3, 4, 5
-	fHTTPRespStatus, fHTTPRespHeaders, fHTTPRespBody, fHTTPRespError                     = 1, 2, 3, 4
-	fExReqMessage                                                                        = 1
-	fExRespMessage, fExRespError                                                         = 1, 2
-	fHelloProtocol, fHelloMaxFrame, fHelloOperations                                     = 1, 2, 3
-	fReadConn, fReadResource, fReadID, fReadRaw                                          = 1, 2, 3, 4
+	fErrorCode, fErrorParam, fErrorPanicked                                             = 1, 2, 3
+	fHeaderName, fHeaderValue                                                           = 1, 2
+	fHTTPReqMethod, fHTTPReqPath, fHTTPReqQuery, fHTTPReqHeaders, fHTTPReqBody          = 1, 2, 3, 4, 5
+	fHTTPRespStatus, fHTTPRespHeaders, fHTTPRespBody, fHTTPRespError                    = 1, 2, 3, 4
+	fExReqMessage                                                                       = 1
+	fExRespMessage, fExRespError                                                        = 1, 2
+	fHelloProtocol, fHelloMaxFrame, fHelloOperations                                    = 1, 2, 3
+	fReadConn, fReadResource, fReadID, fReadRaw                                         = 1, 2, 3, 4
 	fSearchConn, fSearchResource, fSearchParams, fSearchLimit, fSearchToken, fSearchRaw = 1, 2, 3, 4, 5, 6
-	fPrefetchRequest, fPrefetchResponse                                                  = 1, 2
-	fCallID, fCallDeadline, fCallRead, fCallSearch, fCallPrefetch                        = 1, 2, 3, 4, 5
-	fCancelID                                                                            = 1
-	fResultID, fResultError, fResultRecords, fResultNext, fResultPrefetchUsed            = 1, 2, 3, 4, 5
-	fTCallID, fTCallSeq, fTCallHTTP, fTCallExchange                                      = 1, 2, 3, 4
-	fTReplyID, fTReplySeq, fTReplyHTTP, fTReplyExchange                                  = 1, 2, 3, 4
+	fPrefetchRequest, fPrefetchResponse                                                 = 1, 2
+	fCallID, fCallDeadline, fCallRead, fCallSearch, fCallPrefetch                       = 1, 2, 3, 4, 5
+	fCancelID                                                                           = 1
+	fResultID, fResultError, fResultRecords, fResultNext, fResultPrefetchUsed           = 1, 2, 3, 4, 5
+	fTCallID, fTCallSeq, fTCallHTTP, fTCallExchange                                     = 1, 2, 3, 4
+	fTReplyID, fTReplySeq, fTReplyHTTP, fTReplyExchange                                 = 1, 2, 3, 4
 )
 
 // Wire values of ErrorCode (the proto enum).

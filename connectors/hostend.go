@@ -398,4 +398,3 @@ func (h *HostConn) reply(ctx context.Context, tc *transportCallMsg, resp *HTTPRe
 	}
 	_ = h.w.send(ctx, frameTransportReply, fb)
 }
-
