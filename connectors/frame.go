@@ -137,7 +137,8 @@ type frameWriter struct {
 	mu     sync.Mutex
 	queue  []*frameBuf
 	queued int           // bytes in queue
-	room   chan struct{} // closed and replaced when the queue is taken
+	room   chan struct{} // closed and replaced when the queue is taken, if someone waits on it
+	wait   bool          // a sender waits on room
 	err    error         // why sending stopped
 
 	wake     chan struct{} // cap 1: the queue has something
@@ -191,6 +192,7 @@ func (w *frameWriter) send(ctx context.Context, kind frameKind, fb *frameBuf) er
 			return nil
 		}
 		room := w.room
+		w.wait = true
 		w.mu.Unlock()
 		select {
 		case <-room:
@@ -216,8 +218,10 @@ func (w *frameWriter) loop() {
 		w.mu.Lock()
 		batch, w.queue = w.queue, batch[:0]
 		w.queued = 0
-		close(w.room)
-		w.room = make(chan struct{})
+		if w.wait {
+			close(w.room)
+			w.room, w.wait = make(chan struct{}), false
+		}
 		w.mu.Unlock()
 		if len(batch) > 0 {
 			iov = iov[:0]
@@ -255,7 +259,7 @@ func (w *frameWriter) stop(err error) {
 	}
 	w.queue, w.queued = nil, 0
 	close(w.room)
-	w.room = make(chan struct{})
+	w.room, w.wait = make(chan struct{}), false
 	w.mu.Unlock()
 }
 

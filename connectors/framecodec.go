@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"sync"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -242,17 +243,18 @@ func decodeParam(msg []byte) (Param, error) {
 	err := eachField(msg, func(num protowire.Number, _ uint64, data []byte) error {
 		switch num {
 		case fHeaderName:
-			p.Name = internHeader(data)
+			p.Name = InternHeader(data)
 		case fHeaderValue:
-			p.Value = string(data)
+			p.Value = InternHeaderValue(data)
 		}
 		return nil
 	})
 	return p, err
 }
 
-// internHeader returns the common header names without allocating.
-func internHeader(b []byte) string {
+// InternHeader returns a header name as a string, without allocating for
+// the common ones (the host and the data plane copy every source header).
+func InternHeader(b []byte) string {
 	switch string(b) {
 	case "Accept":
 		return "Accept"
@@ -266,6 +268,24 @@ func internHeader(b []byte) string {
 		return "Location"
 	case "Retry-After":
 		return "Retry-After"
+	}
+	return string(b)
+}
+
+// InternHeaderValue is InternHeader for the values FHIR and JSON sources
+// send most.
+func InternHeaderValue(b []byte) string {
+	switch string(b) {
+	case "application/fhir+json":
+		return "application/fhir+json"
+	case "application/fhir+json;charset=utf-8":
+		return "application/fhir+json;charset=utf-8"
+	case "application/fhir+json; charset=utf-8":
+		return "application/fhir+json; charset=utf-8"
+	case "application/json":
+		return "application/json"
+	case "application/json; charset=utf-8":
+		return "application/json; charset=utf-8"
 	}
 	return string(b)
 }
@@ -429,11 +449,17 @@ type callMsg struct {
 	deadline int64
 	read     *ReadRequest
 	search   *SearchRequest
-	// prefetch is the host's exchange made before the call, or nil;
-	// prefetchRequest is its request as encoded, which the plugin compares
-	// with the connector's own request encoded the same way.
-	prefetch        *Prefetched
+	// prefetch is the host's answer to the request it made before the call,
+	// or nil; prefetchRequest is that request as encoded, which the plugin
+	// compares with the connector's own request encoded the same way (so it
+	// is never decoded: the plugin has no other use for it).
+	prefetch        *HTTPResponse
 	prefetchRequest []byte
+
+	readReq ReadRequest // read points here: one allocation less
+	// transport is the call's Transport on the plugin's side, here for
+	// the same reason.
+	transport planeTransport
 }
 
 func sizeReadRequest(r *ReadRequest) int {
@@ -513,6 +539,34 @@ var resources = func() map[string]unified.ResourceType {
 	return m
 }()
 
+// connectionIDs interns the connection ids a plugin sees on every call:
+// there are a few per plugin (one per configured connection).
+var connectionIDs = internTable{m: map[string]string{}}
+
+type internTable struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+// maxInterned bounds the table: past it, ids are allocated each time.
+const maxInterned = 1 << 14
+
+func (t *internTable) intern(b []byte) string {
+	t.mu.RLock()
+	s, ok := t.m[string(b)]
+	t.mu.RUnlock()
+	if ok {
+		return s
+	}
+	s = string(b)
+	t.mu.Lock()
+	if len(t.m) < maxInterned {
+		t.m[s] = s
+	}
+	t.mu.Unlock()
+	return s
+}
+
 func resourceOf(b []byte) unified.ResourceType {
 	if r, ok := resources[string(b)]; ok {
 		return r
@@ -532,11 +586,12 @@ func decodeCall(msg []byte) (*callMsg, error) {
 			}
 			c.deadline = int64(v)
 		case fCallRead:
-			r := &ReadRequest{}
+			c.readReq = ReadRequest{}
+			r := &c.readReq
 			if err := eachField(data, func(num protowire.Number, v uint64, data []byte) error {
 				switch num {
 				case fReadConn:
-					r.ConnectionID = string(data)
+					r.ConnectionID = connectionIDs.intern(data)
 				case fReadResource:
 					r.Resource = resourceOf(data)
 				case fReadID:
@@ -554,7 +609,7 @@ func decodeCall(msg []byte) (*callMsg, error) {
 			if err := eachField(data, func(num protowire.Number, v uint64, data []byte) error {
 				switch num {
 				case fSearchConn:
-					r.ConnectionID = string(data)
+					r.ConnectionID = connectionIDs.intern(data)
 				case fSearchResource:
 					r.Resource = resourceOf(data)
 				case fSearchParams:
@@ -582,16 +637,15 @@ func decodeCall(msg []byte) (*callMsg, error) {
 			}
 			c.search, c.read = r, nil
 		case fCallPrefetch:
-			p := &Prefetched{}
+			var request bool
 			if err := eachField(data, func(num protowire.Number, _ uint64, data []byte) error {
 				var err error
 				switch num {
 				case fPrefetchRequest:
-					c.prefetchRequest = data
-					p.Request, err = decodeHTTPRequest(data)
+					c.prefetchRequest, request = data, true
 				case fPrefetchResponse:
 					var failed error
-					p.Response, failed, err = decodeHTTPResponse(data)
+					c.prefetch, failed, err = decodeHTTPResponse(data)
 					if err == nil && failed != nil {
 						err = errMalformed // the host sends only answers it got
 					}
@@ -600,10 +654,9 @@ func decodeCall(msg []byte) (*callMsg, error) {
 			}); err != nil {
 				return err
 			}
-			if p.Request == nil || p.Response == nil {
+			if !request || c.prefetch == nil {
 				return errMalformed
 			}
-			c.prefetch = p
 		}
 		return nil
 	})
@@ -672,8 +725,9 @@ func encodeResult(id uint64, err error, panicked bool, records []json.RawMessage
 	return fb
 }
 
-func decodeResult(msg []byte) (*resultMsg, error) {
-	r := &resultMsg{}
+// decodeResult reads a Result into r.
+func decodeResult(msg []byte, r *resultMsg) error {
+	*r = resultMsg{}
 	count := 0
 	err := eachField(msg, func(num protowire.Number, v uint64, data []byte) error {
 		switch num {
@@ -695,17 +749,16 @@ func decodeResult(msg []byte) (*resultMsg, error) {
 		return nil
 	})
 	if err != nil || count == 0 {
-		return r, err
+		return err
 	}
 	// A second pass, so that the records' slice is allocated once.
 	r.records = make([]json.RawMessage, 0, count)
-	err = eachField(msg, func(num protowire.Number, _ uint64, data []byte) error {
+	return eachField(msg, func(num protowire.Number, _ uint64, data []byte) error {
 		if num == fResultRecords {
 			r.records = append(r.records, data)
 		}
 		return nil
 	})
-	return r, err
 }
 
 // TransportCall.

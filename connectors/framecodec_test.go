@@ -82,8 +82,8 @@ func TestCodecCall(t *testing.T) {
 	if c.id != 42 || c.deadline != 1_700_000_000_000_000_000 || !reflect.DeepEqual(c.read, read) || c.search != nil {
 		t.Fatalf("decoded read call: %+v %+v", c, c.read)
 	}
-	if !reflect.DeepEqual(c.prefetch.Request, pre.Request) || !reflect.DeepEqual(c.prefetch.Response, pre.Response) {
-		t.Fatalf("decoded prefetch: %+v %+v", c.prefetch.Request, c.prefetch.Response)
+	if !reflect.DeepEqual(c.prefetch, pre.Response) {
+		t.Fatalf("decoded prefetch: %+v", c.prefetch)
 	}
 	// The prefetched request's bytes are what the plugin compares with.
 	if !bytes.Equal(c.prefetchRequest, marshal(t, want.Prefetch.Request)) {
@@ -125,7 +125,8 @@ func TestCodecResult(t *testing.T) {
 	if got.GetCallId() != 5 || len(got.GetRecords()) != 3 || string(got.GetRecords()[2]) != `{"id":"b"}` || got.GetNextPageToken() != "next" || !got.GetPrefetchUsed() {
 		t.Fatalf("Result: %v", &got)
 	}
-	r, err := decodeResult(fb.b[frameHeaderLen:])
+	r := &resultMsg{}
+	err := decodeResult(fb.b[frameHeaderLen:], r)
 	if err != nil || r.id != 5 || len(r.records) != 3 || len(r.records[1]) != 0 || r.next != "next" || !r.prefetchUsed || r.err != nil {
 		t.Fatalf("decoded: %+v %v", r, err)
 	}
@@ -139,7 +140,7 @@ func TestCodecResult(t *testing.T) {
 		t.Fatalf("error result: %v", &got)
 	}
 	fb.release()
-	r, err = decodeResult(marshal(t, &pb.Result{CallId: 3, Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INTERNAL, Panicked: true}}))
+	err = decodeResult(marshal(t, &pb.Result{CallId: 3, Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INTERNAL, Panicked: true}}), r)
 	if err != nil || r.err.Code != CodeInternal || !r.panicked {
 		t.Fatalf("panicked result: %+v %v", r, err)
 	}
@@ -250,9 +251,10 @@ func FuzzDecodeFrames(f *testing.F) {
 			}
 			fb.release()
 		}
-		if r, err := decodeResult(b); err == nil && r.err == nil && !r.panicked {
+		if r := (&resultMsg{}); decodeResult(b, r) == nil && r.err == nil && !r.panicked {
 			fb := encodeResult(r.id, nil, false, r.records, r.next, r.prefetchUsed)
-			r2, err := decodeResult(fb.b[frameHeaderLen:])
+			r2 := &resultMsg{}
+			err := decodeResult(fb.b[frameHeaderLen:], r2)
 			if err != nil || len(r2.records) != len(r.records) || r2.next != r.next {
 				t.Fatalf("result does not survive a round trip: %v", err)
 			}

@@ -72,14 +72,14 @@ type hostCall struct {
 	// call outlives it (and the pooled call and its Transport can be
 	// reused).
 	ctx        context.Context
-	cancel     context.CancelFunc
+	cancel     context.CancelFunc // set with the first source request (lazily: most calls make none in-band)
 	transport  Transport
 	transports sync.WaitGroup
 	result     chan delivery // cap 1
 }
 
 type delivery struct {
-	msg *resultMsg
+	msg resultMsg
 	fb  *frameBuf
 }
 
@@ -164,8 +164,7 @@ func (h *HostConn) Search(ctx context.Context, req *SearchRequest, pre *Prefetch
 // returns at once.
 func (h *HostConn) call(ctx context.Context, tr Transport, read *ReadRequest, search *SearchRequest, pre *Prefetched) (delivery, CallInfo, error) {
 	c := hostCalls.Get().(*hostCall)
-	c.ctx, c.cancel = context.WithCancel(ctx)
-	c.transport = tr
+	c.ctx, c.transport = ctx, tr
 	id := h.next.Add(1)
 	h.mu.Lock()
 	if h.closed {
@@ -223,7 +222,9 @@ func (h *HostConn) call(ctx context.Context, tr Transport, read *ReadRequest, se
 // a Result that arrived as its caller gave up) and pools it. The call is
 // out of h.calls, so nothing more arrives for it.
 func (h *HostConn) putCall(c *hostCall) {
-	c.cancel()
+	if c.cancel != nil {
+		c.cancel()
+	}
 	c.transports.Wait()
 	select {
 	case d := <-c.result:
@@ -262,7 +263,7 @@ func (h *HostConn) deliver(msg *resultMsg, fb *frameBuf) bool {
 		return false
 	}
 	select {
-	case c.result <- delivery{msg, fb}:
+	case c.result <- delivery{*msg, fb}:
 		return true
 	default:
 		return false
@@ -277,6 +278,9 @@ func (h *HostConn) startTransport(id uint64) (ctx context.Context, tr Transport,
 	c := h.calls[id]
 	if c == nil || c.transport == nil {
 		return nil, nil, nil, false
+	}
+	if c.cancel == nil {
+		c.ctx, c.cancel = context.WithCancel(c.ctx)
 	}
 	c.transports.Add(1)
 	return c.ctx, c.transport, c.transports.Done, true
@@ -316,12 +320,12 @@ func (h *HostConn) readLoop(r *frameReader) error {
 				close(h.helloReady)
 			}
 		case frameResult:
-			msg, err := decodeResult(fb.b)
-			if err != nil {
+			var msg resultMsg
+			if err := decodeResult(fb.b, &msg); err != nil {
 				fb.release()
 				return fmt.Errorf("result: %w", err)
 			}
-			if !h.deliver(msg, fb) {
+			if !h.deliver(&msg, fb) {
 				// A Result for a call no longer waiting, or a second one
 				// for a call: the first stands.
 				fb.release()

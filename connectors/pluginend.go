@@ -46,8 +46,11 @@ type transportReplyFrame struct {
 
 // serveDataPlane serves impl on conn until the host closes it.
 func serveDataPlane(conn net.Conn, impl Connector) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	// Calls derive from a context that is never cancelled: each call's own
+	// cancel ends it (Cancel, its result sent, or the data plane ending, on
+	// which receive cancels them all), and a child of a cancellable parent
+	// would cost allocations per call to register with it.
+	ctx := context.Background()
 	pe := &pluginEnd{
 		impl:    impl,
 		w:       newFrameWriter(conn),
@@ -145,7 +148,8 @@ func (pe *pluginEnd) start(c *callMsg, fb *frameBuf) {
 }
 
 func (pe *pluginEnd) run(ctx context.Context, cancel context.CancelFunc, c *callMsg, fb *frameBuf) {
-	tr := &planeTransport{pe: pe, callID: c.id, prefetch: c.prefetch, prefetchRequest: c.prefetchRequest}
+	tr := &c.transport
+	tr.pe, tr.callID, tr.prefetch, tr.prefetchRequest = pe, c.id, c.prefetch, c.prefetchRequest
 	defer func() {
 		pe.mu.Lock()
 		delete(pe.calls, c.id)
@@ -195,7 +199,7 @@ func (pe *pluginEnd) run(ctx context.Context, cancel context.CancelFunc, c *call
 	}
 	// The host has given up on a call whose context ended; the Result is
 	// still sent when there is room, and the host drops it.
-	_ = pe.w.send(context.WithoutCancel(ctx), frameResult, out)
+	_ = pe.w.send(pe.base, frameResult, out)
 }
 
 // planeTransport is the connector's Transport for one call.
@@ -204,7 +208,7 @@ type planeTransport struct {
 	callID uint64
 
 	mu              sync.Mutex
-	prefetch        *Prefetched // consumed by the first request that matches
+	prefetch        *HTTPResponse // answers the first request that matches prefetchRequest
 	prefetchRequest []byte
 	prefetchUsed    bool
 	frames          []*frameBuf // replies whose bytes the connector may hold
@@ -268,7 +272,7 @@ func (t *planeTransport) takePrefetch(req *HTTPRequest) *HTTPResponse {
 		return nil
 	}
 	t.prefetchUsed = true
-	return t.prefetch.Response
+	return t.prefetch
 }
 
 // roundTrip sends a TransportCall, an HTTP request or (http nil) a message
