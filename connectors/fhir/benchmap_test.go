@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"strconv"
 	"sync"
@@ -213,5 +214,42 @@ func BenchmarkMap(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// Allocation budgets of the connector's calls (issue 16): a read of a
+// Patient may allocate 15 times, the plugin's whole budget per read being
+// 30; a search page 5 times per entry, decoding the Bundle included. The
+// counts are of the whole call, with what the canned transport allocates.
+// Tighten them as the path is trimmed, never loosen them without a reason.
+const (
+	readAllocBudget     = 15
+	perEntryAllocBudget = 5
+)
+
+// TestMapAllocBudget fails when a call allocates beyond its budget.
+//
+// Alone: go test ./fhir -run TestMapAllocBudget -v
+func TestMapAllocBudget(t *testing.T) {
+	c := benchConnector(t)
+	for _, bc := range benchCases() {
+		budget := float64(readAllocBudget)
+		if bc.n > 0 {
+			budget = float64(perEntryAllocBudget * bc.n)
+		}
+		n := testing.AllocsPerRun(50, func() {
+			got, err := bc.run(c)
+			if err != nil || got != bc.n {
+				t.Fatalf("%s: %d records, %v", bc.name, got, err)
+			}
+		})
+		per := ""
+		if bc.n > 0 {
+			per = fmt.Sprintf(" (%.1f per entry)", n/float64(bc.n))
+		}
+		t.Logf("%-10s %5.0f allocations%s, budget %.0f", bc.name, n, per, budget)
+		if !raceEnabled && n > budget {
+			t.Errorf("%s: %.0f allocations, above the budget of %.0f", bc.name, n, budget)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"math"
 	"strings"
 
 	"github.com/ferryhealth/ferry/unified"
@@ -49,16 +50,45 @@ type fhirPeriod struct {
 }
 
 type fhirQuantity struct {
+	// Value is read through value(). A reset quantity's Value points to
+	// its own slot, which holds absentValue: the decoder writes a number
+	// into the slot, null makes Value nil, and an absent value leaves the
+	// slot as it was, so a quantity decodes without allocating its value
+	// and still tells an absent value from a 0. A quantity that was never
+	// reset (the zero value) has a nil Value, which the decoder allocates
+	// as usual.
 	Value      *float64 `json:"value"`
 	Comparator string   `json:"comparator"`
 	Unit       string   `json:"unit"`
 	System     string   `json:"system"`
 	Code       string   `json:"code"`
+	slot       float64
+}
+
+// absentValue marks a slot the decoder did not write. It is a NaN, which no
+// JSON number decodes to.
+var absentValue = math.Float64frombits(0x7ff8_0000_feed_0001)
+
+func (q *fhirQuantity) reset() {
+	*q = fhirQuantity{slot: absentValue}
+	q.Value = &q.slot
+}
+
+// value returns Value, or nil when the source gave none.
+func (q *fhirQuantity) value() *float64 {
+	if q.Value == nil || math.Float64bits(*q.Value) == math.Float64bits(absentValue) {
+		return nil
+	}
+	return q.Value
 }
 
 type fhirRange struct {
 	Low  fhirQuantity `json:"low"`
 	High fhirQuantity `json:"high"`
+}
+
+func (r *fhirRange) reset() {
+	*r = fhirRange{Low: emptied(&r.Low), High: emptied(&r.High)}
 }
 
 type fhirRatio struct {
@@ -315,7 +345,8 @@ func (m *mapper) period(p *fhirPeriod) *unified.Period {
 }
 
 func (m *mapper) quantity(q *fhirQuantity) *unified.Quantity {
-	if q.Value == nil && q.Unit == "" && q.Code == "" {
+	value := q.value()
+	if value == nil && q.Unit == "" && q.Code == "" {
 		return nil
 	}
 	system := q.System
@@ -323,7 +354,7 @@ func (m *mapper) quantity(q *fhirQuantity) *unified.Quantity {
 		system = unified.CanonicalSystem(system)
 	}
 	return m.quantities.one(unified.Quantity{
-		Value: q.Value, Comparator: q.Comparator, Unit: q.Unit,
+		Value: value, Comparator: q.Comparator, Unit: q.Unit,
 		System: system, Code: q.Code,
 	})
 }

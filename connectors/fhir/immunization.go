@@ -48,6 +48,7 @@ func (m *fhirImmunization) reset() {
 		VaccineCode:  emptied(&m.VaccineCode),
 		Site:         emptied(&m.Site),
 		Route:        emptied(&m.Route),
+		DoseQuantity: emptied(&m.DoseQuantity),
 		Performer:    clearList(m.Performer),
 	}
 }

@@ -89,8 +89,11 @@ type fhirObservationReferenceRange struct {
 
 func (r *fhirObservationReferenceRange) reset() {
 	*r = fhirObservationReferenceRange{
+		Low:       emptied(&r.Low),
+		High:      emptied(&r.High),
 		Type:      emptied(&r.Type),
 		AppliesTo: reuse(r.AppliesTo),
+		Age:       emptied(&r.Age),
 	}
 }
 
