@@ -24,10 +24,12 @@ type searchset[R any] struct {
 }
 
 type searchEntry[R any] struct {
-	Resource R `json:"resource"`
-	Search   struct {
-		Mode string `json:"mode"`
-	} `json:"search"`
+	Resource R           `json:"resource"`
+	Search   entrySearch `json:"search"`
+}
+
+type entrySearch struct {
+	Mode string `json:"mode"`
 }
 
 // match reports whether the entry is one of the search's matches. An
@@ -58,7 +60,7 @@ func (b *searchset[R]) reset(resetResource func(*R)) {
 	}
 	for i := range entries {
 		resetResource(&entries[i].Resource)
-		entries[i] = searchEntry[R]{Resource: entries[i].Resource}
+		entries[i].Search = entrySearch{}
 	}
 	*b = searchset[R]{Link: clearList(b.Link), Entry: entries[:0]}
 }

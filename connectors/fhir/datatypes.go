@@ -190,6 +190,9 @@ func (m *mapper) concept(c *fhirCodeableConcept) *unified.CodeableConcept {
 
 // conceptOf maps a concept; ok is false when it holds nothing.
 func (m *mapper) conceptOf(c *fhirCodeableConcept) (unified.CodeableConcept, bool) {
+	if len(c.Coding) == 0 && c.Text == "" {
+		return unified.CodeableConcept{}, false
+	}
 	u := m.conceptValue(c)
 	return u, len(u.Codings) > 0 || u.Text != ""
 }

@@ -337,3 +337,22 @@ func holds(v reflect.Value, marker, path string, seen map[uintptr]bool) string {
 	}
 	return ""
 }
+
+// TestMapperClearEmptiesEverySlab fills every slab of a mapper and checks
+// that clear empties them all, to the end of their arrays.
+func TestMapperClearEmptiesEverySlab(t *testing.T) {
+	var m mapper
+	v := reflect.ValueOf(&m).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		items := settable(v.Field(i)).Field(0)
+		s := reflect.MakeSlice(items.Type(), 3, 3)
+		for j := 0; j < 3; j++ {
+			fill(s.Index(j), 0)
+		}
+		settable(items).Set(s)
+	}
+	m.clear()
+	if where := dirt(v, "mapper"); where != "" {
+		t.Errorf("clear left %s", where)
+	}
+}
