@@ -3,7 +3,7 @@ package fhir
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"strconv"
 	"strings"
 
 	gojson "github.com/goccy/go-json"
@@ -192,7 +192,7 @@ func (m *resourceMap) query(params map[string]string, limit int, s *Settings) ([
 	for _, inc := range m.include {
 		q = append(q, connectors.Param{Name: "_include", Value: inc})
 	}
-	q = append(q, connectors.Param{Name: "_count", Value: fmt.Sprint(limit)})
+	q = append(q, connectors.Param{Name: "_count", Value: strconv.Itoa(limit)})
 	return q, nil
 }
 
@@ -218,16 +218,16 @@ func (m *resourceMap) accepts(name string) bool {
 // standard filters already; they are checked again because a connector
 // must not trust that, and extras (a name, a birth date) only here.
 func (p searchParam) value(v string) (string, error) {
-	bad := connectors.InvalidParam(p.name)
+	bad := func() error { return connectors.InvalidParam(p.name) }
 	switch p.kind {
 	case paramString:
 		if strings.ContainsAny(v, "\x00\r\n") {
-			return "", bad
+			return "", bad()
 		}
 		return escapeSearchValue(v), nil
 	case paramToken:
 		if !validToken(v) {
-			return "", bad
+			return "", bad()
 		}
 		if sys, code, ok := strings.Cut(v, "|"); ok {
 			return escapeSearchValue(sys) + "|" + escapeSearchValue(code), nil
@@ -235,24 +235,24 @@ func (p searchParam) value(v string) (string, error) {
 		return escapeSearchValue(v), nil
 	case paramID:
 		if !validID(v) {
-			return "", bad
+			return "", bad()
 		}
 		return v, nil
 	case paramDate:
 		if !validDate(v) {
-			return "", bad
+			return "", bad()
 		}
 		return v, nil
 	case paramDateGE, paramDateLT:
 		if !unified.ValidDate(v) {
-			return "", bad
+			return "", bad()
 		}
 		if p.kind == paramDateGE {
 			return "ge" + v, nil
 		}
 		return "lt" + v, nil
 	}
-	return "", bad
+	return "", bad()
 }
 
 // validToken accepts "value" and "system|value", FHIR's token search
