@@ -6,19 +6,21 @@ package fhir
 // in them must never show in the next one, which may belong to another
 // tenant: every decoding struct has a reset method that empties it.
 //
-// A reset method assigns a composite literal that names only the lists,
-// each emptied by reuse or clearList:
+// A reset method assigns a composite literal that names only what it keeps
+// room in, each emptied by reuse, clearList or emptied:
 //
-//	func (c *fhirCodeableConcept) reset() {
-//		*c = fhirCodeableConcept{Coding: reuse(c.Coding)}
+//	func (o *fhirObservation) reset() {
+//		*o = fhirObservation{Category: reuse(o.Category), Code: emptied(&o.Code), …}
 //	}
 //
 // so every other field is zeroed by the assignment itself, and a field
-// added later and forgotten in reset is dropped, never kept. The decoder
-// fills a list's elements in place, those after its length too (as
-// encoding/json does), so reuse empties every element of the array, not
-// only the ones up to the length: a record whose JSON names a list twice
-// leaves elements past the length.
+// added later and forgotten in reset is dropped, never kept (fhirQuantity's
+// reset, which points Value to a slot of its own, is the one exception).
+// The decoder fills a list's elements in place, those after its length too
+// (as encoding/json does), so reuse and clearList empty every element of
+// the array, not only the ones up to the length: a record whose JSON names
+// a list twice leaves elements past the length. TestResetEmptiesEveryField
+// and TestNoValueCrossesRecords check all of this.
 
 // maxKept bounds the lists kept from one record to the next: a record with
 // an unusually long one does not make every later record keep its memory.
