@@ -6,6 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/ferryhealth/ferry/proxy.Version=$(VERSION)
 CONNECTORS := fhir hl7v2
 MEDPLUM := testdata/peers/medplum
+OPENAPI_LINT := testdata/peers/openapi-lint
 # The repo's Go modules, by directory: the host (root), the connector SDK that
 # third parties import, and the unified types. The root requires both and the
 # SDK requires unified, each with a replace directive to the folder (no go.work:
@@ -15,7 +16,7 @@ MODULES := . connectors unified
 # A go.work outside the repo must not change what CI tests.
 export GOWORK := off
 
-.PHONY: all build demo test test-deps debian-peers test-unit fuzz bench bench-nginx bench-micro bench-resilience generate check-generated vet fmt clean
+.PHONY: all build demo test test-deps debian-peers test-unit fuzz bench bench-micro bench-resilience generate check-generated vet fmt clean
 
 all: build
 
@@ -32,10 +33,13 @@ build:
 demo: build
 	$(BIN)/ferry demo
 
-## test-deps: the pinned npm test peer (Medplum FHIR server) and the Debian test peers
-## (rsyslog with TLS for the syslog audit sink), installed with apt-get when missing
-DEBIAN_PEERS := rsyslog rsyslog-gnutls strace python3-hl7
-test-deps: $(MEDPLUM)/node_modules/.package-lock.json debian-peers
+## test-deps: the pinned npm test peers (Medplum FHIR server, Redocly's OpenAPI linter) and
+## the Debian test peers (rsyslog with TLS for the syslog audit sink, strace for the PHI
+## canary, python-hl7 for MLLP, nginx for the bench harness's baseline), installed with
+## apt-get when missing. tools_test.go fails when Go code runs a program this list does not
+## install (and that not every machine has).
+DEBIAN_PEERS := rsyslog rsyslog-gnutls strace python3-hl7 nginx
+test-deps: $(MEDPLUM)/node_modules/.package-lock.json $(OPENAPI_LINT)/node_modules/.package-lock.json debian-peers
 
 debian-peers:
 	@missing=; for p in $(DEBIAN_PEERS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -44,8 +48,9 @@ debian-peers:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-$(MEDPLUM)/node_modules/.package-lock.json: $(MEDPLUM)/package-lock.json
-	cd $(MEDPLUM) && npm ci --no-audit --no-fund --loglevel=error
+# npm ci from the committed lockfile, again whenever the lockfile changes.
+%/node_modules/.package-lock.json: %/package-lock.json
+	cd $* && npm ci --no-audit --no-fund --loglevel=error
 
 ## test: every test, against the real peers (started by the tests themselves)
 test: test-deps build vet
@@ -68,17 +73,12 @@ fuzz:
 
 ## bench: the side-by-side table (direct / nginx / bare fasthttp proxy / Ferry, see
 ## docs/performance.md; raw CSV under bench/results/), then the hot-path micro-benchmarks.
-## nginx is installed with apt-get when missing; it is not a test dependency.
-## BENCHFLAGS go to ferry-bench, e.g. BENCHFLAGS='-workloads W1,W3 -profile'.
+## nginx comes with the Debian peers. BENCHFLAGS go to ferry-bench, e.g.
+## BENCHFLAGS='-workloads W1,W3 -profile'.
 BENCHFLAGS ?=
-bench: bench-nginx
+bench: debian-peers
 	$(GO) run ./bench/cmd/ferry-bench $(BENCHFLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/hotpath/
-
-bench-nginx:
-	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { \
-		echo "apt-get install nginx"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx; }
 
 ## bench-micro: every Go micro-benchmark of every module
 bench-micro:

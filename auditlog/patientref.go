@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"hash"
+	"sync"
 )
 
 // PatientRefPrefix starts every patient reference, naming the algorithm so
@@ -46,16 +48,65 @@ func PatientRef(key []byte, tenant, connectionID, patientID string) string {
 	if len(key) == 0 || patientID == "" {
 		return ""
 	}
-	mac := hmac.New(sha256.New, key)
-	var n [8]byte
-	for _, part := range [...]string{patientRefDomain, tenant, connectionID, patientID} {
-		binary.BigEndian.PutUint64(n[:], uint64(len(part)))
-		mac.Write(n[:])
-		mac.Write([]byte(part))
+	return newRefState(key).ref(tenant, connectionID, patientID)
+}
+
+// PatientRefs computes PatientRef under one tenant's key, reusing the HMAC
+// state and its buffers between requests: a fresh HMAC costs several
+// allocations, and the gateway computes a reference on most requests.
+type PatientRefs struct {
+	states sync.Pool // *refState keyed with the key
+}
+
+// NewPatientRefs returns the references of one key (nil for an empty key,
+// whose Ref is always "").
+func NewPatientRefs(key []byte) *PatientRefs {
+	if len(key) == 0 {
+		return nil
 	}
-	var sum [sha256.Size]byte
-	out := make([]byte, len(PatientRefPrefix), len(PatientRefPrefix)+hex.EncodedLen(sha256.Size))
-	copy(out, PatientRefPrefix)
-	out = hex.AppendEncode(out, mac.Sum(sum[:0]))
-	return string(out)
+	p := &PatientRefs{}
+	p.states.New = func() any { return newRefState(key) }
+	return p
+}
+
+// Ref is PatientRef(key, tenant, connectionID, patientID).
+func (p *PatientRefs) Ref(tenant, connectionID, patientID string) string {
+	if p == nil || patientID == "" {
+		return ""
+	}
+	st := p.states.Get().(*refState)
+	ref := st.ref(tenant, connectionID, patientID)
+	p.states.Put(st)
+	return ref
+}
+
+// refState is a keyed HMAC and the buffers one reference needs, kept
+// together so that none of them escapes on its own.
+type refState struct {
+	mac hash.Hash
+	in  []byte
+	sum [sha256.Size]byte
+	out [len(PatientRefPrefix) + 2*sha256.Size]byte
+}
+
+func newRefState(key []byte) *refState {
+	st := &refState{mac: hmac.New(sha256.New, key), in: make([]byte, 0, 256)}
+	copy(st.out[:], PatientRefPrefix)
+	return st
+}
+
+// ref writes the MAC input in one Write and formats the reference; the
+// state is reset for the next.
+func (st *refState) ref(tenant, connectionID, patientID string) string {
+	b := st.in[:0]
+	for _, part := range [...]string{patientRefDomain, tenant, connectionID, patientID} {
+		b = binary.BigEndian.AppendUint64(b, uint64(len(part)))
+		b = append(b, part...)
+	}
+	st.mac.Reset()
+	st.mac.Write(b)
+	clear(b) // the patient id is not kept in pooled memory
+	st.in = b[:0]
+	hex.Encode(st.out[len(PatientRefPrefix):], st.mac.Sum(st.sum[:0]))
+	return string(st.out[:])
 }

@@ -3,6 +3,7 @@ package auditlog
 import (
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -94,5 +95,37 @@ func TestPatientRefEmpty(t *testing.T) {
 		if got := PatientRef(key, "acme", "epic-prod", "12345"); got != "" {
 			t.Errorf("empty key: got %q, want \"\"", got)
 		}
+	}
+}
+
+// TestPatientRefsMatchPatientRef: the pooled form gives exactly
+// PatientRef's references, for long parts too and under concurrent use,
+// and reuses its state without carrying one reference into the next.
+func TestPatientRefsMatchPatientRef(t *testing.T) {
+	key := []byte(strings.Repeat("k", MinAuditKeyLen))
+	refs := NewPatientRefs(key)
+	if NewPatientRefs(nil).Ref("t", "c", "p") != "" || refs.Ref("t", "c", "") != "" {
+		t.Fatal("an empty key or patient must give no reference")
+	}
+	long := strings.Repeat("x", 300)
+	cases := [][3]string{{"acme", "ehr", "p-1"}, {"acme", "ehr", "p-2"}, {"a", "bc", "d"}, {"ab", "c", "d"}, {long, long, long}}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				for _, c := range cases {
+					if got, want := refs.Ref(c[0], c[1], c[2]), PatientRef(key, c[0], c[1], c[2]); got != want {
+						t.Errorf("Ref%v = %s, PatientRef = %s", c, got, want)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := testing.AllocsPerRun(100, func() { refs.Ref("acme", "ehr", "p-1") }); n > 1 && !raceEnabled {
+		t.Errorf("%.0f allocations per reference, want 1 (the string)", n)
 	}
 }

@@ -8,10 +8,14 @@ import (
 )
 
 // ProtocolVersion is the major version of the host–plugin wire protocol
-// (package ferry.connector.v1). It is the go-plugin handshake's protocol
+// (package ferry.connector.v2). It is the go-plugin handshake's protocol
 // version, so a host and a plugin of different majors refuse each other at
 // start rather than misreading each other's messages.
-const ProtocolVersion = 1
+//
+// Version 2 carries every call on the data plane (frames on a socket the
+// host hands the plugin) instead of version 1's gRPC calls and stream, and
+// lets a connection describe its first source request (SourceTemplate).
+const ProtocolVersion = 2
 
 // Connector is implemented by every connector. Methods must be safe for
 // concurrent use: one connector value serves many connections and many
@@ -100,8 +104,13 @@ type ConfigureRequest struct {
 	Settings json.RawMessage
 }
 
-// ConfigureResponse is empty today; it exists so fields can be added.
-type ConfigureResponse struct{}
+// ConfigureResponse may describe the connection's usual source requests.
+type ConfigureResponse struct {
+	// Templates are, per resource, the first source request of a read and
+	// of a search's first page on this connection (see SourceTemplate):
+	// optional, and only a matter of speed.
+	Templates []SourceTemplate
+}
 
 // ReadRequest asks for one record.
 type ReadRequest struct {
@@ -116,6 +125,19 @@ type ReadRequest struct {
 // ReadResponse holds one unified object, encoded as JSON.
 type ReadResponse struct {
 	Record json.RawMessage
+
+	frame *frameBuf // the data-plane frame Record is a slice of, or nil
+}
+
+// Release hands the response's memory back to the layer that made it (the
+// host's end of the data plane reads a plugin's records into pooled
+// buffers); the record must not be used afterwards. Calling it is optional,
+// and it does nothing on a response a connector made itself.
+func (r *ReadResponse) Release() {
+	if r != nil {
+		r.frame.release()
+		r.frame = nil
+	}
 }
 
 // SearchRequest asks for one page of records.
@@ -140,4 +162,14 @@ type SearchResponse struct {
 	// source next link, an offset); empty when this is the last page. The
 	// host seals it into the client's cursor.
 	NextPageToken string
+
+	frame *frameBuf // the data-plane frame Records are slices of, or nil
+}
+
+// Release is ReadResponse.Release for a page of records.
+func (r *SearchResponse) Release() {
+	if r != nil {
+		r.frame.release()
+		r.frame = nil
+	}
 }

@@ -5,61 +5,77 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
+	"net"
+	"os"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
-	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
+	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv2"
 	"github.com/ferryhealth/ferry/unified"
 )
 
+// DataPlaneFD is the file descriptor on which a plugin finds its data
+// plane: one end of a socketpair, which the host passes as the child's
+// first extra file.
+const DataPlaneFD = 3
+
 // Serve runs a connector as a plugin process: it answers the host's
-// handshake and serves the Connector wire protocol until the host goes away.
-// A plugin's main is one line: connectors.Serve(fhir.New).
+// handshake, serves the control plane (Metadata, Configure) over go-plugin's
+// gRPC and every call on the data plane, until the host goes away. A
+// plugin's main is one line: connectors.Serve(fhir.New).
 func Serve(factory func() Connector) {
+	impl := factory()
+	if os.Getenv(Handshake.MagicCookieKey) == Handshake.MagicCookieValue {
+		// Started by a host: the data plane is there. (Run by hand, the
+		// binary gets go-plugin's explanation below instead.)
+		conn, err := dataPlane()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ferry connector:", err)
+			os.Exit(1)
+		}
+		go func() {
+			err := ServeDataPlane(conn, impl)
+			// Without its data plane the plugin can serve nothing; exiting
+			// lets the host restart it.
+			if err != nil {
+				os.Exit(1)
+			}
+			os.Exit(0)
+		}()
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
-		Plugins:         plugin.PluginSet{PluginName: &servePlugin{impl: factory()}},
-		GRPCServer:      GRPCServer,
+		Plugins:         plugin.PluginSet{PluginName: &servePlugin{impl: impl}},
+		GRPCServer:      plugin.DefaultGRPCServer,
 	})
 }
 
-// GRPCServer is the gRPC server Serve runs: go-plugin's default with the
-// message limit raised to MaxMessageBytes, which the Session stream needs
-// (the host's transport replies arrive on it, up to the host's body cap).
-func GRPCServer(opts []grpc.ServerOption) *grpc.Server {
-	largeFrames.Store(true)
-	return plugin.DefaultGRPCServer(append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes)))
+// dataPlane returns the socket the host handed the plugin.
+func dataPlane() (net.Conn, error) {
+	f := os.NewFile(DataPlaneFD, "ferry-data-plane")
+	if f == nil {
+		return nil, errNoDataPlane
+	}
+	conn, err := net.FileConn(f)
+	_ = f.Close() // FileConn holds its own descriptor
+	if err != nil {
+		return nil, fmt.Errorf("%w (%v)", errNoDataPlane, err)
+	}
+	return conn, nil
 }
 
-// MaxMessageBytes bounds one gRPC message between host and plugin in either
-// direction; the host and the SDK both use it.
-const MaxMessageBytes = 64 << 20
-
-// largeFrames records that this process's gRPC server takes messages up to
-// MaxMessageBytes (GRPCServer built it). A plugin that calls plugin.Serve
-// with go-plugin's default server receives at most gRPC's 4 MiB; its
-// Session says so in its headers (MaxFrameHeader), and the host keeps
-// each frame it sends within that, so one large source answer fails its
-// own call instead of the stream every call shares.
-var largeFrames atomic.Bool
-
-// MaxFrameHeader is the Session header in which the plugin states the
-// largest frame it takes, in bytes. Absent, the host assumes 4 MiB.
-const MaxFrameHeader = "ferry-max-frame"
-
-// DefaultMaxFrame is gRPC's default receive limit.
-const DefaultMaxFrame = 4 << 20
-
-func maxFrame() int {
-	if largeFrames.Load() {
-		return MaxMessageBytes
+// ServeDataPlane serves impl on the plugin's end of a data plane until the
+// host closes it; it returns nil then. Serve runs it on the socket the host
+// handed the process; tests and benchmarks run it on one end of a socket
+// pair, with a HostConn on the other, to price the hop without a process.
+func ServeDataPlane(conn net.Conn, impl Connector) error {
+	err := serveDataPlane(conn, impl)
+	_ = conn.Close()
+	if err == nil || errors.Is(err, net.ErrClosed) || isEOF(err) {
+		return nil
 	}
-	return DefaultMaxFrame
+	return err
 }
 
 // servePlugin is the plugin half of go-plugin's GRPCPlugin; the host half
@@ -69,13 +85,8 @@ type servePlugin struct {
 	impl Connector
 }
 
-func (p *servePlugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
-	dial := func(id uint32) (*grpc.ClientConn, error) {
-		// The host sends source bodies up to its own cap; the default 4 MiB
-		// gRPC limit would fail large searches.
-		return broker.DialWithOptions(id, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes)))
-	}
-	pb.RegisterConnectorServer(s, NewWireServer(p.impl, dial))
+func (p *servePlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pb.RegisterConnectorServer(s, NewControlServer(p.impl))
 	return nil
 }
 
@@ -83,131 +94,45 @@ func (p *servePlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.Clie
 	return nil, errors.New("connectors: the plugin side has no client")
 }
 
-// NewWireServer adapts a Connector to the wire protocol's server interface.
-// dial opens the host's Transport service by broker id. It is exported so the
-// conformance kit and benchmarks can run the wire adapter without a process.
-func NewWireServer(impl Connector, dial func(uint32) (*grpc.ClientConn, error)) pb.ConnectorServer {
-	return &wireServer{impl: impl, dial: dial}
+// NewControlServer adapts a Connector to the control plane's gRPC service.
+// It is exported for test plugins that call plugin.Serve themselves.
+func NewControlServer(impl Connector) pb.ConnectorServer {
+	return &controlServer{impl: impl}
 }
 
-type wireServer struct {
+type controlServer struct {
 	pb.UnimplementedConnectorServer
 	impl Connector
-	dial func(uint32) (*grpc.ClientConn, error)
-
-	mu        sync.RWMutex
-	transport pb.TransportClient
 }
 
-func (s *wireServer) Init(_ context.Context, req *pb.InitRequest) (*pb.InitResponse, error) {
-	// One long-lived connection back to the host, dialled once: a dial per
-	// request would cost a TLS handshake on the hot path.
-	conn, err := s.dial(req.GetTransportBrokerId())
-	if err != nil {
-		return nil, fmt.Errorf("dial host transport: %w", err)
-	}
-	s.mu.Lock()
-	s.transport = pb.NewTransportClient(conn)
-	s.mu.Unlock()
-	return &pb.InitResponse{}, nil
-}
-
-func (s *wireServer) transportFor(callID uint64) Transport {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return &wireTransport{client: s.transport, callID: callID}
-}
-
-func (s *wireServer) Metadata(ctx context.Context, _ *pb.MetadataRequest) (resp *pb.MetadataResponse, err error) {
+func (s *controlServer) Metadata(ctx context.Context, _ *pb.MetadataRequest) (resp *pb.MetadataResponse, err error) {
 	defer recoverInto(&err)
 	m, err := s.impl.Metadata(ctx, &MetadataRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %s", CodeOf(err))
 	}
-	out := &pb.MetadataResponse{
-		Kind: m.Kind, Version: m.Version, ProtocolVersion: ProtocolVersion, AuthKinds: m.AuthKinds,
-	}
-	for _, r := range m.Resources {
-		out.Resources = append(out.Resources, &pb.ResourceCapability{
-			Resource: string(r.Resource), Read: r.Read, Search: r.Search,
-			SearchParams: r.SearchParams, RequiredParams: r.RequiredParams,
-		})
-	}
-	return out, nil
+	return MetadataToWire(m), nil
 }
 
-func (s *wireServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (resp *pb.ConfigureResponse, err error) {
+func (s *controlServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (resp *pb.ConfigureResponse, err error) {
 	resp = &pb.ConfigureResponse{}
-	defer recoverIntoWire(&resp.Error)
-	_, cerr := s.impl.Configure(ctx, &ConfigureRequest{
+	defer func() {
+		if recover() != nil {
+			resp = &pb.ConfigureResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INTERNAL, Panicked: true}}
+			err = nil
+		}
+	}()
+	r, cerr := s.impl.Configure(ctx, &ConfigureRequest{
 		ConnectionID: req.GetConnectionId(), Settings: json.RawMessage(req.GetSettings()),
 	})
-	resp.Error = ErrorToWire(cerr)
+	if cerr != nil {
+		resp.Error = ErrorToWire(cerr)
+		return resp, nil
+	}
+	if r != nil {
+		resp.Templates = TemplatesToWire(r.Templates)
+	}
 	return resp, nil
-}
-
-func (s *wireServer) Read(ctx context.Context, req *pb.ReadRequest) (*pb.ReadResponse, error) {
-	return s.read(ctx, req, s.transportFor(req.GetCallId())), nil
-}
-
-// read serves one Read with the given Transport, for the unary RPC and the
-// Session stream alike. A panic in the connector becomes this call's error.
-func (s *wireServer) read(ctx context.Context, req *pb.ReadRequest, tr Transport) (resp *pb.ReadResponse) {
-	resp = &pb.ReadResponse{}
-	defer recoverIntoWire(&resp.Error)
-	r, rerr := s.impl.Read(ctx, &ReadRequest{
-		ConnectionID: req.GetConnectionId(),
-		Resource:     unified.ResourceType(req.GetResource()),
-		ID:           req.GetId(),
-		Raw:          req.GetRaw(),
-		Transport:    tr,
-	})
-	if rerr != nil {
-		resp.Error = ErrorToWire(rerr)
-		return resp
-	}
-	resp.Record = r.Record
-	return resp
-}
-
-func (s *wireServer) Search(ctx context.Context, req *pb.SearchRequest) (*pb.SearchResponse, error) {
-	return s.search(ctx, req, s.transportFor(req.GetCallId())), nil
-}
-
-// search is read's counterpart for Search.
-func (s *wireServer) search(ctx context.Context, req *pb.SearchRequest, tr Transport) (resp *pb.SearchResponse) {
-	resp = &pb.SearchResponse{}
-	defer recoverIntoWire(&resp.Error)
-	r, serr := s.impl.Search(ctx, &SearchRequest{
-		ConnectionID: req.GetConnectionId(),
-		Resource:     unified.ResourceType(req.GetResource()),
-		Params:       req.GetParams(),
-		Limit:        int(req.GetLimit()),
-		PageToken:    req.GetPageToken(),
-		Raw:          req.GetRaw(),
-		Transport:    tr,
-	})
-	if serr != nil {
-		resp.Error = ErrorToWire(serr)
-		return resp
-	}
-	resp.Records = make([][]byte, len(r.Records))
-	for i, rec := range r.Records {
-		resp.Records[i] = rec
-	}
-	resp.NextPageToken = r.NextPageToken
-	return resp
-}
-
-// recoverIntoWire turns a panic inside a connector into an internal error for
-// this one call, so one bad record cannot take down the plugin process and
-// every other in-flight request with it. The panic value is dropped: it may
-// hold PHI. Only the fact crosses (Panicked), so the host can count panics
-// and the conformance kit can name them.
-func recoverIntoWire(dst **pb.Error) {
-	if r := recover(); r != nil {
-		*dst = &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INTERNAL, Panicked: true}
-	}
 }
 
 // PanicMessage is the fixed text of the gRPC error a Metadata call fails with
@@ -220,52 +145,83 @@ func recoverInto(dst *error) {
 	}
 }
 
-// wireTransport is the connector's Transport inside a plugin process: each
-// exchange goes back to the host over the broker connection, tagged with the
-// call id the host minted for the request being served.
-type wireTransport struct {
-	client pb.TransportClient
-	callID uint64
+// MetadataToWire and MetadataFromWire convert a manifest.
+func MetadataToWire(m *MetadataResponse) *pb.MetadataResponse {
+	out := &pb.MetadataResponse{
+		Kind: m.Kind, Version: m.Version, ProtocolVersion: ProtocolVersion, AuthKinds: m.AuthKinds,
+	}
+	for _, r := range m.Resources {
+		out.Resources = append(out.Resources, &pb.ResourceCapability{
+			Resource: string(r.Resource), Read: r.Read, Search: r.Search,
+			SearchParams: r.SearchParams, RequiredParams: r.RequiredParams,
+		})
+	}
+	return out
 }
 
-var (
-	_ Transport = (*wireTransport)(nil)
-	_ Exchanger = (*wireTransport)(nil)
-)
-
-func (t *wireTransport) Do(ctx context.Context, req *HTTPRequest) (*HTTPResponse, error) {
-	if t.client == nil {
-		return nil, Errorf(CodeInternal, "transport not initialised by the host")
+// MetadataFromWire is the inverse of MetadataToWire.
+func MetadataFromWire(m *pb.MetadataResponse) *MetadataResponse {
+	out := &MetadataResponse{Kind: m.GetKind(), Version: m.GetVersion(), AuthKinds: m.GetAuthKinds()}
+	for _, r := range m.GetResources() {
+		out.Resources = append(out.Resources, ResourceCapability{
+			Resource: unified.ResourceType(r.GetResource()), Read: r.GetRead(), Search: r.GetSearch(),
+			SearchParams: r.GetSearchParams(), RequiredParams: r.GetRequiredParams(),
+		})
 	}
-	resp, err := t.client.Do(ctx, httpRequestToWire(t.callID, req))
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, &Error{Code: CodeUpstreamTimeout, Err: ctx.Err()}
-		}
-		return nil, &Error{Code: CodeInternal, Err: err}
-	}
-	return httpResponseFromWire(resp)
+	return out
 }
 
-// Exchange sends one message through the host's message transport (MLLP),
-// tagged with the call id like Do.
-func (t *wireTransport) Exchange(ctx context.Context, msg []byte) ([]byte, error) {
-	if t.client == nil {
-		return nil, Errorf(CodeInternal, "transport not initialised by the host")
+// TemplatesToWire and TemplatesFromWire convert a connection's templates.
+func TemplatesToWire(ts []SourceTemplate) []*pb.SourceTemplate {
+	out := make([]*pb.SourceTemplate, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, &pb.SourceTemplate{
+			Resource: string(t.Resource), Read: requestTemplateToWire(t.Read), Search: requestTemplateToWire(t.Search),
+		})
 	}
-	resp, err := t.client.Exchange(ctx, &pb.ExchangeRequest{CallId: t.callID, Message: msg})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, &Error{Code: CodeUpstreamTimeout, Err: ctx.Err()}
+	return out
+}
+
+func requestTemplateToWire(t *RequestTemplate) *pb.RequestTemplate {
+	if t == nil {
+		return nil
+	}
+	out := &pb.RequestTemplate{Path: t.Path, Headers: ParamsToWire(t.Header)}
+	for _, q := range t.Query {
+		out.Query = append(out.Query, &pb.QueryTemplate{
+			Name: q.Name, Value: q.Value, Filter: q.Filter, Encoding: pb.ValueEncoding(q.Encoding), Limit: q.Limit,
+		})
+	}
+	return out
+}
+
+// TemplatesFromWire is the inverse of TemplatesToWire. An encoding this SDK
+// does not know drops the template (its requests go in-band).
+func TemplatesFromWire(ts []*pb.SourceTemplate) []SourceTemplate {
+	var out []SourceTemplate
+	for _, t := range ts {
+		out = append(out, SourceTemplate{
+			Resource: unified.ResourceType(t.GetResource()),
+			Read:     requestTemplateFromWire(t.GetRead()),
+			Search:   requestTemplateFromWire(t.GetSearch()),
+		})
+	}
+	return out
+}
+
+func requestTemplateFromWire(t *pb.RequestTemplate) *RequestTemplate {
+	if t == nil {
+		return nil
+	}
+	out := &RequestTemplate{Path: t.GetPath(), Header: ParamsFromWire(t.GetHeaders())}
+	for _, q := range t.GetQuery() {
+		e := ValueEncoding(q.GetEncoding())
+		if e < EncodeVerbatim || e > EncodeFHIRToken {
+			return nil
 		}
-		if status.Code(err) == codes.Unimplemented {
-			// A host older than the Exchange RPC.
-			return nil, &Error{Code: CodeUnsupported, Err: err}
-		}
-		return nil, &Error{Code: CodeInternal, Err: err}
+		out.Query = append(out.Query, QueryTemplate{
+			Name: q.GetName(), Value: q.GetValue(), Filter: q.GetFilter(), Encoding: e, Limit: q.GetLimit(),
+		})
 	}
-	if werr := ErrorFromWire(resp.GetError()); werr != nil {
-		return nil, werr
-	}
-	return resp.GetMessage(), nil
+	return out
 }

@@ -105,13 +105,26 @@ func ValidRelativePath(p string) bool {
 			return false
 		}
 	}
-	for _, seg := range strings.Split(p, "/") {
-		dec, err := url.PathUnescape(seg)
-		if err != nil || dec == "." || dec == ".." || strings.ContainsAny(dec, "/\\") {
+	// Segment by segment, without allocating (the host checks every
+	// source request's path, twice): a segment is decoded only when it
+	// holds an escape.
+	for rest := p; ; {
+		seg, after, more := strings.Cut(rest, "/")
+		dec := seg
+		if strings.IndexByte(seg, '%') >= 0 {
+			var err error
+			if dec, err = url.PathUnescape(seg); err != nil {
+				return false
+			}
+		}
+		if dec == "." || dec == ".." || strings.ContainsAny(dec, "/\\") {
 			return false
 		}
+		if !more {
+			return true
+		}
+		rest = after
 	}
-	return true
 }
 
 // ReadMethod reports whether method may be used while serving a Read or a

@@ -3,7 +3,7 @@ package connectors
 import (
 	"github.com/hashicorp/go-plugin"
 
-	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
+	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv2"
 )
 
 // PluginName is the name under which the connector service is dispensed in
@@ -19,7 +19,7 @@ var Handshake = plugin.HandshakeConfig{
 	MagicCookieValue: "8d1f2c6e-ferry-connector-v1",
 }
 
-var codeToWire = map[ErrorCode]pb.ErrorCode{
+var codeToPB = map[ErrorCode]pb.ErrorCode{
 	CodeInternal:               pb.ErrorCode_ERROR_CODE_INTERNAL,
 	CodeInvalidArgument:        pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT,
 	CodeNotFound:               pb.ErrorCode_ERROR_CODE_NOT_FOUND,
@@ -30,7 +30,7 @@ var codeToWire = map[ErrorCode]pb.ErrorCode{
 	CodeCredentialsUnavailable: pb.ErrorCode_ERROR_CODE_CREDENTIALS_UNAVAILABLE,
 }
 
-// ErrorToWire converts err for the wire: only its code and parameter name
+// ErrorToWire converts err for the control plane: only its code and parameter name
 // cross, never its text. A nil err gives nil.
 func ErrorToWire(err error) *pb.Error {
 	if err == nil {
@@ -40,7 +40,7 @@ func ErrorToWire(err error) *pb.Error {
 	if e, ok := err.(*Error); ok {
 		param = e.Param
 	}
-	return &pb.Error{Code: codeToWire[CodeOf(err)], Param: param}
+	return &pb.Error{Code: codeToPB[CodeOf(err)], Param: param}
 }
 
 // ErrorFromWire converts a wire error back to an *Error; nil gives nil. An
@@ -49,7 +49,7 @@ func ErrorFromWire(e *pb.Error) error {
 	if e == nil {
 		return nil
 	}
-	for code, w := range codeToWire {
+	for code, w := range codeToPB {
 		if w == e.Code && e.Code != pb.ErrorCode_ERROR_CODE_UNSPECIFIED {
 			return &Error{Code: code, Param: e.Param}
 		}
@@ -79,29 +79,4 @@ func ParamsFromWire(hs []*pb.Header) []Param {
 		out[i] = Param{Name: h.GetName(), Value: h.GetValue()}
 	}
 	return out
-}
-
-// httpRequestToWire is req as the wire carries it for the given call.
-func httpRequestToWire(callID uint64, req *HTTPRequest) *pb.HTTPRequest {
-	return &pb.HTTPRequest{
-		CallId:  callID,
-		Method:  req.Method,
-		Path:    req.Path,
-		Query:   ParamsToWire(req.Query),
-		Headers: ParamsToWire(req.Header),
-		Body:    req.Body,
-	}
-}
-
-// httpResponseFromWire is the host's answer to a transport call: the
-// source's response, or the host's typed error.
-func httpResponseFromWire(resp *pb.HTTPResponse) (*HTTPResponse, error) {
-	if werr := ErrorFromWire(resp.GetError()); werr != nil {
-		return nil, werr
-	}
-	return &HTTPResponse{
-		Status: int(resp.GetStatus()),
-		Header: ParamsFromWire(resp.GetHeaders()),
-		Body:   resp.GetBody(),
-	}, nil
 }

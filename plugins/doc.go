@@ -1,10 +1,16 @@
 // Package plugins is the host side of Ferry's connector plugins: it starts
-// each plugin binary from the catalog after verifying its SHA-256, talks to
-// it over go-plugin's gRPC with AutoMTLS, and restarts it with backoff when
-// it dies. Reads and searches, and the plugin's Transport calls for them,
-// travel on one long-lived Session stream per process (session.go); a
-// plugin built with an SDK older than Session is called unary, with the
-// host's Transport service lent over the GRPCBroker.
+// each plugin binary from the catalog after verifying its SHA-256, runs
+// go-plugin's handshake and gRPC health probes over the control plane (a
+// Unix socket with mutual TLS, which also carries Metadata and Configure),
+// hands the plugin its data plane (one end of an unnamed socket pair, the
+// child's fd 3) and restarts it with backoff when it dies or its data plane
+// breaks.
+//
+// Every read and search travels on the data plane (connectors.HostConn).
+// When a connection's template (connectors.SourceTemplate) describes a
+// call's first source request, the host makes it before the call and sends
+// the answer along, so the call costs one round trip between the processes
+// instead of two (wireclient.go).
 //
 // To the rest of Ferry a plugin is just a connectors.Connector: Host.Connector
 // returns a stable value that forwards each call to whichever process is
@@ -13,10 +19,10 @@
 //
 // A plugin is untrusted code. It gets no environment from the host (so no
 // AWS credentials and no dev-mode secrets), its stderr is discarded (it may
-// print PHI), and it can use the Transport (Do for HTTP sources, Exchange
-// for MLLP ones) only for calls the host is currently making to it: every
-// Transport request carries a call id that the host minted for one
-// in-flight request and forgets when it ends.
+// print PHI), and it reaches a source only through the host, for a call
+// the host is making to it: every in-band source request names a call id
+// the host minted for one request in flight and forgets when it ends, and
+// is served through that call's transport.
 //
 // Every plugin starts fenced in by the kernel (package sandbox: no network,
 // no files, no exec, no new processes, dead with the host), exec'd from the

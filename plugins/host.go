@@ -8,27 +8,22 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/status"
 
 	"github.com/ferryhealth/ferry/connectors"
-	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
+	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv2"
 	"github.com/ferryhealth/ferry/plugins/sandbox"
 )
-
-// MaxMessageBytes bounds one gRPC message between host and plugin in either
-// direction. The host transport caps source bodies below this, so a
-// legitimate answer never hits it; a plugin that tries to send more gets its
-// call failed instead of exhausting the host's memory. The SDK defines it, so
-// both ends of the wire agree.
-const MaxMessageBytes = connectors.MaxMessageBytes
 
 // Spec is one plugin to run: a catalog entry plus the connections it serves.
 type Spec struct {
@@ -104,6 +99,7 @@ type Host struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
+	stats     Stats
 }
 
 // NewHost prepares one supervised instance per spec; Start launches them.
@@ -179,6 +175,14 @@ func (h *Host) Metadata(kind string) (*connectors.MetadataResponse, bool) {
 	return i.meta, i.meta != nil
 }
 
+// Stats returns the counters of every plugin's calls.
+func (h *Host) Stats() *Stats { return &h.stats }
+
+// HopCounters reads the counters for the proxy's metrics.
+func (h *Host) HopCounters() (prefetched, prefetchMissed, panics uint64) {
+	return h.stats.Prefetched.Load(), h.stats.PrefetchMissed.Load(), h.stats.Panics.Load()
+}
+
 // PID returns the process id of the running plugin of kind, or 0.
 func (h *Host) PID(kind string) int {
 	i, ok := h.instances[kind]
@@ -229,6 +233,20 @@ type live struct {
 	health grpc_health_v1.HealthClient
 }
 
+// ended is closed when the process exits or its data plane ends: either
+// way it can serve nothing more, and the supervisor replaces it.
+func (l *live) ended() <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		select {
+		case <-l.done:
+		case <-l.wire.conn.Done():
+		}
+		close(ch)
+	}()
+	return ch
+}
+
 var _ connectors.Connector = (*instance)(nil)
 
 func newInstance(h *Host, s Spec) *instance {
@@ -249,8 +267,9 @@ func (i *instance) snapshot() (state, *live) {
 	return i.state, i.cur
 }
 
-// acquire returns the running process. While the plugin is (re)starting it
-// waits, bounded by ctx, so a request that arrives during a restart after a
+// acquire returns the running process. While the plugin is (re)starting,
+// or has just died and the supervisor has yet to notice, it waits, bounded
+// by ctx, so a request that arrives during a restart after a
 // crash succeeds a few hundred milliseconds late instead of failing. While
 // it is backing off from a crash loop it fails at once, unless wait is set.
 func (i *instance) acquire(ctx context.Context, wait bool) (*live, error) {
@@ -259,7 +278,7 @@ func (i *instance) acquire(ctx context.Context, wait bool) (*live, error) {
 		st, l, ch := i.state, i.cur, i.changed
 		i.mu.Unlock()
 		switch {
-		case st == stateRunning && l != nil:
+		case st == stateRunning && l != nil && l.wire.conn.Err() == nil:
 			return l, nil
 		case st == stateClosed:
 			return nil, ErrUnavailable
@@ -294,7 +313,7 @@ func (i *instance) supervise(ctx context.Context) {
 		i.set(stateRunning, l)
 		started := time.Now()
 		select {
-		case <-l.done:
+		case <-l.ended():
 		case <-ctx.Done():
 		case <-watchHealth(ctx, l.health, l.done, i.host.opts.HealthInterval, i.host.opts.HealthTimeout, i.host.opts.HealthFailures):
 			log.Warn("plugin missed its health probes; killing it", "pid", l.pid, "probes", i.host.opts.HealthFailures)
@@ -302,6 +321,7 @@ func (i *instance) supervise(ctx context.Context) {
 			// for an answer a wedged process never gives: kill it outright.
 			killProcess(l.pid)
 		}
+		_ = l.wire.conn.Close()
 		l.client.Kill()
 		if ctx.Err() != nil {
 			break
@@ -343,33 +363,38 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // start launches the plugin process and brings it to the point where it can
-// serve requests: handshake, Transport lent, manifest read, connections
+// serve requests: handshake, data plane, manifest read, connections
 // configured.
 func (i *instance) start(ctx context.Context) (*live, error) {
+	hostEnd, pluginEnd, err := connectors.DataPlanePair()
+	if err != nil {
+		return nil, err
+	}
 	// The plugin runs fenced in by the kernel (package sandbox): the binary
 	// is hashed from an open descriptor and exec'd from that descriptor.
 	// It inherits nothing from the host's environment (SkipHostEnv): no
-	// cloud credentials, no dev-mode secrets.
-	sb := &sandbox.Command{Path: i.spec.Path, SHA256: i.spec.SHA256, Mode: i.spec.Sandbox}
+	// cloud credentials, no dev-mode secrets. Its data plane: the first
+	// extra file is the child's DataPlaneFD.
+	sb := &sandbox.Command{Path: i.spec.Path, SHA256: i.spec.SHA256, Mode: i.spec.Sandbox, ExtraFiles: []*os.File{pluginEnd}}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  connectors.Handshake,
 		Plugins:          plugin.PluginSet{connectors.PluginName: &hostPlugin{}},
 		RunnerFunc:       sb.Runner,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		SkipHostEnv:      true,
-		StartTimeout:     i.host.opts.StartTimeout,
+		// The control plane's socket has a name in the file system, so it
+		// keeps mutual TLS; the data plane is an unnamed socket pair.
+		AutoMTLS:     true,
+		SkipHostEnv:  true,
+		StartTimeout: i.host.opts.StartTimeout,
 		// A plugin's output is untrusted and may carry PHI: it is dropped.
 		Logger:     hclog.NewNullLogger(),
 		Stderr:     io.Discard,
 		SyncStdout: io.Discard,
 		SyncStderr: io.Discard,
-		GRPCDialOptions: []grpc.DialOption{
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
-		},
 	})
-	l, err := i.handshake(ctx, client)
+	l, err := i.handshake(ctx, client, hostEnd, pluginEnd)
 	if err != nil {
+		_ = hostEnd.Close()
 		client.Kill()
 		return nil, err
 	}
@@ -377,11 +402,23 @@ func (i *instance) start(ctx context.Context) (*live, error) {
 	return l, nil
 }
 
-func (i *instance) handshake(ctx context.Context, client *plugin.Client) (*live, error) {
+var pluginVersionRE = regexp.MustCompile(`Plugin version: (\d+)`)
+
+func (i *instance) handshake(ctx context.Context, client *plugin.Client, hostEnd net.Conn, pluginEnd *os.File) (*live, error) {
 	rpc, err := client.Client()
+	// The child has its copy of the plugin's end (or never will).
+	_ = pluginEnd.Close()
 	if err != nil {
-		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
+		switch {
+		case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
 			return nil, fmt.Errorf("binary %s does not match the catalog's sha256", i.spec.Path)
+		case strings.Contains(err.Error(), "ncompatible API version"):
+			v := "another version"
+			if m := pluginVersionRE.FindStringSubmatch(err.Error()); m != nil {
+				v = "v" + m[1]
+			}
+			return nil, fmt.Errorf("plugin %s speaks connector protocol %s, this host speaks v%d: rebuild it with the SDK of protocol v%d",
+				i.spec.Path, v, connectors.ProtocolVersion, connectors.ProtocolVersion)
 		}
 		return nil, fmt.Errorf("start: %w", err)
 	}
@@ -390,20 +427,15 @@ func (i *instance) handshake(ctx context.Context, client *plugin.Client) (*live,
 		return nil, fmt.Errorf("dispense: %w", err)
 	}
 	conn := raw.(*hostConn)
-	calls := &callRegistry{}
-	brokerID := conn.broker.NextId()
-	go conn.broker.AcceptAndServe(brokerID, func(opts []grpc.ServerOption) *grpc.Server {
-		opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))
-		s := grpc.NewServer(opts...)
-		pb.RegisterTransportServer(s, &transportServer{calls: calls})
-		return s
-	})
-	wire := newWireClient(conn.rpc, calls)
+	wire := &wireClient{rpc: conn.rpc, conn: connectors.NewHostConn(hostEnd), stats: &i.host.stats,
+		templates: map[string][]connectors.SourceTemplate{}}
 
 	cctx, cancel := context.WithTimeout(ctx, i.host.opts.StartTimeout)
 	defer cancel()
-	if _, err := conn.rpc.Init(cctx, &pb.InitRequest{TransportBrokerId: brokerID}); err != nil {
-		return nil, fmt.Errorf("init: %w", err)
+	if v, _, err := wire.conn.WaitHello(cctx); err != nil {
+		return nil, fmt.Errorf("data plane: %w", err)
+	} else if v != connectors.ProtocolVersion {
+		return nil, fmt.Errorf("plugin's data plane speaks protocol v%d, this host v%d", v, connectors.ProtocolVersion)
 	}
 	meta, err := wire.Metadata(cctx, &connectors.MetadataRequest{})
 	if err != nil {
@@ -419,20 +451,11 @@ func (i *instance) handshake(ctx context.Context, client *plugin.Client) (*live,
 		return nil, fmt.Errorf("plugin reports kind %q, catalog says %q", meta.Kind, i.spec.Kind)
 	}
 	for _, c := range i.spec.Connections {
-		if _, err := wire.Configure(cctx, &connectors.ConfigureRequest{ConnectionID: c.ID, Settings: c.Settings}); err != nil {
+		resp, err := wire.Configure(cctx, &connectors.ConfigureRequest{ConnectionID: c.ID, Settings: c.Settings})
+		if err != nil {
 			return nil, fmt.Errorf("configure connection %q: %s", c.ID, connectors.CodeOf(err))
 		}
-	}
-	// Reads and searches go over one long-lived stream; a plugin built with
-	// an SDK that predates it answers Unimplemented and is served unary.
-	sess, err := openSession(cctx, conn.rpc, calls)
-	switch {
-	case err == nil:
-		wire.stream, wire.sess = true, sess
-	case status.Code(err) == codes.Unimplemented:
-		i.host.opts.Logger.Info("plugin predates the Session stream; calling it unary", "plugin", i.spec.Kind)
-	default:
-		return nil, fmt.Errorf("session: %w", err)
+		wire.templates[c.ID] = resp.Templates
 	}
 	i.mu.Lock()
 	i.meta = meta
@@ -487,11 +510,10 @@ type hostPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 }
 
-// hostConn is what Dispense returns: the plugin's Connector client, the
-// broker to lend services over, and a channel closed when the process exits.
+// hostConn is what Dispense returns: the plugin's control-plane client, its
+// health service, and a channel closed when the process exits.
 type hostConn struct {
 	rpc    pb.ConnectorClient
-	broker *plugin.GRPCBroker
 	done   <-chan struct{}
 	health grpc_health_v1.HealthClient
 }
@@ -500,6 +522,6 @@ func (hostPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
 	return errors.New("plugins: the host serves no connector")
 }
 
-func (hostPlugin) GRPCClient(done context.Context, broker *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
-	return &hostConn{rpc: pb.NewConnectorClient(conn), broker: broker, done: done.Done(), health: grpc_health_v1.NewHealthClient(conn)}, nil
+func (hostPlugin) GRPCClient(done context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
+	return &hostConn{rpc: pb.NewConnectorClient(conn), done: done.Done(), health: grpc_health_v1.NewHealthClient(conn)}, nil
 }

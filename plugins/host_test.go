@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ferryhealth/ferry/connectors"
-	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -299,20 +298,6 @@ func TestWrongKindRefused(t *testing.T) {
 	}
 }
 
-func TestTransportRefusesUnknownCall(t *testing.T) {
-	s := &transportServer{calls: &callRegistry{}}
-	id, _ := s.calls.open(context.Background(), &fakeTransport{})
-	resp, _ := s.Do(context.Background(), &pb.HTTPRequest{CallId: id + 1, Path: "Patient/1"})
-	if resp.GetError().GetCode() != pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT {
-		t.Fatalf("forged call id served: %+v", resp)
-	}
-	s.calls.close(id)
-	resp, _ = s.Do(context.Background(), &pb.HTTPRequest{CallId: id, Path: "Patient/1"})
-	if resp.GetError() == nil {
-		t.Fatal("finished call id served")
-	}
-}
-
 // exchangeTransport is an MLLP connection's transport: Exchange answers,
 // Do is refused.
 type exchangeTransport struct {
@@ -352,20 +337,6 @@ func TestExchangeThroughPluginAndTransport(t *testing.T) {
 	// An HTTP connection's transport has no Exchange: a typed error.
 	if _, err := read(t, h, "exchange", 5*time.Second, &fakeTransport{}); connectors.CodeOf(err) != connectors.CodeUnsupported {
 		t.Fatalf("exchange on an HTTP transport: %v", err)
-	}
-}
-
-func TestExchangeRefusesUnknownCall(t *testing.T) {
-	s := &transportServer{calls: &callRegistry{}}
-	id, _ := s.calls.open(context.Background(), &exchangeTransport{})
-	resp, _ := s.Exchange(context.Background(), &pb.ExchangeRequest{CallId: id + 1, Message: []byte("MSH|")})
-	if resp.GetError().GetCode() != pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT {
-		t.Fatalf("forged call id served: %+v", resp)
-	}
-	s.calls.close(id)
-	resp, _ = s.Exchange(context.Background(), &pb.ExchangeRequest{CallId: id, Message: []byte("MSH|")})
-	if resp.GetError() == nil {
-		t.Fatal("finished call id served")
 	}
 }
 

@@ -217,8 +217,10 @@ func TestHostileUnsandboxedEscapes(t *testing.T) {
 }
 
 // TestPluginStartsWithItsOwnDescriptorsOnly: in the real host, the plugin
-// starts with stdin, stdout and stderr, and nothing else: not the binary
-// the launcher exec'd, not its report pipe, not what the host inherited.
+// starts with stdin, stdout, stderr and its data plane at fd 3 (an
+// ExtraFiles entry, kept open through the launcher), and nothing else: not
+// the binary the launcher exec'd, not its report pipe, not what the host
+// inherited.
 func TestPluginStartsWithItsOwnDescriptorsOnly(t *testing.T) {
 	h := startHost(t, nil)
 	waitReady(t, h)
@@ -232,7 +234,7 @@ func TestPluginStartsWithItsOwnDescriptorsOnly(t *testing.T) {
 	if err := json.Unmarshal(resp.Record, &got); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"0": "char", "1": "pipe", "2": "pipe"}
+	want := map[string]string{"0": "char", "1": "pipe", "2": "pipe", "3": "socket"}
 	for fd, kind := range got.FDs {
 		// The Go runtime's poller (epoll, eventfd) may be up before
 		// the plugin's package init: its own, made after exec.

@@ -44,6 +44,9 @@ func (s *Server) dispatch(x *exchange) *problem {
 		if err != nil {
 			return connectorProblem(err, x)
 		}
+		// The record may be a slice of the plugin's frame, which goes back
+		// to its pool once the answer holds a copy.
+		defer resp.Release()
 		rec, ok := checkRecord(resp.Record, x.route.id, x.fields)
 		if !ok {
 			return fail(unified.CodeConnectorError, "")
@@ -62,6 +65,7 @@ func (s *Server) dispatch(x *exchange) *problem {
 	if err != nil {
 		return connectorProblem(err, x)
 	}
+	defer resp.Release()
 	if len(resp.Records) > x.limit {
 		return fail(unified.CodeConnectorError, "")
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
@@ -126,8 +127,15 @@ func publicAddr(ip netip.Addr) bool {
 // percent-encoded), no encoded slash or backslash that a source could
 // decode into another path.
 func (s *source) allowsURI(u *fasthttp.URI) bool {
-	return egressURLAllowed(s.scheme, s.host, s.prefix, string(u.Scheme()), string(u.Host()), string(u.PathOriginal()))
+	// The URI's bytes are read in place (viewed as strings for the call, not
+	// copied: this runs on every source request); egressURLAllowed keeps
+	// none of them.
+	return egressURLAllowed(s.scheme, s.host, s.prefix, view(u.Scheme()), view(u.Host()), view(u.PathOriginal()))
 }
+
+// view is b as a string without a copy, for a read-only use that ends
+// before b changes.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // egressURLAllowed is allowsURI on strings: scheme, host ("name[:port]")
 // and path prefix (ending in "/") of the base URL, and the target's.

@@ -72,6 +72,36 @@ func newMetrics() *metrics {
 	return m
 }
 
+// HopCounters is implemented by a Connectors whose calls cross into plugin
+// processes (plugins.Host): what the hop did, for ferry_plugin_calls_total.
+type HopCounters interface {
+	HopCounters() (prefetched, prefetchMissed, panics uint64)
+}
+
+// watchHop exposes the plugin hop's counters, read at scrape time.
+func (m *metrics) watchHop(c Connectors) {
+	h, ok := c.(HopCounters)
+	if !ok {
+		return
+	}
+	read := func(pick func(prefetched, missed, panics uint64) uint64) func() float64 {
+		return func() float64 { return float64(pick(h.HopCounters())) }
+	}
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ferry_plugin_prefetched_calls_total",
+			Help: "Calls sent to a plugin with the source answer its connection's template describes, made by the host beforehand (one round trip between the processes instead of two).",
+		}, read(func(p, _, _ uint64) uint64 { return p })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ferry_plugin_prefetch_misses_total",
+			Help: "Prefetched calls whose connector asked the source for something else first: the template does not describe the connector's request, and the prefetch was a wasted source call.",
+		}, read(func(_, m, _ uint64) uint64 { return m })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ferry_plugin_panics_total", Help: "Plugin calls that failed because the connector panicked (recovered by the SDK).",
+		}, read(func(_, _, n uint64) uint64 { return n })),
+	)
+}
+
 func (m *metrics) observe(route, conn string, status int, code unified.Code, total, upstream time.Duration) {
 	m.requests.inc(requestKey{route: route, conn: conn, code: code, status: status})
 	m.duration.WithLabelValues(route).Observe(total.Seconds())

@@ -25,7 +25,7 @@ type stage struct {
 // Residency comes as soon as the tenant and connection are known, and
 // before anything reads the tenant's secrets, admits its audit event or
 // calls its source: a node outside the tenant's home region answers 421 or
-// relays the request there, and serves nothing itself (DESIGN.md §8).
+// relays the request there, and serves nothing itself (docs/residency.md).
 var pipeline = []stage{
 	{"request_id", (*Server).assignRequestID},
 	{"route", (*Server).matchRoute},

@@ -12,7 +12,7 @@ import (
 // tokenBucket is a client's inbound request limit. It never waits: a
 // request finds a token or is refused at once with the time until the next
 // one. Blocking here would hold the client's connection and a goroutine
-// for nothing (STYLE.md: inbound limits answer 429 at once); pacing with a
+// for nothing: inbound limits answer 429 at once; pacing with a
 // wait belongs to the calls Ferry makes to sources.
 type tokenBucket struct {
 	mu     sync.Mutex

@@ -26,7 +26,8 @@ import (
 // its circuit breaker, the hold a source's Retry-After puts on it, the
 // bulkhead bounding its requests in flight, the pacer spacing its calls to
 // the source, and the budget its retries draw on. All of it is per replica
-// and in memory (DESIGN.md §9): nothing is shared between replicas.
+// and in memory: nothing is shared between replicas (a shared store would
+// bring storage into a zero-storage product).
 //
 // A request meets these in this order (docs/resilience.md): the hold and the
 // breaker when it is admitted to the connection, then the bulkhead, all

@@ -448,8 +448,8 @@ func metricLabels(t *testing.T, s *Server, name, k1, v1, k2, v2 string) float64 
 }
 
 // BenchmarkAdmitSettle prices what every request pays its connection: the
-// hold check, the breaker, the bulkhead, and the outcome (DESIGN.md §10
-// budgets gobreaker and ratelimit at under 0.2 µs).
+// hold check, the breaker, the bulkhead, and the outcome (the design's
+// budget for gobreaker and ratelimit is under 0.2 µs).
 func BenchmarkAdmitSettle(b *testing.B) {
 	cn := &config.Connection{ID: "bench", Timeout: config.Duration(10 * time.Second)}
 	r := newResilience(cn, newMetrics())

@@ -107,9 +107,10 @@ type tenantEntry struct {
 	// home is the tenant's home region; served says this node serves it.
 	// A tenant this node does not serve has no audit key here, and its
 	// connections no source: its requests go to its home region.
-	home     string
-	served   bool
-	auditKey secrets.Value
+	home   string
+	served bool
+	// refs computes patient references under the tenant's audit key.
+	refs *auditlog.PatientRefs
 }
 
 // New builds a server from a validated config. It resolves each tenant's
@@ -137,6 +138,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		connections: map[string]*connEntry{}, byKind: map[string][]*connEntry{}, tenants: map[string]*tenantEntry{},
 		baseCtx: bctx, cancel: cancel,
 	}
+	s.metrics.watchHop(o.Connectors)
 	s.mode = o.Config.MisdirectedMode()
 	if s.regions, err = newHomeRegions(o.Config); err != nil {
 		cancel()
@@ -162,7 +164,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			cancel()
 			return nil, fmt.Errorf("tenant %q: audit key must be at least 32 bytes", t.ID)
 		}
-		s.tenants[t.ID] = &tenantEntry{id: t.ID, home: t.HomeRegion, served: true, auditKey: key}
+		s.tenants[t.ID] = &tenantEntry{id: t.ID, home: t.HomeRegion, served: true, refs: auditlog.NewPatientRefs(key.Reveal())}
 	}
 	if s.cursors, err = newCursorSealer(ctx, o.Config); err != nil {
 		cancel()
@@ -411,7 +413,7 @@ func (s *Server) finish(x *exchange) {
 		ev.Connection, ev.Connector = x.conn.cfg.ID, x.conn.kind
 		if x.route.resource == unified.Patients && x.route.id != "" && validSourceID(x.route.id) {
 			if t := s.tenants[x.conn.cfg.Tenant]; t != nil && t.served {
-				ev.PatientRef = auditlog.PatientRef(t.auditKey.Reveal(), t.id, x.conn.cfg.ID, x.route.id)
+				ev.PatientRef = t.refs.Ref(t.id, x.conn.cfg.ID, x.route.id)
 			}
 		}
 	}

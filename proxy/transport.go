@@ -283,8 +283,8 @@ func (t *requestTransport) Do(ctx context.Context, req *connectors.HTTPRequest) 
 	}
 	out := &connectors.HTTPResponse{Status: resp.StatusCode(), Body: append([]byte(nil), resp.Body()...)}
 	for k, v := range resp.Header.All() {
-		if connectors.ResponseHeaderAllowed(string(k)) {
-			out.Header = append(out.Header, connectors.Param{Name: string(k), Value: string(v)})
+		if connectors.ResponseHeaderAllowed(view(k)) {
+			out.Header = append(out.Header, connectors.Param{Name: connectors.InternHeader(k), Value: connectors.InternHeaderValue(v)})
 		}
 	}
 	return out, nil

@@ -1,4 +1,4 @@
-// Package residency holds Ferry's region rules (DESIGN.md §8): each node
+// Package residency holds Ferry's region rules (docs/residency.md): each node
 // serves one region, each tenant has a home region and may allow its data
 // (sources, secrets, audit sinks) in a few more, and a request for a tenant
 // at a node outside its home region is redirected or forwarded to the home

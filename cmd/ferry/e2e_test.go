@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/internal/testpeer"
 	"github.com/ferryhealth/ferry/plugins/sandbox"
 	"github.com/ferryhealth/ferry/unified"
@@ -551,7 +552,7 @@ func mustRead(t *testing.T, p string) []byte {
 
 func TestVersion(t *testing.T) {
 	var out bytes.Buffer
-	if code := run([]string{"version"}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "protocol v1") {
+	if code := run([]string{"version"}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), fmt.Sprintf("protocol v%d", connectors.ProtocolVersion)) {
 		t.Fatalf("version: %d %q", code, out.String())
 	}
 	if code := run([]string{"frobnicate"}, io.Discard, io.Discard); code != 2 {

@@ -1,5 +1,6 @@
 // Command ferry is Ferry's single binary: the gateway (serve), a
-// self-contained demo (demo), the config checker (check) and its version.
+// self-contained demo (demo), the config checker (check), the audit trail's
+// tools (audit), the connector author's tools (plugin) and its version.
 //
 // Exit codes: 0 success, 1 a problem with the input (bad config), 2 bad
 // usage, 3 a runtime failure.
@@ -17,12 +18,19 @@ executed live, storing nothing.
 Usage:
   ferry serve --config FILE     run the gateway
   ferry demo [--listen ADDR] [--admin-listen ADDR]
-                                run the gateway, the FHIR connector and a sandbox
-                                FHIR source with synthetic patients
+                                run the gateway, the FHIR and HL7 v2 connectors and
+                                sandbox sources with synthetic patients
   ferry check --config FILE     validate a config; print every problem
+  ferry audit verify [PATH|-]   check an audit stream's chain and signatures
+  ferry audit hash --tenant T --patient-id ID|-
+                                print a patient's keyed reference, to search the trail
+  ferry audit pubkey --tenant T print a tenant's checkpoint public key
   ferry plugin check PATH       run the connector conformance kit on a plugin binary
   ferry plugin init NAME [DIR]  write a new connector from the SDK's template
   ferry version                 print the version
+  ferry help                    print this text
+
+Each command group explains its flags: ferry audit help, ferry plugin help.
 `
 
 func main() {

@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ferryhealth/ferry/connectors"
 )
 
 // These tests start real plugin processes: ferry-connector-fhir, the
@@ -69,7 +72,7 @@ func TestPluginCheckBroken(t *testing.T) {
 		plugin string
 		want   []string
 	}{
-		{"badversion", []string{"FAIL  handshake", "the plugin speaks connector protocol v2; this host speaks v1"}},
+		{"badversion", []string{"FAIL  handshake", fmt.Sprintf("the plugin speaks connector protocol v%d; this host speaks v%d", connectors.ProtocolVersion+1, connectors.ProtocolVersion)}},
 		{"panicky", []string{"FAIL  malformed_upstream", "read patients: a panic", "want upstream"}},
 		{"dialer", []string{"FAIL  network", "req.Transport"}},
 	} {

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ferryhealth/ferry/connectors"
-	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
+	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv2"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -33,6 +33,7 @@ var checks = []struct {
 	{"upstream_status", (*kit).checkUpstreamStatus},
 	{"malformed_upstream", (*kit).checkMalformed},
 	{"deadline", (*kit).checkDeadline},
+	{"templates", (*kit).checkTemplates},
 	{"exchange", (*kit).checkExchange},
 	{"records", (*kit).checkRecords},
 	{"transport_rules", (*kit).checkTransportRules},
@@ -108,7 +109,15 @@ func (k *kit) configure(conn string, settings []byte) outcome {
 	defer cancel()
 	start := time.Now()
 	r, err := k.p.rpc.Configure(ctx, &pb.ConfigureRequest{ConnectionId: conn, Settings: settings})
-	return outcome{rpcErr: err, werr: r.GetError(), took: time.Since(start)}
+	o := outcome{rpcErr: err, took: time.Since(start)}
+	if err == nil {
+		if werr := connectors.ErrorFromWire(r.GetError()); werr != nil {
+			o.werr, o.panicked = werr.(*connectors.Error), r.GetError().GetPanicked()
+		} else if conn == connID {
+			k.templates = connectors.TemplatesFromWire(r.GetTemplates())
+		}
+	}
+	return o
 }
 
 func (k *kit) checkConfigure() Result {
@@ -165,7 +174,7 @@ func (k *kit) checkUnknownResource() Result {
 			if !o.is("unsupported") {
 				p.add("%s (not in the manifest) gave %s; want unsupported", label, o.describe())
 			}
-			if n, _, _ := o.call.snapshot(); n > 0 {
+			if n, _ := o.call.snapshot(); n > 0 {
 				p.add("%s (not in the manifest) called the source", label)
 			}
 		}
@@ -264,7 +273,7 @@ func (k *kit) checkUpstreamStatus() Result {
 		// The first answer tells whether this operation goes through the
 		// HTTP Transport at all.
 		o := k.do(t, label+", source answered 404", answer(404, "application/json", errorBody), k.o.CallTimeout)
-		if n, _, _ := o.call.snapshot(); n == 0 {
+		if n, _ := o.call.snapshot(); n == 0 {
 			k.calls[label] = false
 			continue
 		}
@@ -285,8 +294,8 @@ func (k *kit) checkUpstreamStatus() Result {
 				p.add("%s gave %s; want upstream (the host owns credentials and retries: to the client it is the source failing)", l, o.describe())
 			}
 		}
-		for _, code := range []pb.ErrorCode{pb.ErrorCode_ERROR_CODE_SOURCE_UNAVAILABLE, pb.ErrorCode_ERROR_CODE_CREDENTIALS_UNAVAILABLE, pb.ErrorCode_ERROR_CODE_UPSTREAM} {
-			want := connectors.CodeOf(connectors.ErrorFromWire(&pb.Error{Code: code})).String()
+		for _, code := range []connectors.ErrorCode{connectors.CodeSourceUnavailable, connectors.CodeCredentialsUnavailable, connectors.CodeUpstream} {
+			want := code.String()
 			l := fmt.Sprintf("%s, Transport failed with %s", label, want)
 			if o := k.do(t, l, fail(code), k.o.CallTimeout); !o.is(want) {
 				p.add("%s gave %s; return the Transport's error as it is", l, o.describe())
@@ -423,12 +432,8 @@ func (k *kit) checkDeadline() Result {
 	// plugin's Transport request must carry the deadline and end with it.
 	label := fmt.Sprintf("%s, source hangs, deadline %v", t, d)
 	o := k.do(t, label, hang, d)
-	requests, noDeadline, _ := o.call.snapshot()
-	switch {
-	case requests == 0:
+	if requests, _ := o.call.snapshot(); requests == 0 {
 		p.add("%s: the plugin made no Transport request this time", label)
-	case noDeadline > 0:
-		p.add("%s: Transport.Do was called without a deadline: pass the ctx the call was given, not context.Background()", label)
 	}
 	if !o.call.waitIdle(m) {
 		p.add("%s: the Transport request was still open %v after the deadline: the plugin does not abandon work when its caller gives up", label, m)
@@ -519,20 +524,11 @@ func (k *kit) sample() {
 
 // forward answers from the given source, through an sdktest Transport.
 func forward(tr connectors.Transport) script {
-	return func(ctx context.Context, req *pb.HTTPRequest) *pb.HTTPResponse {
-		resp, err := tr.Do(ctx, &connectors.HTTPRequest{
-			Method: req.GetMethod(), Path: req.GetPath(), Body: req.GetBody(),
-			Query: connectors.ParamsFromWire(req.GetQuery()), Header: connectors.ParamsFromWire(req.GetHeaders()),
-		})
-		if err != nil {
-			return &pb.HTTPResponse{Error: connectors.ErrorToWire(err)}
-		}
-		return &pb.HTTPResponse{Status: int32(resp.Status), Headers: connectors.ParamsToWire(resp.Header), Body: resp.Body}
-	}
+	return tr.Do
 }
 
 func (k *kit) checkTransportRules() Result {
-	requests, _ := k.ft.stats()
+	requests := k.ft.stats()
 	if requests == 0 {
 		return skip("the plugin made no Transport request")
 	}
@@ -550,8 +546,78 @@ func (k *kit) checkProcess() Result {
 	if k.p.exited() {
 		p.add("the plugin process exited%s", k.p.stderr.excerpt())
 	}
-	if _, strays := k.ft.stats(); strays > 0 {
-		p.add("%d Transport request(s) outside any call in flight (a stale or made-up call id): the host refuses them; use the Transport only while serving the call that handed it to you", strays)
+	if err := k.p.conn.Err(); err != nil {
+		p.add("the data plane ended: %v (the plugin broke the frame protocol, or closed its end)", err)
 	}
-	return p.result("process", fmt.Sprintf("pid %d still running after every check; no Transport request outside a call", k.p.pid))
+	return p.result("process", fmt.Sprintf("pid %d still running after every check, its data plane open", k.p.pid))
+}
+
+func (k *kit) checkTemplates() Result {
+	if why := k.ready(); why != "" {
+		return skip(why)
+	}
+	if len(k.templates) == 0 {
+		return skip("Configure returned no source template: every source request goes in-band, one more round trip between the processes per call (see connectors.SourceTemplate)")
+	}
+	var p problems
+	n := 0
+	for _, t := range k.targets {
+		var tpl *connectors.SourceTemplate
+		for i := range k.templates {
+			if k.templates[i].Resource == t.resource {
+				tpl = &k.templates[i]
+			}
+		}
+		if tpl == nil {
+			continue
+		}
+		var req *connectors.HTTPRequest
+		var ok bool
+		if t.op == "read" {
+			req, ok = tpl.Read.ReadRequest(t.id)
+		} else {
+			req, ok = tpl.Search.SearchRequest(t.params, 10)
+		}
+		if !ok {
+			continue
+		}
+		n++
+		resp, _ := emptyOK(context.Background(), req)
+		label := t.String() + " with the template's source answer"
+		o := k.call(t, label, emptyOK, nil, &connectors.Prefetched{Request: req, Response: resp}, k.o.CallTimeout)
+		if !o.prefetchUsed {
+			first := "none"
+			if o.call.first != nil {
+				first = describeRequest(o.call.first)
+			}
+			p.add("%s: the template's request %s is not the connector's first request (%s): the host would make a source request the connector does not use", label, describeRequest(req), first)
+		}
+	}
+	if n == 0 {
+		return skip("the templates cover none of the manifest's operations with the kit's sample values")
+	}
+	return p.result("templates", fmt.Sprintf("%d templated operation(s): the connector's first source request was exactly the template's, answered from the host's prefetch", n))
+}
+
+// describeRequest writes a request as method, path and query, for a
+// problem line (the kit's sample values only: no PHI).
+func describeRequest(r *connectors.HTTPRequest) string {
+	var b strings.Builder
+	m := r.Method
+	if m == "" {
+		m = "GET"
+	}
+	b.WriteString(m + " " + clip(r.Path))
+	for i, q := range r.Query {
+		if i == 0 {
+			b.WriteByte('?')
+		} else {
+			b.WriteByte('&')
+		}
+		b.WriteString(clip(q.Name) + "=" + clip(q.Value))
+	}
+	for _, h := range r.Header {
+		b.WriteString(" [" + clip(h.Name) + ": " + clip(h.Value) + "]")
+	}
+	return b.String()
 }

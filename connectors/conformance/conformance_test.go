@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin/runner"
 
+	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/connectors/fhir/sandbox"
 )
 
@@ -26,7 +27,7 @@ import (
 // module (connectors/).
 
 // testPlugins are the main packages of testdata/plugins.
-var testPlugins = []string{"fhir", "hl7v2", "good", "badversion", "panicky", "crasher", "dialer"}
+var testPlugins = []string{"fhir", "hl7v2", "good", "badversion", "panicky", "crasher", "dialer", "badtemplate"}
 
 var (
 	buildOnce sync.Once
@@ -131,7 +132,7 @@ func TestSandboxCheckFailsWithoutAFence(t *testing.T) {
 // plainExec is a go-plugin RunnerFunc that fences nothing in.
 func plainExec(_ hclog.Logger, cmd *exec.Cmd, _ string) (runner.Runner, error) {
 	c := exec.Command(cmd.Path)
-	c.Args, c.Env, c.SysProcAttr = cmd.Args, cmd.Env, cmd.SysProcAttr
+	c.Args, c.Env, c.SysProcAttr, c.ExtraFiles = cmd.Args, cmd.Env, cmd.SysProcAttr, cmd.ExtraFiles
 	r := &execRunner{cmd: c}
 	var err error
 	if r.stdout, err = c.StdoutPipe(); err != nil {
@@ -194,11 +195,12 @@ func TestBrokenPluginsFail(t *testing.T) {
 		isolation     Isolation
 		reason        []string
 	}{
-		{"badversion", "handshake", "", []string{"protocol v2", "this host speaks v1"}},
+		{"badversion", "handshake", "", []string{fmt.Sprintf("protocol v%d", connectors.ProtocolVersion+1), fmt.Sprintf("this host speaks v%d", connectors.ProtocolVersion)}},
 		{"panicky", "malformed_upstream", "", []string{"read patients: a panic", "truncated JSON", "want upstream"}},
 		{"crasher", "malformed_upstream", "", []string{"the plugin process died", "panic: interface conversion"}},
 		{"dialer", "network", "", []string{"the plugin", "req.Transport"}},
 		{"dialer", "network", IsolationNone, []string{"held network sockets", "udp to 127.0.0.1:9", "sampling /proc"}},
+		{"badtemplate", "templates", "", []string{"read patients", "[Accept: application/fhir+json]", "is not the connector's first request", "[Accept: application/json]"}},
 	} {
 		t.Run(c.plugin+"/"+string(c.isolation), func(t *testing.T) {
 			t.Parallel()

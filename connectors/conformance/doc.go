@@ -5,14 +5,14 @@
 // report.
 //
 // The kit starts the binary with go-plugin's handshake (the SDK's
-// connectors.Handshake: magic cookie and protocol major), gRPC with
-// AutoMTLS, an empty environment and, where the machine allows it, a network
-// namespace of its own with no interface but a loopback that is down. It
-// lends the plugin a fake host Transport over go-plugin's broker, bound to
-// each call by call id exactly like the host's, and scripts that Transport's
-// answers per check: well-formed statuses, malformed, truncated and huge
-// bodies, a source that hangs. It never imports the host: it speaks the wire
-// protocol of package connectors/proto/connectorv1 itself.
+// connectors.Handshake: magic cookie and protocol major), the control plane
+// over gRPC with AutoMTLS, an empty environment, the data plane on the
+// child's fd 3 and, where the machine allows it, a network namespace of its
+// own with no interface but a loopback that is down. It calls the plugin
+// through the host's own end of the data plane (connectors.HostConn), with a
+// fake source Transport per call, and scripts that Transport's answers per
+// check: well-formed statuses, malformed, truncated and huge bodies, a
+// source that hangs. It never imports the host.
 //
 // The checks, in order (each reports PASS, FAIL or SKIP with a reason):
 //
@@ -40,12 +40,16 @@
 //   - deadline: the plugin passes the request's deadline to Transport.Do and
 //     abandons the call when it passes; a Transport that times out gives
 //     upstream_timeout within the deadline plus Options.Margin (2s by default).
+//   - templates: every source template the connection's Configure returned
+//     (connectors.SourceTemplate) matches the first request the connector
+//     makes for that operation, so the host's prefetch is never wasted.
 //   - records: every record returned decodes strictly into its unified type
 //     with a readable id and provenance (connection, system, fetch time).
 //   - transport_rules: every Transport request used a path relative to the
 //     base URL, a read-only method, and only the headers the host passes on.
-//   - process: the plugin process is the one started, alive, and made no
-//     Transport call outside a request.
+//   - process: the plugin process is the one started, alive, and its data
+//     plane still open (a request outside a call is refused by the host's
+//     end of the data plane, which the kit uses).
 //   - network: the plugin opened no network socket of its own. In a private
 //     network namespace the namespace's own counters (TCP opens, UDP
 //     datagrams, packets with no route) and socket tables catch any attempt,
@@ -63,12 +67,6 @@
 //     the temp, working and socket directories, reading a config and a
 //     planted file, chmod, fork, exec, ptrace and signals to the kit.
 //     Without Options.Sandbox it is skipped: the SDK has no sandbox.
-//
-// The kit calls Read and Search as the unary RPCs, with its Transport lent
-// over the broker, where it sees the context the plugin passes to each
-// Transport call (the deadline check needs it). The host calls them on the
-// Session stream instead; both paths run the same SDK adapter and the same
-// connector code, and the SDK's and the host's tests cover the stream.
 //
 // The kit is a conformance check, not a sandbox: a plugin that behaves only
 // while it is watched is not caught by the network check. The product's

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ferryhealth/ferry/connectors"
-	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
 )
 
 // The message side of the Transport: connectors for sources that are not
@@ -20,32 +19,26 @@ import (
 // own code; the request's deadline reaches Exchange and ends the call.
 
 // xscript answers a plugin's Exchange requests during one call.
-type xscript func(ctx context.Context, msg []byte) *pb.ExchangeResponse
+type xscript func(ctx context.Context, msg []byte) ([]byte, error)
 
-// Exchange serves a plugin's message exchange like Do: only for a call in
-// flight, from the call's script.
-func (f *fakeTransport) Exchange(ctx context.Context, req *pb.ExchangeRequest) (*pb.ExchangeResponse, error) {
-	v, ok := f.calls.Load(req.GetCallId())
+// Exchange serves a plugin's message exchange like Do, from the call's
+// script.
+func (c *call) Exchange(ctx context.Context, msg []byte) ([]byte, error) {
+	f := c.ft
 	f.mu.Lock()
 	f.requests++
-	if !ok {
-		f.strays++
-		f.mu.Unlock()
-		return &pb.ExchangeResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, Param: "call_id"}}, nil
-	}
 	f.mu.Unlock()
-	c := v.(*call)
 	c.beginExchange(ctx)
 	defer c.end()
-	if len(req.GetMessage()) == 0 {
+	if len(msg) == 0 {
 		f.violation("%s: an empty message; the host refuses it", c.label)
-		return &pb.ExchangeResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INTERNAL}}, nil
+		return nil, &connectors.Error{Code: connectors.CodeInternal}
 	}
 	if c.xscript == nil {
 		// What the host answers on a connection whose source is HTTP.
-		return &pb.ExchangeResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_UNSUPPORTED}}, nil
+		return nil, &connectors.Error{Code: connectors.CodeUnsupported}
 	}
-	return c.xscript(ctx, req.GetMessage()), nil
+	return c.xscript(ctx, msg)
 }
 
 // exchangeCount returns how many Exchange requests the call made.
@@ -57,20 +50,20 @@ func (c *call) exchangeCount() int {
 
 // reply answers every exchange with msg.
 func reply(msg []byte) xscript {
-	return func(context.Context, []byte) *pb.ExchangeResponse { return &pb.ExchangeResponse{Message: msg} }
+	return func(context.Context, []byte) ([]byte, error) { return msg, nil }
 }
 
 // xfail answers every exchange with a host transport error.
-func xfail(code pb.ErrorCode) xscript {
-	return func(context.Context, []byte) *pb.ExchangeResponse {
-		return &pb.ExchangeResponse{Error: &pb.Error{Code: code}}
+func xfail(code connectors.ErrorCode) xscript {
+	return func(context.Context, []byte) ([]byte, error) {
+		return nil, &connectors.Error{Code: code}
 	}
 }
 
 // xhang never answers, until the request's context ends.
-func xhang(ctx context.Context, _ []byte) *pb.ExchangeResponse {
+func xhang(ctx context.Context, _ []byte) ([]byte, error) {
 	<-ctx.Done()
-	return &pb.ExchangeResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_UPSTREAM_TIMEOUT}}
+	return nil, &connectors.Error{Code: connectors.CodeUpstreamTimeout}
 }
 
 // malformedMessages are answers no HL7 v2 (or other message) connector can
@@ -161,8 +154,8 @@ func (k *kit) checkExchange() Result {
 				return p.result("exchange", "")
 			}
 		}
-		for _, code := range []pb.ErrorCode{pb.ErrorCode_ERROR_CODE_SOURCE_UNAVAILABLE, pb.ErrorCode_ERROR_CODE_UPSTREAM_TIMEOUT, pb.ErrorCode_ERROR_CODE_UPSTREAM} {
-			want := connectors.CodeOf(connectors.ErrorFromWire(&pb.Error{Code: code})).String()
+		for _, code := range []connectors.ErrorCode{connectors.CodeSourceUnavailable, connectors.CodeUpstreamTimeout, connectors.CodeUpstream} {
+			want := code.String()
 			label := fmt.Sprintf("%s, Exchange failed with %s", t, want)
 			if o := k.doWith(t, label, nil, xfail(code), k.o.CallTimeout); !o.is(want) {
 				p.add("%s gave %s; return the Transport's error as it is", label, o.describe())
@@ -173,12 +166,8 @@ func (k *kit) checkExchange() Result {
 	d, m := k.o.Deadline, k.o.Margin
 	label := fmt.Sprintf("%s, source hangs, deadline %v", t, d)
 	o := k.doWith(t, label, nil, xhang, d)
-	_, noDeadline, _ := o.call.snapshot()
-	switch {
-	case o.call.exchangeCount() == 0:
+	if o.call.exchangeCount() == 0 {
 		p.add("%s: the plugin made no Exchange request this time", label)
-	case noDeadline > 0:
-		p.add("%s: Transport.Exchange was called without a deadline: pass the ctx the call was given", label)
 	}
 	if !o.call.waitIdle(m) {
 		p.add("%s: the Exchange request was still open %v after the deadline", label, m)

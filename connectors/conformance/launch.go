@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -18,14 +20,15 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/ferryhealth/ferry/connectors"
-	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
+	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv2"
 )
 
 // launched is a plugin process started the way the host starts one.
 type launched struct {
 	client    *plugin.Client
-	rpc       pb.ConnectorClient
-	done      <-chan struct{} // closed when the process exits
+	rpc       pb.ConnectorClient   // the control plane
+	conn      *connectors.HostConn // the data plane
+	done      <-chan struct{}      // closed when the process exits
 	pid       int
 	stderr    *tail
 	transport *fakeTransport
@@ -36,9 +39,9 @@ type launched struct {
 }
 
 // launch starts the binary with the host's client configuration: the SDK's
-// handshake, gRPC only, AutoMTLS, an empty environment, the host's message
-// limits; then lends it the kit's Transport over the broker and calls Init,
-// as the host does. With sandboxed, Options.Sandbox starts it.
+// handshake, gRPC only, AutoMTLS, an empty environment, the data plane on
+// the child's DataPlaneFD; then waits for the plugin's Hello on it, as the
+// host does. With sandboxed, Options.Sandbox starts it.
 func launch(ctx context.Context, o *Options, ft *fakeTransport, sandboxed bool) (*launched, error) {
 	l := &launched{stderr: &tail{max: 16 << 10}, transport: ft}
 	var stderr io.Writer = l.stderr
@@ -49,18 +52,27 @@ func launch(ctx context.Context, o *Options, ft *fakeTransport, sandboxed bool) 
 	var client *plugin.Client
 	var rpcClient plugin.ClientProtocol
 	var err error
+	var hostEnd net.Conn
 	var started runner.Runner
 	for i, iso := range attempts {
+		var pluginEnd *os.File
+		hostEnd, pluginEnd, err = connectors.DataPlanePair()
+		if err != nil {
+			return nil, err
+		}
 		cmd := exec.Command(o.Binary)
 		// As in the host: the plugin inherits nothing (no credentials).
 		cmd.Env = []string{}
+		cmd.ExtraFiles = []*os.File{pluginEnd}
 		cmd.SysProcAttr = iso.attr
 		var runnerFunc func(hclog.Logger, *exec.Cmd, string) (runner.Runner, error)
 		if sandboxed {
 			// The host's sandbox starts it; go-plugin hands the runner an
-			// exec.Cmd of its own, which gets the binary and namespace.
+			// exec.Cmd of its own, which gets the binary, the data plane
+			// and the namespace.
 			runnerFunc = func(l hclog.Logger, c *exec.Cmd, dir string) (runner.Runner, error) {
 				c.Path, c.Args, c.SysProcAttr = o.Binary, []string{o.Binary}, iso.attr
+				c.ExtraFiles = []*os.File{pluginEnd}
 				r, err := o.Sandbox(l, c, dir)
 				started = r
 				return r, err
@@ -80,16 +92,15 @@ func launch(ctx context.Context, o *Options, ft *fakeTransport, sandboxed bool) 
 			Stderr:           stderr,
 			SyncStdout:       io.Discard,
 			SyncStderr:       io.Discard,
-			GRPCDialOptions: []grpc.DialOption{
-				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(connectors.MaxMessageBytes), grpc.MaxCallSendMsgSize(connectors.MaxMessageBytes)),
-			},
 		})
 		rpcClient, err = client.Client()
+		_ = pluginEnd.Close()
 		if err == nil {
 			l.isolated = iso.attr != nil
 			break
 		}
 		client.Kill()
+		_ = hostEnd.Close()
 		if iso.attr != nil && namespaceRefused(err) {
 			l.isolationNote = fmt.Sprintf("network namespaces unavailable (%v)", rootCause(err))
 			if i+1 < len(attempts) {
@@ -113,27 +124,30 @@ func launch(ctx context.Context, o *Options, ft *fakeTransport, sandboxed bool) 
 	raw, err := rpcClient.Dispense(connectors.PluginName)
 	if err != nil {
 		client.Kill()
+		_ = hostEnd.Close()
 		return nil, fmt.Errorf("the plugin does not serve %q over gRPC: %w", connectors.PluginName, err)
 	}
 	d := raw.(*dispensed)
 	l.rpc, l.done = d.rpc, d.done
-	brokerID := d.broker.NextId()
-	go d.broker.AcceptAndServe(brokerID, func(opts []grpc.ServerOption) *grpc.Server {
-		opts = append(opts, grpc.MaxRecvMsgSize(connectors.MaxMessageBytes), grpc.MaxSendMsgSize(connectors.MaxMessageBytes))
-		s := grpc.NewServer(opts...)
-		pb.RegisterTransportServer(s, ft)
-		return s
-	})
-	ictx, cancel := context.WithTimeout(ctx, o.StartTimeout)
+	l.conn = connectors.NewHostConn(hostEnd)
+	hctx, cancel := context.WithTimeout(ctx, o.StartTimeout)
 	defer cancel()
-	if _, err := l.rpc.Init(ictx, &pb.InitRequest{TransportBrokerId: brokerID}); err != nil {
-		client.Kill()
-		return nil, fmt.Errorf("Init (lending the host Transport) failed: %w", err)
+	if v, _, err := l.conn.WaitHello(hctx); err != nil {
+		l.close()
+		return nil, fmt.Errorf("no Hello on the data plane (fd %d): is the plugin served with connectors.Serve? %w%s", connectors.DataPlaneFD, err, l.stderr.excerpt())
+	} else if v != connectors.ProtocolVersion {
+		l.close()
+		return nil, fmt.Errorf("the data plane's Hello says protocol v%d; this host speaks v%d", v, connectors.ProtocolVersion)
 	}
 	return l, nil
 }
 
-func (l *launched) close() { l.client.Kill() }
+func (l *launched) close() {
+	if l.conn != nil {
+		_ = l.conn.Close()
+	}
+	l.client.Kill()
+}
 
 // exited reports whether the process has exited.
 func (l *launched) exited() bool {
@@ -188,17 +202,16 @@ type kitPlugin struct {
 }
 
 type dispensed struct {
-	rpc    pb.ConnectorClient
-	broker *plugin.GRPCBroker
-	done   <-chan struct{}
+	rpc  pb.ConnectorClient
+	done <-chan struct{}
 }
 
 func (kitPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
 	return errors.New("conformance: the kit serves no connector")
 }
 
-func (kitPlugin) GRPCClient(done context.Context, broker *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
-	return &dispensed{rpc: pb.NewConnectorClient(conn), broker: broker, done: done.Done()}, nil
+func (kitPlugin) GRPCClient(done context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
+	return &dispensed{rpc: pb.NewConnectorClient(conn), done: done.Done()}, nil
 }
 
 // tail keeps the last max bytes written to it.

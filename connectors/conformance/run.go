@@ -12,11 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/status"
-
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/connectors/internal/recordcheck"
-	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
+	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv2"
 	"github.com/ferryhealth/ferry/connectors/sdktest"
 	"github.com/ferryhealth/ferry/unified"
 )
@@ -105,8 +103,8 @@ func Check(ctx context.Context, opts Options) (*Report, error) {
 	}
 	defer k.p.close()
 	k.add(Result{Name: "handshake", Status: Pass, Reason: fmt.Sprintf(
-		"go-plugin handshake, connector protocol v%d, gRPC with AutoMTLS, empty environment; host Transport lent over the broker and Init answered (pid %d)",
-		connectors.ProtocolVersion, k.p.pid)})
+		"go-plugin handshake, connector protocol v%d, control plane over gRPC with AutoMTLS, empty environment; the data plane on fd %d answered Hello (pid %d)",
+		connectors.ProtocolVersion, connectors.DataPlaneFD, k.p.pid)})
 	watch := startNetWatch(k.p.pid, k.p.isolated)
 	for _, c := range checks {
 		if k.dead != "" {
@@ -144,6 +142,8 @@ type kit struct {
 	meta       *pb.MetadataResponse
 	targets    []target
 	configured bool
+	// templates are what Configure of the kit's connection returned.
+	templates []connectors.SourceTemplate
 	// calls records, per target, whether the plugin used the HTTP
 	// Transport to serve it; httpTargets are those that did.
 	calls       map[string]bool
@@ -190,11 +190,15 @@ func (t target) String() string {
 
 // outcome is what one call gave.
 type outcome struct {
-	rpcErr  error     // the call itself failed: the process died, the deadline passed, the protocol broke
-	werr    *pb.Error // the connector's typed error
-	records [][]byte
-	took    time.Duration
-	call    *call
+	rpcErr   error             // the call itself failed: the process died, the deadline passed, the protocol broke
+	werr     *connectors.Error // the connector's typed error
+	panicked bool
+	records  [][]byte
+	took     time.Duration
+	call     *call
+	// prefetchUsed: the call's prefetched source answer served the
+	// connector's first request.
+	prefetchUsed bool
 }
 
 // code names the outcome: "ok", "panic", "no answer" or an error code.
@@ -202,10 +206,10 @@ func (o outcome) code() string {
 	switch {
 	case o.rpcErr != nil:
 		return "no answer"
-	case o.werr != nil && o.werr.GetPanicked():
+	case o.panicked:
 		return "panic"
 	case o.werr != nil:
-		return connectors.CodeOf(connectors.ErrorFromWire(o.werr)).String()
+		return o.werr.Code.String()
 	}
 	return "ok"
 }
@@ -214,16 +218,13 @@ func (o outcome) code() string {
 func (o outcome) describe() string {
 	switch c := o.code(); c {
 	case "no answer":
-		if s, ok := status.FromError(o.rpcErr); ok {
-			return fmt.Sprintf("no answer (%s after %v)", s.Code(), o.took.Round(time.Millisecond))
-		}
-		return "no answer (" + o.rpcErr.Error() + ")"
+		return fmt.Sprintf("no answer (%v after %v)", o.rpcErr, o.took.Round(time.Millisecond))
 	case "panic":
 		return "a panic (recovered by the SDK: the call failed with internal)"
 	case "ok":
 		return fmt.Sprintf("success with %d record(s)", len(o.records))
 	default:
-		if p := o.werr.GetParam(); p != "" {
+		if p := o.werr.Param; p != "" {
 			return c + " (" + clip(p) + ")"
 		}
 		return c
@@ -248,8 +249,13 @@ func (k *kit) do(t target, label string, s script, timeout time.Duration) outcom
 // doWith makes one call with s answering its HTTP requests and xs its
 // message exchanges.
 func (k *kit) doWith(t target, label string, s script, xs xscript, timeout time.Duration) outcome {
-	id, c := k.ft.open(label, s, xs)
-	defer k.ft.close(id)
+	return k.call(t, label, s, xs, nil, timeout)
+}
+
+// call makes one call; pre is the source exchange the host made for it
+// from the connection's template, or nil.
+func (k *kit) call(t target, label string, s script, xs xscript, pre *connectors.Prefetched, timeout time.Duration) outcome {
+	c := k.ft.open(label, s, xs)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	o := outcome{call: c}
@@ -258,27 +264,44 @@ func (k *kit) doWith(t target, label string, s script, xs xscript, timeout time.
 	if conn == "" {
 		conn = connID
 	}
+	var info connectors.CallInfo
+	var err error
 	switch t.op {
 	case "read":
-		r, err := k.p.rpc.Read(ctx, &pb.ReadRequest{CallId: id, ConnectionId: conn, Resource: string(t.resource), Id: t.id})
-		o.rpcErr, o.werr = err, r.GetError()
-		if err == nil && r.GetError() == nil {
-			o.records = [][]byte{r.GetRecord()}
+		var r *connectors.ReadResponse
+		r, info, err = k.p.conn.Read(ctx, &connectors.ReadRequest{ConnectionID: conn, Resource: t.resource, ID: t.id, Transport: c}, pre)
+		if err == nil {
+			o.records = [][]byte{append([]byte(nil), r.Record...)}
+			r.Release()
 		}
 	case "search":
 		limit := t.limit
 		if limit == 0 {
 			limit = 10
 		}
-		r, err := k.p.rpc.Search(ctx, &pb.SearchRequest{CallId: id, ConnectionId: conn, Resource: string(t.resource),
-			Params: t.params, Limit: uint32(limit), PageToken: t.token})
-		o.rpcErr, o.werr = err, r.GetError()
-		if err == nil && r.GetError() == nil {
-			o.records = r.GetRecords()
+		var r *connectors.SearchResponse
+		r, info, err = k.p.conn.Search(ctx, &connectors.SearchRequest{ConnectionID: conn, Resource: t.resource,
+			Params: t.params, Limit: limit, PageToken: t.token, Transport: c}, pre)
+		if err == nil {
+			for _, rec := range r.Records {
+				o.records = append(o.records, append([]byte(nil), rec...))
+			}
+			r.Release()
 			if len(o.records) > limit {
 				k.records.add("%s: %d records for a limit of %d", label, len(o.records), limit)
 			}
 		}
+	}
+	o.panicked, o.prefetchUsed = info.Panicked, info.PrefetchUsed
+	var ce *connectors.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &ce) && !info.Panicked:
+		o.werr = ce
+	case info.Panicked:
+		o.werr = &connectors.Error{Code: connectors.CodeInternal}
+	default:
+		o.rpcErr = err
 	}
 	o.took = time.Since(start)
 	if o.rpcErr != nil && k.dead == "" {

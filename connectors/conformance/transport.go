@@ -3,33 +3,28 @@ package conformance
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ferryhealth/ferry/connectors"
-	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
 )
 
-// script answers a plugin's Transport requests during one call.
-type script func(ctx context.Context, req *pb.HTTPRequest) *pb.HTTPResponse
+// script answers a plugin's HTTP requests during one call.
+type script func(ctx context.Context, req *connectors.HTTPRequest) (*connectors.HTTPResponse, error)
 
-// fakeTransport is the kit's stand-in for the host's Transport service. Like
-// the host's, it serves a request only for a call id the kit minted for a
-// call in flight, and refuses paths and methods the host refuses; unlike it,
-// it answers from the script of the check being run.
+// fakeTransport is the kit's stand-in for the host's transport. Like the
+// host's, it refuses paths and methods the host refuses; unlike it, it
+// answers from the script of the check being run. (The host's end of the
+// data plane, connectors.HostConn, serves a plugin's request only for a
+// call in flight, through that call's Transport: the kit uses it too.)
 type fakeTransport struct {
-	pb.UnimplementedTransportServer
-	next  atomic.Uint64
-	calls sync.Map // uint64 → *call
-
 	mu         sync.Mutex
-	strays     int // requests with a call id not in flight
 	requests   int
 	violations problems
 }
 
-// call is the Transport activity of one kit call.
+// call is the Transport of one kit call, and its activity.
 type call struct {
+	ft     *fakeTransport
 	label  string
 	script script
 	// xscript answers the call's message exchanges (Transport.Exchange);
@@ -37,56 +32,50 @@ type call struct {
 	// unsupported.
 	xscript xscript
 
-	mu         sync.Mutex
-	requests   int
-	exchanges  int       // Exchange requests, not counted in requests
-	noDeadline int       // requests whose context carried no deadline
-	inflight   int       // requests being served
-	lastEnd    time.Time // when the last request ended
-	idle       chan struct{}
+	mu        sync.Mutex
+	requests  int
+	exchanges int       // Exchange requests, not counted in requests
+	inflight  int       // requests being served
+	lastEnd   time.Time // when the last request ended
+	idle      chan struct{}
+	first     *connectors.HTTPRequest // the first HTTP request, kept for the template check
 }
 
-func (f *fakeTransport) open(label string, s script, xs xscript) (uint64, *call) {
-	id := f.next.Add(1)
-	c := &call{label: label, script: s, xscript: xs}
-	f.calls.Store(id, c)
-	return id, c
+var (
+	_ connectors.Transport = (*call)(nil)
+	_ connectors.Exchanger = (*call)(nil)
+)
+
+func (f *fakeTransport) open(label string, s script, xs xscript) *call {
+	return &call{ft: f, label: label, script: s, xscript: xs}
 }
 
-func (f *fakeTransport) close(id uint64) { f.calls.Delete(id) }
-
-func (f *fakeTransport) Do(ctx context.Context, req *pb.HTTPRequest) (*pb.HTTPResponse, error) {
-	v, ok := f.calls.Load(req.GetCallId())
+func (c *call) Do(ctx context.Context, req *connectors.HTTPRequest) (*connectors.HTTPResponse, error) {
+	f := c.ft
 	f.mu.Lock()
 	f.requests++
-	if !ok {
-		f.strays++
-		f.mu.Unlock()
-		return &pb.HTTPResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, Param: "call_id"}}, nil
-	}
 	f.mu.Unlock()
-	c := v.(*call)
-	c.begin(ctx)
+	c.begin(ctx, req)
 	defer c.end()
-	method := req.GetMethod()
+	method := req.Method
 	if !connectors.ReadMethod(method) {
 		f.violation("%s: method %s; the host allows only GET and HEAD while serving a read or a search", c.label, method)
-		return &pb.HTTPResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INTERNAL}}, nil
+		return nil, &connectors.Error{Code: connectors.CodeInternal}
 	}
-	if !connectors.ValidRelativePath(req.GetPath()) {
-		f.violation("%s: path %q; the host takes only a path relative to the base URL (no scheme, host, leading slash, dot segment, query or fragment)", c.label, clip(req.GetPath()))
-		return &pb.HTTPResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INTERNAL}}, nil
+	if !connectors.ValidRelativePath(req.Path) {
+		f.violation("%s: path %q; the host takes only a path relative to the base URL (no scheme, host, leading slash, dot segment, query or fragment)", c.label, clip(req.Path))
+		return nil, &connectors.Error{Code: connectors.CodeInternal}
 	}
-	for _, h := range req.GetHeaders() {
-		if !connectors.RequestHeaderAllowed(h.GetName()) {
-			f.violation("%s: header %s, which the host drops (allowed: Accept, Content-Type, Prefer, If-None-Match, If-Match, If-Modified-Since, Accept-Language)", c.label, clip(h.GetName()))
+	for _, h := range req.Header {
+		if !connectors.RequestHeaderAllowed(h.Name) {
+			f.violation("%s: header %s, which the host drops (allowed: Accept, Content-Type, Prefer, If-None-Match, If-Match, If-Modified-Since, Accept-Language)", c.label, clip(h.Name))
 		}
 	}
 	if c.script == nil {
 		// What the host answers on a connection whose source is not HTTP.
-		return &pb.HTTPResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_UNSUPPORTED}}, nil
+		return nil, &connectors.Error{Code: connectors.CodeUnsupported}
 	}
-	return c.script(ctx, req), nil
+	return c.script(ctx, req)
 }
 
 func (f *fakeTransport) violation(format string, args ...any) {
@@ -95,16 +84,19 @@ func (f *fakeTransport) violation(format string, args ...any) {
 	f.mu.Unlock()
 }
 
-func (f *fakeTransport) stats() (requests, strays int) {
+func (f *fakeTransport) stats() (requests int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.requests, f.strays
+	return f.requests
 }
 
-func (c *call) begin(ctx context.Context) {
+func (c *call) begin(ctx context.Context, req *connectors.HTTPRequest) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.requests++
+	if c.first == nil {
+		c.first = req
+	}
 	c.track(ctx)
 }
 
@@ -117,12 +109,12 @@ func (c *call) beginExchange(ctx context.Context) {
 	c.track(ctx)
 }
 
-// track counts a request in flight; c.mu is held.
-func (c *call) track(ctx context.Context) {
+// track counts a request in flight; c.mu is held. (The host's end of the
+// data plane serves a request under its call's context, deadline included,
+// whatever context the plugin passed: only whether the plugin gives up in
+// time is the plugin's to get right.)
+func (c *call) track(context.Context) {
 	c.inflight++
-	if _, ok := ctx.Deadline(); !ok {
-		c.noDeadline++
-	}
 }
 
 func (c *call) end() {
@@ -137,10 +129,10 @@ func (c *call) end() {
 }
 
 // snapshot returns the call's counters.
-func (c *call) snapshot() (requests, noDeadline, inflight int) {
+func (c *call) snapshot() (requests, inflight int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.requests, c.noDeadline, c.inflight
+	return c.requests, c.inflight
 }
 
 // waitIdle waits until no request of the call is being served, or d passes.
@@ -167,41 +159,41 @@ func (c *call) waitIdle(d time.Duration) bool {
 
 // answer returns the same HTTP answer to every request.
 func answer(status int, contentType string, body []byte) script {
-	return func(context.Context, *pb.HTTPRequest) *pb.HTTPResponse {
-		r := &pb.HTTPResponse{Status: int32(status), Body: body}
+	return func(context.Context, *connectors.HTTPRequest) (*connectors.HTTPResponse, error) {
+		r := &connectors.HTTPResponse{Status: status, Body: body}
 		if contentType != "" {
-			r.Headers = []*pb.Header{{Name: "Content-Type", Value: contentType}}
+			r.Header = []connectors.Param{{Name: "Content-Type", Value: contentType}}
 		}
-		return r
+		return r, nil
 	}
 }
 
 // fail answers every request with a host transport error.
-func fail(code pb.ErrorCode) script {
-	return func(context.Context, *pb.HTTPRequest) *pb.HTTPResponse {
-		return &pb.HTTPResponse{Error: &pb.Error{Code: code}}
+func fail(code connectors.ErrorCode) script {
+	return func(context.Context, *connectors.HTTPRequest) (*connectors.HTTPResponse, error) {
+		return nil, &connectors.Error{Code: code}
 	}
 }
 
 // hang never answers: a source that accepted the connection and went quiet.
 // The host's transport gives up when the request's context ends, with
 // upstream_timeout.
-func hang(ctx context.Context, _ *pb.HTTPRequest) *pb.HTTPResponse {
+func hang(ctx context.Context, _ *connectors.HTTPRequest) (*connectors.HTTPResponse, error) {
 	<-ctx.Done()
-	return &pb.HTTPResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_UPSTREAM_TIMEOUT}}
+	return nil, &connectors.Error{Code: connectors.CodeUpstreamTimeout}
 }
 
 // timeoutAfter is the host transport giving up on a silent source after d,
 // its own deadline, with upstream_timeout.
 func timeoutAfter(d time.Duration) script {
-	return func(ctx context.Context, _ *pb.HTTPRequest) *pb.HTTPResponse {
+	return func(ctx context.Context, _ *connectors.HTTPRequest) (*connectors.HTTPResponse, error) {
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
 		case <-ctx.Done():
 		case <-t.C:
 		}
-		return &pb.HTTPResponse{Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_UPSTREAM_TIMEOUT}}
+		return nil, &connectors.Error{Code: connectors.CodeUpstreamTimeout}
 	}
 }
 

@@ -7,13 +7,14 @@ import (
 )
 
 func init() {
+	c := newCodec[fhirAllergyIntolerance, unified.Allergy]("AllergyIntolerance")
 	register(&resourceMap{
 		resource: unified.Allergies,
 		fhirType: "AllergyIntolerance",
 		// AllergyIntolerance's date parameter searches recordedDate.
 		params: clinical{patient: "patient", code: "code", category: "category", status: "clinical-status", date: "date"}.params(),
-		record: mapRecord[fhirAllergyIntolerance, unified.Allergy]("AllergyIntolerance"),
-		page:   mapPage[fhirAllergyIntolerance, unified.Allergy]("AllergyIntolerance"),
+		record: c.record,
+		page:   c.page,
 	})
 }
 
@@ -23,45 +24,60 @@ func init() {
 type fhirAllergyIntolerance struct {
 	resourceHead
 	Identifier         []fhirIdentifier      `json:"identifier"`
-	ClinicalStatus     *fhirCodeableConcept  `json:"clinicalStatus"`
-	VerificationStatus *fhirCodeableConcept  `json:"verificationStatus"`
+	ClinicalStatus     fhirCodeableConcept   `json:"clinicalStatus"`
+	VerificationStatus fhirCodeableConcept   `json:"verificationStatus"`
 	Type               string                `json:"type"`
 	Category           []string              `json:"category"`
 	Criticality        string                `json:"criticality"`
-	Code               *fhirCodeableConcept  `json:"code"`
-	Patient            *fhirReference        `json:"patient"`
-	Encounter          *fhirReference        `json:"encounter"`
+	Code               fhirCodeableConcept   `json:"code"`
+	Patient            fhirReference         `json:"patient"`
+	Encounter          fhirReference         `json:"encounter"`
 	OnsetDateTime      string                `json:"onsetDateTime"`
-	OnsetPeriod        *fhirPeriod           `json:"onsetPeriod"`
+	OnsetPeriod        fhirPeriod            `json:"onsetPeriod"`
 	RecordedDate       string                `json:"recordedDate"`
 	LastOccurrence     string                `json:"lastOccurrence"`
 	Reaction           []fhirAllergyReaction `json:"reaction"`
 }
 
 type fhirAllergyReaction struct {
-	Substance     *fhirCodeableConcept  `json:"substance"`
+	Substance     fhirCodeableConcept   `json:"substance"`
 	Manifestation []fhirCodeableConcept `json:"manifestation"`
 	Severity      string                `json:"severity"`
 	Onset         string                `json:"onset"`
 }
 
+func (a *fhirAllergyIntolerance) reset() {
+	*a = fhirAllergyIntolerance{
+		Identifier:         reuse(a.Identifier),
+		ClinicalStatus:     emptied(&a.ClinicalStatus),
+		VerificationStatus: emptied(&a.VerificationStatus),
+		Category:           clearList(a.Category),
+		Code:               emptied(&a.Code),
+		Reaction:           reuse(a.Reaction),
+	}
+}
+
+func (r *fhirAllergyReaction) reset() {
+	*r = fhirAllergyReaction{Substance: emptied(&r.Substance), Manifestation: reuse(r.Manifestation)}
+}
+
 // unified maps the AllergyIntolerance.
-func (a *fhirAllergyIntolerance) unified(src unified.Source, raw json.RawMessage) unified.Allergy {
+func (a *fhirAllergyIntolerance) unified(m *mapper, src unified.Source, raw json.RawMessage) unified.Allergy {
 	return unified.Allergy{
 		ID:                 a.ID,
-		Identifiers:        identifiers(a.Identifier),
-		ClinicalStatus:     firstCode(a.ClinicalStatus),
-		VerificationStatus: firstCode(a.VerificationStatus),
+		Identifiers:        m.identifierList(a.Identifier),
+		ClinicalStatus:     firstCode(&a.ClinicalStatus),
+		VerificationStatus: firstCode(&a.VerificationStatus),
 		Type:               a.Type,
 		Categories:         allergyCategories(a.Category),
 		Criticality:        a.Criticality,
-		Code:               conceptValue(a.Code),
-		Patient:            referenceTo(a.Patient, unified.Patients),
-		Encounter:          referenceTo(a.Encounter, unified.Encounters),
-		OnsetAt:            conditionPointInTime(a.OnsetDateTime, a.OnsetPeriod),
+		Code:               m.conceptValue(&a.Code),
+		Patient:            m.referenceTo(&a.Patient, unified.Patients),
+		Encounter:          m.referenceTo(&a.Encounter, unified.Encounters),
+		OnsetAt:            pointInTime(a.OnsetDateTime, &a.OnsetPeriod),
 		RecordedAt:         a.RecordedDate,
 		LastOccurrenceAt:   a.LastOccurrence,
-		Reactions:          allergyReactions(a.Reaction),
+		Reactions:          m.allergyReactions(a.Reaction),
 		UpdatedAt:          a.updated(),
 		Source:             src,
 		Raw:                raw,
@@ -82,13 +98,13 @@ func allergyCategories(cs []string) []string {
 
 // allergyReactions maps reactions, dropping those with nothing the unified
 // model can express (only a description, a note or an exposure route).
-func allergyReactions(rs []fhirAllergyReaction) []unified.AllergyReaction {
+func (m *mapper) allergyReactions(rs []fhirAllergyReaction) []unified.AllergyReaction {
 	var out []unified.AllergyReaction
 	for i := range rs {
 		r := &rs[i]
 		u := unified.AllergyReaction{
-			Substance:      concept(r.Substance),
-			Manifestations: concepts(r.Manifestation),
+			Substance:      m.concept(&r.Substance),
+			Manifestations: m.conceptList(r.Manifestation),
 			Severity:       r.Severity,
 			OnsetAt:        r.Onset,
 		}

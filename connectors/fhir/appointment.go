@@ -8,6 +8,7 @@ import (
 )
 
 func init() {
+	c := newCodec[fhirAppointment, unified.Appointment]("Appointment")
 	register(&resourceMap{
 		resource: unified.Appointments,
 		fhirType: "Appointment",
@@ -19,8 +20,8 @@ func init() {
 				updatedParam(),
 			},
 		),
-		record: mapRecord[fhirAppointment, unified.Appointment]("Appointment"),
-		page:   mapPage[fhirAppointment, unified.Appointment]("Appointment"),
+		record: c.record,
+		page:   c.page,
 	})
 }
 
@@ -30,11 +31,11 @@ type fhirAppointment struct {
 	resourceHead
 	Identifier        []fhirIdentifier      `json:"identifier"`
 	Status            string                `json:"status"`
-	CancelationReason *fhirCodeableConcept  `json:"cancelationReason"`
+	CancelationReason fhirCodeableConcept   `json:"cancelationReason"`
 	ServiceCategory   []fhirCodeableConcept `json:"serviceCategory"`
 	ServiceType       []fhirCodeableConcept `json:"serviceType"`
 	Specialty         []fhirCodeableConcept `json:"specialty"`
-	AppointmentType   *fhirCodeableConcept  `json:"appointmentType"`
+	AppointmentType   fhirCodeableConcept   `json:"appointmentType"`
 	ReasonCode        []fhirCodeableConcept `json:"reasonCode"`
 	Priority          *int                  `json:"priority"`
 	Description       string                `json:"description"`
@@ -44,26 +45,39 @@ type fhirAppointment struct {
 	Created           string                `json:"created"`
 	Participant       []struct {
 		Type     []fhirCodeableConcept `json:"type"`
-		Actor    *fhirReference        `json:"actor"`
+		Actor    fhirReference         `json:"actor"`
 		Required string                `json:"required"`
 		Status   string                `json:"status"`
 	} `json:"participant"`
 }
 
+func (a *fhirAppointment) reset() {
+	*a = fhirAppointment{
+		Identifier:        reuse(a.Identifier),
+		CancelationReason: emptied(&a.CancelationReason),
+		ServiceCategory:   reuse(a.ServiceCategory),
+		ServiceType:       reuse(a.ServiceType),
+		Specialty:         reuse(a.Specialty),
+		AppointmentType:   emptied(&a.AppointmentType),
+		ReasonCode:        reuse(a.ReasonCode),
+		Participant:       clearList(a.Participant),
+	}
+}
+
 // unified maps the Appointment. The patient's participant stays among the
 // participants as well, because its status (accepted, declined) and
 // whether it is required belong to it, not to the patient reference.
-func (a *fhirAppointment) unified(src unified.Source, raw json.RawMessage) unified.Appointment {
+func (a *fhirAppointment) unified(m *mapper, src unified.Source, raw json.RawMessage) unified.Appointment {
 	u := unified.Appointment{
 		ID:                a.ID,
-		Identifiers:       identifiers(a.Identifier),
+		Identifiers:       m.identifierList(a.Identifier),
 		Status:            a.Status,
-		CancelationReason: concept(a.CancelationReason),
-		ServiceCategories: concepts(a.ServiceCategory),
-		ServiceTypes:      concepts(a.ServiceType),
-		Specialties:       concepts(a.Specialty),
-		AppointmentType:   concept(a.AppointmentType),
-		ReasonCodes:       concepts(a.ReasonCode),
+		CancelationReason: m.concept(&a.CancelationReason),
+		ServiceCategories: m.conceptList(a.ServiceCategory),
+		ServiceTypes:      m.conceptList(a.ServiceType),
+		Specialties:       m.conceptList(a.Specialty),
+		AppointmentType:   m.concept(&a.AppointmentType),
+		ReasonCodes:       m.conceptList(a.ReasonCode),
 		Priority:          a.Priority,
 		Description:       a.Description,
 		Start:             a.Start,
@@ -77,8 +91,8 @@ func (a *fhirAppointment) unified(src unified.Source, raw json.RawMessage) unifi
 	for i := range a.Participant {
 		p := &a.Participant[i]
 		up := unified.AppointmentParticipant{
-			Actor:    reference(p.Actor),
-			Types:    concepts(p.Type),
+			Actor:    m.reference(&p.Actor),
+			Types:    m.conceptList(p.Type),
 			Required: p.Required,
 			Status:   p.Status,
 		}
@@ -88,8 +102,7 @@ func (a *fhirAppointment) unified(src unified.Source, raw json.RawMessage) unifi
 		// The first participant that is a Patient is the patient; a
 		// display-only actor cannot be told apart from a phone call.
 		if u.Patient == nil && up.Actor != nil && up.Actor.Resource == unified.Patients {
-			pat := *up.Actor
-			u.Patient = &pat
+			u.Patient = m.references.one(*up.Actor)
 		}
 		u.Participants = append(u.Participants, up)
 	}

@@ -1,8 +1,6 @@
 package fhir
 
 import (
-	gojson "github.com/goccy/go-json"
-
 	"github.com/ferryhealth/ferry/connectors"
 )
 
@@ -26,10 +24,12 @@ type searchset[R any] struct {
 }
 
 type searchEntry[R any] struct {
-	Resource R `json:"resource"`
-	Search   struct {
-		Mode string `json:"mode"`
-	} `json:"search"`
+	Resource R           `json:"resource"`
+	Search   entrySearch `json:"search"`
+}
+
+type entrySearch struct {
+	Mode string `json:"mode"`
 }
 
 // match reports whether the entry is one of the search's matches. An
@@ -39,16 +39,30 @@ func (e *searchEntry[R]) match() bool {
 	return e.Search.Mode != "outcome" && e.Search.Mode != "include"
 }
 
-// decodeSearchset decodes a search answer, which must be a searchset Bundle.
-func decodeSearchset[R any](body []byte) (*searchset[R], error) {
-	b := &searchset[R]{}
-	if err := gojson.Unmarshal(body, b); err != nil {
-		return nil, errNotFHIR
+// decodeSearchset decodes a search answer, which must be a searchset
+// Bundle, into b, which is empty.
+func decodeSearchset[R any](body []byte, b *searchset[R]) error {
+	if err := decodeJSON(body, b); err != nil {
+		return errNotFHIR
 	}
 	if b.ResourceType != "Bundle" || (b.Type != "" && b.Type != "searchset") {
-		return nil, connectors.Errorf(connectors.CodeUpstream, "fhir: source answered a search with something that is not a searchset Bundle")
+		return connectors.Errorf(connectors.CodeUpstream, "fhir: source answered a search with something that is not a searchset Bundle")
 	}
-	return b, nil
+	return nil
+}
+
+// reset empties the searchset for the next call, keeping the array of its
+// entries; resetResource empties an entry's resource.
+func (b *searchset[R]) reset(resetResource func(*R)) {
+	entries := b.Entry[:cap(b.Entry)]
+	if len(entries) > maxKept {
+		entries = nil
+	}
+	for i := range entries {
+		resetResource(&entries[i].Resource)
+		entries[i].Search = entrySearch{}
+	}
+	*b = searchset[R]{Link: clearList(b.Link), Entry: entries[:0]}
 }
 
 // page returns what paging needs to know of the Bundle.

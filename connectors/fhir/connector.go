@@ -108,7 +108,7 @@ func (c *Connector) Configure(ctx context.Context, req *connectors.ConfigureRequ
 		return nil, err
 	}
 	c.conns.Store(req.ConnectionID, s)
-	return &connectors.ConfigureResponse{}, nil
+	return &connectors.ConfigureResponse{Templates: templates(s)}, nil
 }
 
 // parseSettings decodes settings strictly: an unknown field is an error, so
@@ -293,23 +293,9 @@ func nextPageToken(mode Paging, page pageInfo, requested string, cur pageToken, 
 }
 
 // escapeSearchValue escapes the characters that FHIR search gives a meaning
-// inside a value: ',' separates alternatives, '|' a token's system from its
-// code, '$' a composite's parts, and '\' escapes. A client's "Smith, John"
-// is one name, not a search for Smith or John.
-func escapeSearchValue(v string) string {
-	if !strings.ContainsAny(v, `\,$|`) {
-		return v
-	}
-	var b strings.Builder
-	for i := 0; i < len(v); i++ {
-		switch v[i] {
-		case '\\', ',', '$', '|':
-			b.WriteByte('\\')
-		}
-		b.WriteByte(v[i])
-	}
-	return b.String()
-}
+// inside a value (the SDK's, so that the host's prefetch of a template
+// writes a value exactly as the connector does).
+func escapeSearchValue(v string) string { return connectors.EscapeFHIRSearch(v) }
 
 // validDate reports whether v is a calendar date written YYYY-MM-DD.
 func validDate(v string) bool {

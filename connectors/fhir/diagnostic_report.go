@@ -7,12 +7,13 @@ import (
 )
 
 func init() {
+	c := newCodec[fhirDiagnosticReport, unified.DiagnosticReport]("DiagnosticReport")
 	register(&resourceMap{
 		resource: unified.DiagnosticReports,
 		fhirType: "DiagnosticReport",
 		params:   clinical{patient: "patient", code: "code", category: "category", status: "status", date: "date"}.params(),
-		record:   mapRecord[fhirDiagnosticReport, unified.DiagnosticReport]("DiagnosticReport"),
-		page:     mapPage[fhirDiagnosticReport, unified.DiagnosticReport]("DiagnosticReport"),
+		record:   c.record,
+		page:     c.page,
 	})
 }
 
@@ -25,11 +26,11 @@ type fhirDiagnosticReport struct {
 	Identifier        []fhirIdentifier      `json:"identifier"`
 	Status            string                `json:"status"`
 	Category          []fhirCodeableConcept `json:"category"`
-	Code              *fhirCodeableConcept  `json:"code"`
-	Subject           *fhirReference        `json:"subject"`
-	Encounter         *fhirReference        `json:"encounter"`
+	Code              fhirCodeableConcept   `json:"code"`
+	Subject           fhirReference         `json:"subject"`
+	Encounter         fhirReference         `json:"encounter"`
 	EffectiveDateTime string                `json:"effectiveDateTime"`
-	EffectivePeriod   *fhirPeriod           `json:"effectivePeriod"`
+	EffectivePeriod   fhirPeriod            `json:"effectivePeriod"`
 	Issued            string                `json:"issued"`
 	Performer         []fhirReference       `json:"performer"`
 	Result            []fhirReference       `json:"result"`
@@ -38,25 +39,37 @@ type fhirDiagnosticReport struct {
 	PresentedForm     []fhirAttachment      `json:"presentedForm"`
 }
 
+func (d *fhirDiagnosticReport) reset() {
+	*d = fhirDiagnosticReport{
+		Identifier:     reuse(d.Identifier),
+		Category:       reuse(d.Category),
+		Code:           emptied(&d.Code),
+		Performer:      clearList(d.Performer),
+		Result:         clearList(d.Result),
+		ConclusionCode: reuse(d.ConclusionCode),
+		PresentedForm:  clearList(d.PresentedForm),
+	}
+}
+
 // unified maps the DiagnosticReport. effective[x] is a choice: a date-time
 // is effective_at, a period effective_period. The results are references
 // to the report's Observations, which the client reads as observations.
-func (d *fhirDiagnosticReport) unified(src unified.Source, raw json.RawMessage) unified.DiagnosticReport {
+func (d *fhirDiagnosticReport) unified(m *mapper, src unified.Source, raw json.RawMessage) unified.DiagnosticReport {
 	return unified.DiagnosticReport{
 		ID:              d.ID,
-		Identifiers:     identifiers(d.Identifier),
+		Identifiers:     m.identifierList(d.Identifier),
 		Status:          d.Status,
-		Categories:      concepts(d.Category),
-		Code:            conceptValue(d.Code),
-		Patient:         referenceTo(d.Subject, unified.Patients),
-		Encounter:       referenceTo(d.Encounter, unified.Encounters),
+		Categories:      m.conceptList(d.Category),
+		Code:            m.conceptValue(&d.Code),
+		Patient:         m.referenceTo(&d.Subject, unified.Patients),
+		Encounter:       m.referenceTo(&d.Encounter, unified.Encounters),
 		EffectiveAt:     d.EffectiveDateTime,
-		EffectivePeriod: period(d.EffectivePeriod),
+		EffectivePeriod: m.period(&d.EffectivePeriod),
 		IssuedAt:        d.Issued,
-		Performers:      references(d.Performer),
-		Results:         references(d.Result),
+		Performers:      m.referenceList(d.Performer),
+		Results:         m.referenceList(d.Result),
 		Conclusion:      d.Conclusion,
-		ConclusionCodes: concepts(d.ConclusionCode),
+		ConclusionCodes: m.conceptList(d.ConclusionCode),
 		PresentedForms:  presentedForms(d.PresentedForm),
 		UpdatedAt:       d.updated(),
 		Source:          src,

@@ -3,8 +3,15 @@
 // It maps the source's resources into Ferry's unified model, one file per
 // unified resource (patient.go, observation.go, …), each registering a
 // resourceMap (resources.go): the FHIR type, the search filters and their
-// FHIR translation, and the mapping of a record. It reaches the source only through the connectors.Transport
-// of each request, with paths relative to the connection's base URL
+// FHIR translation, and the mapping of a record: a decoding struct that
+// holds only the elements the mapping reads, and its unified method. A
+// codec (codec.go) runs every mapping the same way, with little
+// allocation: it decodes into decoding structs that each call reuses and
+// empties (reset.go), takes the unified record's parts from slabs
+// (mapper.go), and encodes a page's records into one new array.
+//
+// It reaches the source only through the connectors.Transport of each
+// request, with paths relative to the connection's base URL
 // ("Patient/123", "Patient?name=..."), so it never learns the source's host
 // name or credentials.
 //

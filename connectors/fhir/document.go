@@ -7,12 +7,13 @@ import (
 )
 
 func init() {
+	c := newCodec[fhirDocumentReference, unified.Document]("DocumentReference")
 	register(&resourceMap{
 		resource: unified.Documents,
 		fhirType: "DocumentReference",
 		params:   clinical{patient: "patient", code: "type", category: "category", status: "status", date: "date"}.params(),
-		record:   mapRecord[fhirDocumentReference, unified.Document]("DocumentReference"),
-		page:     mapPage[fhirDocumentReference, unified.Document]("DocumentReference"),
+		record:   c.record,
+		page:     c.page,
 	})
 }
 
@@ -23,67 +24,76 @@ func init() {
 // metadata only.
 type fhirDocumentReference struct {
 	resourceHead
-	MasterIdentifier *fhirIdentifier       `json:"masterIdentifier"`
+	MasterIdentifier fhirIdentifier        `json:"masterIdentifier"`
 	Identifier       []fhirIdentifier      `json:"identifier"`
 	Status           string                `json:"status"`
 	DocStatus        string                `json:"docStatus"`
-	Type             *fhirCodeableConcept  `json:"type"`
+	Type             fhirCodeableConcept   `json:"type"`
 	Category         []fhirCodeableConcept `json:"category"`
-	Subject          *fhirReference        `json:"subject"`
+	Subject          fhirReference         `json:"subject"`
 	Date             string                `json:"date"`
 	Author           []fhirReference       `json:"author"`
-	Custodian        *fhirReference        `json:"custodian"`
+	Custodian        fhirReference         `json:"custodian"`
 	Description      string                `json:"description"`
 	Content          []struct {
 		Attachment fhirAttachment `json:"attachment"`
-		Format     *fhirCoding    `json:"format"`
+		Format     fhirCoding     `json:"format"`
 	} `json:"content"`
-	Context *struct {
+	Context struct {
 		Encounter []fhirReference `json:"encounter"`
-		Period    *fhirPeriod     `json:"period"`
+		Period    fhirPeriod      `json:"period"`
 	} `json:"context"`
+}
+
+func (d *fhirDocumentReference) reset() {
+	*d = fhirDocumentReference{
+		MasterIdentifier: emptied(&d.MasterIdentifier),
+		Identifier:       reuse(d.Identifier),
+		Type:             emptied(&d.Type),
+		Category:         reuse(d.Category),
+		Author:           clearList(d.Author),
+		Content:          clearList(d.Content),
+	}
 }
 
 // unified maps the DocumentReference. The masterIdentifier, the
 // document's identifier as its author assigned it, comes first among the
 // identifiers. context.encounter may name an EpisodeOfCare, which is not
 // an encounter and is left out.
-func (d *fhirDocumentReference) unified(src unified.Source, raw json.RawMessage) unified.Document {
+func (d *fhirDocumentReference) unified(m *mapper, src unified.Source, raw json.RawMessage) unified.Document {
 	u := unified.Document{
 		ID:          d.ID,
 		Status:      d.Status,
 		DocStatus:   d.DocStatus,
-		Type:        concept(d.Type),
-		Categories:  concepts(d.Category),
+		Type:        m.concept(&d.Type),
+		Categories:  m.conceptList(d.Category),
 		Description: d.Description,
-		Patient:     referenceTo(d.Subject, unified.Patients),
+		Patient:     m.referenceTo(&d.Subject, unified.Patients),
 		Date:        d.Date,
-		Authors:     references(d.Author),
-		Custodian:   reference(d.Custodian),
+		Authors:     m.referenceList(d.Author),
+		Custodian:   m.reference(&d.Custodian),
 		UpdatedAt:   d.updated(),
 		Source:      src,
 		Raw:         raw,
 	}
 	ids := d.Identifier
-	if d.MasterIdentifier != nil {
-		ids = append([]fhirIdentifier{*d.MasterIdentifier}, ids...)
+	if d.MasterIdentifier.Value != "" {
+		ids = append([]fhirIdentifier{d.MasterIdentifier}, ids...)
 	}
-	u.Identifiers = identifiers(ids)
+	u.Identifiers = m.identifierList(ids)
 	for i := range d.Content {
 		c := &d.Content[i]
-		dc := unified.DocumentContent{Attachment: attachment(&c.Attachment), Format: coding(c.Format)}
+		dc := unified.DocumentContent{Attachment: attachment(&c.Attachment), Format: m.coding(&c.Format)}
 		if dc.Attachment == (unified.Attachment{}) && dc.Format == nil {
 			continue
 		}
 		u.Contents = append(u.Contents, dc)
 	}
-	if d.Context != nil {
-		for i := range d.Context.Encounter {
-			if r := referenceTo(&d.Context.Encounter[i], unified.Encounters); r != nil {
-				u.Encounters = append(u.Encounters, *r)
-			}
+	for i := range d.Context.Encounter {
+		if r := m.referenceTo(&d.Context.Encounter[i], unified.Encounters); r != nil {
+			u.Encounters = append(u.Encounters, *r)
 		}
-		u.Period = period(d.Context.Period)
 	}
+	u.Period = m.period(&d.Context.Period)
 	return u
 }

@@ -8,6 +8,7 @@ import (
 )
 
 func init() {
+	c := newCodec[fhirEncounter, unified.Encounter]("Encounter")
 	register(&resourceMap{
 		resource: unified.Encounters,
 		fhirType: "Encounter",
@@ -23,8 +24,8 @@ func init() {
 				updatedParam(),
 			},
 		),
-		record: mapRecord[fhirEncounter, unified.Encounter]("Encounter"),
-		page:   mapPage[fhirEncounter, unified.Encounter]("Encounter"),
+		record: c.record,
+		page:   c.page,
 	})
 }
 
@@ -34,43 +35,55 @@ type fhirEncounter struct {
 	resourceHead
 	Identifier  []fhirIdentifier      `json:"identifier"`
 	Status      string                `json:"status"`
-	Class       *fhirCoding           `json:"class"`
+	Class       fhirCoding            `json:"class"`
 	Type        []fhirCodeableConcept `json:"type"`
-	ServiceType *fhirCodeableConcept  `json:"serviceType"`
-	Priority    *fhirCodeableConcept  `json:"priority"`
-	Subject     *fhirReference        `json:"subject"`
+	ServiceType fhirCodeableConcept   `json:"serviceType"`
+	Priority    fhirCodeableConcept   `json:"priority"`
+	Subject     fhirReference         `json:"subject"`
 	Participant []struct {
 		Type       []fhirCodeableConcept `json:"type"`
-		Period     *fhirPeriod           `json:"period"`
-		Individual *fhirReference        `json:"individual"`
+		Period     fhirPeriod            `json:"period"`
+		Individual fhirReference         `json:"individual"`
 	} `json:"participant"`
-	Period          *fhirPeriod           `json:"period"`
+	Period          fhirPeriod            `json:"period"`
 	ReasonCode      []fhirCodeableConcept `json:"reasonCode"`
-	Hospitalization *struct {
-		AdmitSource          *fhirCodeableConcept `json:"admitSource"`
-		DischargeDisposition *fhirCodeableConcept `json:"dischargeDisposition"`
+	Hospitalization struct {
+		AdmitSource          fhirCodeableConcept `json:"admitSource"`
+		DischargeDisposition fhirCodeableConcept `json:"dischargeDisposition"`
 	} `json:"hospitalization"`
 	Location []struct {
-		Location *fhirReference `json:"location"`
+		Location fhirReference `json:"location"`
 	} `json:"location"`
-	ServiceProvider *fhirReference `json:"serviceProvider"`
+	ServiceProvider fhirReference `json:"serviceProvider"`
+}
+
+func (e *fhirEncounter) reset() {
+	*e = fhirEncounter{
+		Identifier:  reuse(e.Identifier),
+		Type:        reuse(e.Type),
+		ServiceType: emptied(&e.ServiceType),
+		Priority:    emptied(&e.Priority),
+		Participant: clearList(e.Participant),
+		ReasonCode:  reuse(e.ReasonCode),
+		Location:    clearList(e.Location),
+	}
 }
 
 // unified maps the Encounter. A subject that is not a Patient (a Group) is
 // not mapped as the patient.
-func (e *fhirEncounter) unified(src unified.Source, raw json.RawMessage) unified.Encounter {
+func (e *fhirEncounter) unified(m *mapper, src unified.Source, raw json.RawMessage) unified.Encounter {
 	u := unified.Encounter{
 		ID:              e.ID,
-		Identifiers:     identifiers(e.Identifier),
+		Identifiers:     m.identifierList(e.Identifier),
 		Status:          e.Status,
-		Class:           coding(e.Class),
-		Types:           concepts(e.Type),
-		ServiceType:     concept(e.ServiceType),
-		Priority:        concept(e.Priority),
-		Patient:         referenceTo(e.Subject, unified.Patients),
-		Period:          period(e.Period),
-		ReasonCodes:     concepts(e.ReasonCode),
-		ServiceProvider: referenceTo(e.ServiceProvider, unified.Organizations),
+		Class:           m.coding(&e.Class),
+		Types:           m.conceptList(e.Type),
+		ServiceType:     m.concept(&e.ServiceType),
+		Priority:        m.concept(&e.Priority),
+		Patient:         m.referenceTo(&e.Subject, unified.Patients),
+		Period:          m.period(&e.Period),
+		ReasonCodes:     m.conceptList(e.ReasonCode),
+		ServiceProvider: m.referenceTo(&e.ServiceProvider, unified.Organizations),
 		UpdatedAt:       e.updated(),
 		Source:          src,
 		Raw:             raw,
@@ -78,20 +91,18 @@ func (e *fhirEncounter) unified(src unified.Source, raw json.RawMessage) unified
 	for i := range e.Participant {
 		p := &e.Participant[i]
 		up := unified.EncounterParticipant{
-			Types:      concepts(p.Type),
-			Individual: reference(p.Individual),
-			Period:     period(p.Period),
+			Types:      m.conceptList(p.Type),
+			Individual: m.reference(&p.Individual),
+			Period:     m.period(&p.Period),
 		}
 		if up.Types == nil && up.Individual == nil && up.Period == nil {
 			continue
 		}
 		u.Participants = append(u.Participants, up)
 	}
-	if h := e.Hospitalization; h != nil {
-		u.AdmitSource = concept(h.AdmitSource)
-		u.DischargeDisposition = concept(h.DischargeDisposition)
-	}
-	u.Locations = encounterLocations(e)
+	u.AdmitSource = m.concept(&e.Hospitalization.AdmitSource)
+	u.DischargeDisposition = m.concept(&e.Hospitalization.DischargeDisposition)
+	u.Locations = m.encounterLocations(e)
 	return u
 }
 
@@ -100,11 +111,11 @@ func (e *fhirEncounter) unified(src unified.Source, raw json.RawMessage) unified
 // stay, with its period and status; the unified model keeps only the
 // places, so a patient who left a bed and came back would otherwise show
 // the same bed several times.
-func encounterLocations(e *fhirEncounter) []unified.Reference {
+func (m *mapper) encounterLocations(e *fhirEncounter) []unified.Reference {
 	var out []unified.Reference
 next:
 	for i := range e.Location {
-		r := referenceTo(e.Location[i].Location, unified.Locations)
+		r := m.referenceTo(&e.Location[i].Location, unified.Locations)
 		if r == nil {
 			continue
 		}

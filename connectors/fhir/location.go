@@ -7,6 +7,7 @@ import (
 )
 
 func init() {
+	c := newCodec[fhirLocation, unified.Location]("Location")
 	register(&resourceMap{
 		resource: unified.Locations,
 		fhirType: "Location",
@@ -16,8 +17,8 @@ func init() {
 			tokenParam(unified.FilterStatus, "status"),
 			updatedParam(),
 		},
-		record: mapRecord[fhirLocation, unified.Location]("Location"),
-		page:   mapPage[fhirLocation, unified.Location]("Location"),
+		record: c.record,
+		page:   c.page,
 	})
 }
 
@@ -31,10 +32,19 @@ type fhirLocation struct {
 	Mode                 string                `json:"mode"`
 	Type                 []fhirCodeableConcept `json:"type"`
 	Telecom              []fhirContactPoint    `json:"telecom"`
-	Address              *fhirAddress          `json:"address"`
-	Position             *fhirPosition         `json:"position"`
-	ManagingOrganization *fhirReference        `json:"managingOrganization"`
-	PartOf               *fhirReference        `json:"partOf"`
+	Address              fhirAddress           `json:"address"`
+	Position             fhirPosition          `json:"position"`
+	ManagingOrganization fhirReference         `json:"managingOrganization"`
+	PartOf               fhirReference         `json:"partOf"`
+}
+
+func (l *fhirLocation) reset() {
+	*l = fhirLocation{
+		Identifier: reuse(l.Identifier),
+		Type:       reuse(l.Type),
+		Telecom:    clearList(l.Telecom),
+		Address:    emptied(&l.Address),
+	}
 }
 
 type fhirPosition struct {
@@ -44,19 +54,19 @@ type fhirPosition struct {
 }
 
 // unified maps the Location.
-func (l *fhirLocation) unified(src unified.Source, raw json.RawMessage) unified.Location {
+func (l *fhirLocation) unified(m *mapper, src unified.Source, raw json.RawMessage) unified.Location {
 	return unified.Location{
 		ID:                   l.ID,
-		Identifiers:          identifiers(l.Identifier),
+		Identifiers:          m.identifierList(l.Identifier),
 		Status:               l.Status,
 		Name:                 l.Name,
 		Mode:                 l.Mode,
-		Types:                concepts(l.Type),
-		Telecom:              contactPoints(l.Telecom),
-		Address:              address(l.Address),
-		Position:             locationPosition(l.Position),
-		ManagingOrganization: referenceTo(l.ManagingOrganization, unified.Organizations),
-		PartOf:               referenceTo(l.PartOf, unified.Locations),
+		Types:                m.conceptList(l.Type),
+		Telecom:              m.contactPointList(l.Telecom),
+		Address:              m.address(&l.Address),
+		Position:             locationPosition(&l.Position),
+		ManagingOrganization: m.referenceTo(&l.ManagingOrganization, unified.Organizations),
+		PartOf:               m.referenceTo(&l.PartOf, unified.Locations),
 		UpdatedAt:            l.updated(),
 		Source:               src,
 		Raw:                  raw,
@@ -68,7 +78,7 @@ func (l *fhirLocation) unified(src unified.Source, raw json.RawMessage) unified.
 // one would invent a point off the coast of Africa. The values are kept as
 // the source wrote them, even when they look swapped.
 func locationPosition(p *fhirPosition) *unified.Position {
-	if p == nil || p.Latitude == nil || p.Longitude == nil {
+	if p.Latitude == nil || p.Longitude == nil {
 		return nil
 	}
 	return &unified.Position{Latitude: *p.Latitude, Longitude: *p.Longitude, Altitude: p.Altitude}

@@ -3,6 +3,7 @@ package fhir
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	gojson "github.com/goccy/go-json"
 
@@ -10,12 +11,16 @@ import (
 	"github.com/ferryhealth/ferry/unified"
 )
 
+// medicationRequests reads MedicationRequests: a record on its own, and a
+// page through medicationPage.
+var medicationRequests = newCodec[fhirMedicationRequest, unified.Medication]("MedicationRequest")
+
 func init() {
 	register(&resourceMap{
 		resource: unified.Medications,
 		fhirType: "MedicationRequest",
 		params:   clinical{patient: "patient", code: "code", category: "category", status: "status", date: "authoredon"}.params(),
-		record:   mapRecord[fhirMedicationRequest, unified.Medication]("MedicationRequest"),
+		record:   medicationRequests.record,
 		page:     medicationPage,
 		// A MedicationRequest often names its drug through a Medication
 		// resource; asking for it along with the page saves one request
@@ -40,13 +45,13 @@ type fhirMedicationRequest struct {
 	Priority                  string                `json:"priority"`
 	MedicationCodeableConcept *fhirCodeableConcept  `json:"medicationCodeableConcept"`
 	MedicationReference       *fhirReference        `json:"medicationReference"`
-	Subject                   *fhirReference        `json:"subject"`
-	Encounter                 *fhirReference        `json:"encounter"`
+	Subject                   fhirReference         `json:"subject"`
+	Encounter                 fhirReference         `json:"encounter"`
 	AuthoredOn                string                `json:"authoredOn"`
-	Requester                 *fhirReference        `json:"requester"`
+	Requester                 fhirReference         `json:"requester"`
 	ReasonCode                []fhirCodeableConcept `json:"reasonCode"`
 	DosageInstruction         []fhirDosage          `json:"dosageInstruction"`
-	DispenseRequest           *fhirDispenseRequest  `json:"dispenseRequest"`
+	DispenseRequest           fhirDispenseRequest   `json:"dispenseRequest"`
 
 	// included are the Medication resources that came along in the same
 	// searchset, by fullUrl and by "Medication/<id>"; nil outside a search.
@@ -54,15 +59,15 @@ type fhirMedicationRequest struct {
 }
 
 type fhirDosage struct {
-	Text                    string               `json:"text"`
-	AsNeededBoolean         *bool                `json:"asNeededBoolean"`
-	AsNeededCodeableConcept *fhirCodeableConcept `json:"asNeededCodeableConcept"`
-	Route                   *fhirCodeableConcept `json:"route"`
+	Text                    string              `json:"text"`
+	AsNeededBoolean         *bool               `json:"asNeededBoolean"`
+	AsNeededCodeableConcept fhirCodeableConcept `json:"asNeededCodeableConcept"`
+	Route                   fhirCodeableConcept `json:"route"`
 	DoseAndRate             []struct {
-		DoseQuantity *fhirQuantity `json:"doseQuantity"`
+		DoseQuantity fhirQuantity `json:"doseQuantity"`
 	} `json:"doseAndRate"`
-	Timing *struct {
-		Repeat *struct {
+	Timing struct {
+		Repeat struct {
 			Frequency  int     `json:"frequency"`
 			Period     float64 `json:"period"`
 			PeriodUnit string  `json:"periodUnit"`
@@ -70,16 +75,34 @@ type fhirDosage struct {
 	} `json:"timing"`
 }
 
+func (m *fhirMedicationRequest) reset() {
+	*m = fhirMedicationRequest{
+		Contained:         reuseRaw(m.Contained),
+		Identifier:        reuse(m.Identifier),
+		Category:          reuse(m.Category),
+		ReasonCode:        reuse(m.ReasonCode),
+		DosageInstruction: reuse(m.DosageInstruction),
+	}
+}
+
+func (d *fhirDosage) reset() {
+	*d = fhirDosage{
+		AsNeededCodeableConcept: emptied(&d.AsNeededCodeableConcept),
+		Route:                   emptied(&d.Route),
+		DoseAndRate:             clearList(d.DoseAndRate),
+	}
+}
+
 type fhirDispenseRequest struct {
-	NumberOfRepeatsAllowed *int          `json:"numberOfRepeatsAllowed"`
-	Quantity               *fhirQuantity `json:"quantity"`
-	ExpectedSupplyDuration *fhirQuantity `json:"expectedSupplyDuration"`
+	NumberOfRepeatsAllowed *int         `json:"numberOfRepeatsAllowed"`
+	Quantity               fhirQuantity `json:"quantity"`
+	ExpectedSupplyDuration fhirQuantity `json:"expectedSupplyDuration"`
 }
 
 // fhirMedication is the part of an R4 Medication that names the drug.
 type fhirMedication struct {
 	resourceHead
-	Code *fhirCodeableConcept `json:"code"`
+	Code fhirCodeableConcept `json:"code"`
 }
 
 // unified maps the MedicationRequest. The drug is medicationCodeableConcept
@@ -88,19 +111,19 @@ type fhirMedication struct {
 // resources ("#id") or the Medications the search included. A Medication
 // that cannot be found leaves medication empty and medication_ref as the
 // only trace (a read fills it afterwards with resolveMedicationRead).
-func (m *fhirMedicationRequest) unified(src unified.Source, raw json.RawMessage) unified.Medication {
+func (m *fhirMedicationRequest) unified(mp *mapper, src unified.Source, raw json.RawMessage) unified.Medication {
 	u := unified.Medication{
 		ID:          m.ID,
-		Identifiers: identifiers(m.Identifier),
+		Identifiers: mp.identifierList(m.Identifier),
 		Status:      m.Status,
 		Intent:      m.Intent,
-		Categories:  concepts(m.Category),
+		Categories:  mp.conceptList(m.Category),
 		Priority:    m.Priority,
-		Patient:     referenceTo(m.Subject, unified.Patients),
-		Encounter:   referenceTo(m.Encounter, unified.Encounters),
+		Patient:     mp.referenceTo(&m.Subject, unified.Patients),
+		Encounter:   mp.referenceTo(&m.Encounter, unified.Encounters),
 		AuthoredAt:  m.AuthoredOn,
-		Requester:   reference(m.Requester),
-		ReasonCodes: concepts(m.ReasonCode),
+		Requester:   mp.reference(&m.Requester),
+		ReasonCodes: mp.conceptList(m.ReasonCode),
 		UpdatedAt:   m.updated(),
 		Source:      src,
 		Raw:         raw,
@@ -109,19 +132,19 @@ func (m *fhirMedicationRequest) unified(src unified.Source, raw json.RawMessage)
 	// is read by the inline concept, which needs no lookup.
 	switch {
 	case m.MedicationCodeableConcept != nil:
-		u.Medication = conceptValue(m.MedicationCodeableConcept)
+		u.Medication = mp.conceptValue(m.MedicationCodeableConcept)
 	case m.MedicationReference != nil:
-		u.MedicationRef = reference(m.MedicationReference)
+		u.MedicationRef = mp.reference(m.MedicationReference)
 		if med := m.medication(m.MedicationReference.Reference); med != nil {
-			u.Medication = conceptValue(med.Code)
+			u.Medication = mp.conceptValue(&med.Code)
 		}
 	}
 	for i := range m.DosageInstruction {
-		if d, ok := dosage(&m.DosageInstruction[i]); ok {
+		if d, ok := mp.dosage(&m.DosageInstruction[i]); ok {
 			u.DosageInstructions = append(u.DosageInstructions, d)
 		}
 	}
-	u.Dispense = dispense(m.DispenseRequest)
+	u.Dispense = mp.dispense(&m.DispenseRequest)
 	return u
 }
 
@@ -172,30 +195,26 @@ func decodeMedication(body []byte) *fhirMedication {
 // the reason it codes, so it sets as_needed as asNeededBoolean true does.
 // Only the first doseAndRate's doseQuantity is kept: a dose range has no
 // place in the unified model.
-func dosage(d *fhirDosage) (unified.Dosage, bool) {
+func (m *mapper) dosage(d *fhirDosage) (unified.Dosage, bool) {
+	_, asNeeded := m.conceptOf(&d.AsNeededCodeableConcept)
 	u := unified.Dosage{
 		Text:     d.Text,
-		AsNeeded: (d.AsNeededBoolean != nil && *d.AsNeededBoolean) || concept(d.AsNeededCodeableConcept) != nil,
-		Route:    concept(d.Route),
+		AsNeeded: (d.AsNeededBoolean != nil && *d.AsNeededBoolean) || asNeeded,
+		Route:    m.concept(&d.Route),
 	}
 	if len(d.DoseAndRate) > 0 {
-		u.Dose = quantity(d.DoseAndRate[0].DoseQuantity)
+		u.Dose = m.quantity(&d.DoseAndRate[0].DoseQuantity)
 	}
-	if d.Timing != nil && d.Timing.Repeat != nil {
-		r := d.Timing.Repeat
-		u.Frequency, u.Period, u.PeriodUnit = r.Frequency, r.Period, r.PeriodUnit
-	}
+	r := &d.Timing.Repeat
+	u.Frequency, u.Period, u.PeriodUnit = r.Frequency, r.Period, r.PeriodUnit
 	return u, u != (unified.Dosage{})
 }
 
-func dispense(d *fhirDispenseRequest) *unified.Dispense {
-	if d == nil {
-		return nil
-	}
+func (m *mapper) dispense(d *fhirDispenseRequest) *unified.Dispense {
 	u := unified.Dispense{
-		Quantity:               quantity(d.Quantity),
+		Quantity:               m.quantity(&d.Quantity),
 		Refills:                d.NumberOfRepeatsAllowed,
-		ExpectedSupplyDuration: quantity(d.ExpectedSupplyDuration),
+		ExpectedSupplyDuration: m.quantity(&d.ExpectedSupplyDuration),
 	}
 	if u == (unified.Dispense{}) {
 		return nil
@@ -249,34 +268,31 @@ func medicationPage(body []byte, src unified.Source, raw bool) ([]json.RawMessag
 			included["Medication/"+head.ID] = e.Resource
 		}
 	}
-	records := make([]json.RawMessage, 0, len(b.Entry))
+	c := medicationRequests
+	st := c.get()
+	defer c.put(st)
 	for i := range b.Entry {
 		e := &b.Entry[i]
 		if e.Search.Mode == "outcome" || e.Search.Mode == "include" {
 			continue
 		}
-		var f fhirMedicationRequest
-		if err := gojson.Unmarshal(e.Resource, &f); err != nil {
-			if resourceTypeOf(e.Resource) != "MedicationRequest" {
-				continue
-			}
-			return nil, pageInfo{}, errNotFHIR
-		}
-		if f.ResourceType != "MedicationRequest" {
+		p, err := c.decode(st, e.Resource, true)
+		if errors.Is(err, errOtherType) {
 			continue
 		}
-		f.included = included
+		if err != nil {
+			return nil, pageInfo{}, err
+		}
+		p.included = included
 		var rawBody []byte
 		if raw {
 			rawBody = e.Resource
 		}
-		rec, err := encodeRecord[unified.Medication](&f, src, rawBody)
-		if err != nil {
+		if err := c.encode(st, p, src, rawBody); err != nil {
 			return nil, pageInfo{}, err
 		}
-		records = append(records, rec)
 	}
-	return records, b.page(len(records)), nil
+	return st.records(), b.page(len(st.ends)), nil
 }
 
 // resolveMedicationRead completes a read of a MedicationRequest whose drug is
@@ -320,7 +336,8 @@ func resolveMedicationRead(ctx context.Context, tr connectors.Transport, body []
 	if med.ResourceType != "Medication" || (med.ID != "" && med.ID != id) {
 		return nil, connectors.Errorf(connectors.CodeUpstream, "fhir: source answered another record than the Medication asked for")
 	}
-	code := concept(med.Code)
+	var m mapper
+	code := m.concept(&med.Code)
 	if code == nil {
 		return rec, nil
 	}

@@ -7,12 +7,13 @@ import (
 )
 
 func init() {
+	c := newCodec[fhirObservation, unified.Observation]("Observation")
 	register(&resourceMap{
 		resource: unified.Observations,
 		fhirType: "Observation",
 		params:   clinical{patient: "patient", code: "code", category: "category", status: "status", date: "date"}.params(),
-		record:   mapRecord[fhirObservation, unified.Observation]("Observation"),
-		page:     mapPage[fhirObservation, unified.Observation]("Observation"),
+		record:   c.record,
+		page:     c.page,
 	})
 }
 
@@ -24,18 +25,18 @@ type fhirObservation struct {
 	Identifier        []fhirIdentifier                `json:"identifier"`
 	Status            string                          `json:"status"`
 	Category          []fhirCodeableConcept           `json:"category"`
-	Code              *fhirCodeableConcept            `json:"code"`
-	Subject           *fhirReference                  `json:"subject"`
-	Encounter         *fhirReference                  `json:"encounter"`
+	Code              fhirCodeableConcept             `json:"code"`
+	Subject           fhirReference                   `json:"subject"`
+	Encounter         fhirReference                   `json:"encounter"`
 	EffectiveDateTime string                          `json:"effectiveDateTime"`
 	EffectiveInstant  string                          `json:"effectiveInstant"`
-	EffectivePeriod   *fhirPeriod                     `json:"effectivePeriod"`
+	EffectivePeriod   fhirPeriod                      `json:"effectivePeriod"`
 	Issued            string                          `json:"issued"`
 	Performer         []fhirReference                 `json:"performer"`
-	DataAbsentReason  *fhirCodeableConcept            `json:"dataAbsentReason"`
+	DataAbsentReason  fhirCodeableConcept             `json:"dataAbsentReason"`
 	Interpretation    []fhirCodeableConcept           `json:"interpretation"`
-	BodySite          *fhirCodeableConcept            `json:"bodySite"`
-	Method            *fhirCodeableConcept            `json:"method"`
+	BodySite          fhirCodeableConcept             `json:"bodySite"`
+	Method            fhirCodeableConcept             `json:"method"`
 	ReferenceRange    []fhirObservationReferenceRange `json:"referenceRange"`
 	HasMember         []fhirReference                 `json:"hasMember"`
 	DerivedFrom       []fhirReference                 `json:"derivedFrom"`
@@ -43,47 +44,83 @@ type fhirObservation struct {
 	fhirValue
 }
 
+func (o *fhirObservation) reset() {
+	*o = fhirObservation{
+		Identifier:       reuse(o.Identifier),
+		Category:         reuse(o.Category),
+		Code:             emptied(&o.Code),
+		Performer:        clearList(o.Performer),
+		DataAbsentReason: emptied(&o.DataAbsentReason),
+		Interpretation:   reuse(o.Interpretation),
+		BodySite:         emptied(&o.BodySite),
+		Method:           emptied(&o.Method),
+		ReferenceRange:   reuse(o.ReferenceRange),
+		HasMember:        clearList(o.HasMember),
+		DerivedFrom:      clearList(o.DerivedFrom),
+		Component:        reuse(o.Component),
+	}
+}
+
 type fhirObservationComponent struct {
-	Code             *fhirCodeableConcept            `json:"code"`
-	DataAbsentReason *fhirCodeableConcept            `json:"dataAbsentReason"`
+	Code             fhirCodeableConcept             `json:"code"`
+	DataAbsentReason fhirCodeableConcept             `json:"dataAbsentReason"`
 	Interpretation   []fhirCodeableConcept           `json:"interpretation"`
 	ReferenceRange   []fhirObservationReferenceRange `json:"referenceRange"`
 	fhirValue
 }
 
+func (c *fhirObservationComponent) reset() {
+	*c = fhirObservationComponent{
+		Code:             emptied(&c.Code),
+		DataAbsentReason: emptied(&c.DataAbsentReason),
+		Interpretation:   reuse(c.Interpretation),
+		ReferenceRange:   reuse(c.ReferenceRange),
+	}
+}
+
 type fhirObservationReferenceRange struct {
-	Low       *fhirQuantity         `json:"low"`
-	High      *fhirQuantity         `json:"high"`
-	Type      *fhirCodeableConcept  `json:"type"`
+	Low       fhirQuantity          `json:"low"`
+	High      fhirQuantity          `json:"high"`
+	Type      fhirCodeableConcept   `json:"type"`
 	AppliesTo []fhirCodeableConcept `json:"appliesTo"`
-	Age       *fhirRange            `json:"age"`
+	Age       fhirRange             `json:"age"`
 	Text      string                `json:"text"`
+}
+
+func (r *fhirObservationReferenceRange) reset() {
+	*r = fhirObservationReferenceRange{
+		Low:       emptied(&r.Low),
+		High:      emptied(&r.High),
+		Type:      emptied(&r.Type),
+		AppliesTo: reuse(r.AppliesTo),
+		Age:       emptied(&r.Age),
+	}
 }
 
 // unified maps the Observation. The subject is the patient only when it is
 // one: an observation about a Group, a Device or a Location has none.
 // effectiveTiming and valueSampledData have no unified counterpart and are
 // left out; the record is still complete with raw=true.
-func (o *fhirObservation) unified(src unified.Source, raw json.RawMessage) unified.Observation {
+func (o *fhirObservation) unified(m *mapper, src unified.Source, raw json.RawMessage) unified.Observation {
 	u := unified.Observation{
 		ID:               o.ID,
-		Identifiers:      identifiers(o.Identifier),
+		Identifiers:      m.identifierList(o.Identifier),
 		Status:           o.Status,
-		Categories:       concepts(o.Category),
-		Code:             conceptValue(o.Code),
-		Patient:          observationSubjectPatient(o.Subject),
-		Encounter:        referenceTo(o.Encounter, unified.Encounters),
+		Categories:       m.conceptList(o.Category),
+		Code:             m.conceptValue(&o.Code),
+		Patient:          m.subjectPatient(&o.Subject),
+		Encounter:        m.referenceTo(&o.Encounter, unified.Encounters),
 		IssuedAt:         o.Issued,
-		Performers:       references(o.Performer),
-		Value:            o.value(),
-		DataAbsentReason: concept(o.DataAbsentReason),
-		Interpretations:  concepts(o.Interpretation),
-		BodySite:         concept(o.BodySite),
-		Method:           concept(o.Method),
-		ReferenceRanges:  observationReferenceRanges(o.ReferenceRange),
-		Components:       observationComponents(o.Component),
-		HasMembers:       references(o.HasMember),
-		DerivedFrom:      references(o.DerivedFrom),
+		Performers:       m.referenceList(o.Performer),
+		Value:            m.value(&o.fhirValue),
+		DataAbsentReason: m.concept(&o.DataAbsentReason),
+		Interpretations:  m.conceptList(o.Interpretation),
+		BodySite:         m.concept(&o.BodySite),
+		Method:           m.concept(&o.Method),
+		ReferenceRanges:  m.observationReferenceRanges(o.ReferenceRange),
+		Components:       m.observationComponents(o.Component),
+		HasMembers:       m.referenceList(o.HasMember),
+		DerivedFrom:      m.referenceList(o.DerivedFrom),
 		UpdatedAt:        o.updated(),
 		Source:           src,
 		Raw:              raw,
@@ -96,46 +133,44 @@ func (o *fhirObservation) unified(src unified.Source, raw json.RawMessage) unifi
 	case o.EffectiveInstant != "":
 		u.EffectiveAt = o.EffectiveInstant
 	default:
-		u.EffectivePeriod = period(o.EffectivePeriod)
+		u.EffectivePeriod = m.period(&o.EffectivePeriod)
 	}
 	return u
 }
 
-// observationSubjectPatient maps a subject that may be a Patient, a Group, a
+// subjectPatient maps a subject that may be a Patient, a Group, a
 // Device or a Location (an Observation's or a Condition's) to the patient
 // it names. referenceTo keeps a reference to a type Ferry does not serve as
 // its display only, which for a subject would present a Group's display
 // ("Ward 3") as the patient's; a relative reference to another type is
 // therefore no patient at all.
-func observationSubjectPatient(r *fhirReference) *unified.Reference {
-	if r == nil {
+func (m *mapper) subjectPatient(r *fhirReference) *unified.Reference {
+	u, typ := referenceOf(r)
+	if typ != "" && typ != "Patient" {
 		return nil
 	}
-	if typ, _, ok := relativeReference(r.Reference); ok && typ != "Patient" {
-		return nil
-	}
-	return referenceTo(r, unified.Patients)
+	return m.target(u, typ, unified.Patients)
 }
 
 // observationComponents maps components, dropping those that hold nothing
 // the unified model can express.
-func observationComponents(cs []fhirObservationComponent) []unified.ObservationComponent {
+func (m *mapper) observationComponents(cs []fhirObservationComponent) []unified.ObservationComponent {
 	var out []unified.ObservationComponent
 	for i := range cs {
 		c := &cs[i]
 		u := unified.ObservationComponent{
-			Code:             conceptValue(c.Code),
-			Value:            c.value(),
-			DataAbsentReason: concept(c.DataAbsentReason),
-			Interpretations:  concepts(c.Interpretation),
-			ReferenceRanges:  observationReferenceRanges(c.ReferenceRange),
+			Code:             m.conceptValue(&c.Code),
+			Value:            m.value(&c.fhirValue),
+			DataAbsentReason: m.concept(&c.DataAbsentReason),
+			Interpretations:  m.conceptList(c.Interpretation),
+			ReferenceRanges:  m.observationReferenceRanges(c.ReferenceRange),
 		}
 		if len(u.Code.Codings) == 0 && u.Code.Text == "" && u.Value == nil && u.DataAbsentReason == nil &&
 			u.Interpretations == nil && u.ReferenceRanges == nil {
 			continue
 		}
 		if out == nil {
-			out = make([]unified.ObservationComponent, 0, len(cs))
+			out = m.components.list(len(cs))
 		}
 		out = append(out, u)
 	}
@@ -143,23 +178,23 @@ func observationComponents(cs []fhirObservationComponent) []unified.ObservationC
 }
 
 // observationReferenceRanges maps reference ranges, dropping empty ones.
-func observationReferenceRanges(rs []fhirObservationReferenceRange) []unified.ReferenceRange {
+func (m *mapper) observationReferenceRanges(rs []fhirObservationReferenceRange) []unified.ReferenceRange {
 	var out []unified.ReferenceRange
 	for i := range rs {
 		r := &rs[i]
 		u := unified.ReferenceRange{
-			Low:       quantity(r.Low),
-			High:      quantity(r.High),
-			Type:      concept(r.Type),
-			AppliesTo: concepts(r.AppliesTo),
-			Age:       rangeOf(r.Age),
+			Low:       m.quantity(&r.Low),
+			High:      m.quantity(&r.High),
+			Type:      m.concept(&r.Type),
+			AppliesTo: m.conceptList(r.AppliesTo),
+			Age:       m.rangeOf(&r.Age),
 			Text:      r.Text,
 		}
 		if u.Low == nil && u.High == nil && u.Type == nil && u.AppliesTo == nil && u.Age == nil && u.Text == "" {
 			continue
 		}
 		if out == nil {
-			out = make([]unified.ReferenceRange, 0, len(rs))
+			out = m.referenceRanges.list(len(rs))
 		}
 		out = append(out, u)
 	}

@@ -7,6 +7,7 @@ import (
 )
 
 func init() {
+	c := newCodec[fhirOrganization, unified.Organization]("Organization")
 	register(&resourceMap{
 		resource: unified.Organizations,
 		fhirType: "Organization",
@@ -15,8 +16,8 @@ func init() {
 			{name: "identifier", fhir: "identifier", kind: paramToken},
 			updatedParam(),
 		},
-		record: mapRecord[fhirOrganization, unified.Organization]("Organization"),
-		page:   mapPage[fhirOrganization, unified.Organization]("Organization"),
+		record: c.record,
+		page:   c.page,
 	})
 }
 
@@ -31,22 +32,32 @@ type fhirOrganization struct {
 	Alias      []string              `json:"alias"`
 	Telecom    []fhirContactPoint    `json:"telecom"`
 	Address    []fhirAddress         `json:"address"`
-	PartOf     *fhirReference        `json:"partOf"`
+	PartOf     fhirReference         `json:"partOf"`
+}
+
+func (o *fhirOrganization) reset() {
+	*o = fhirOrganization{
+		Identifier: reuse(o.Identifier),
+		Type:       reuse(o.Type),
+		Alias:      clearList(o.Alias),
+		Telecom:    clearList(o.Telecom),
+		Address:    reuse(o.Address),
+	}
 }
 
 // unified maps the Organization. Its contacts (a press office, an admin
 // person) are people to reach about the organization, not the
 // organization's own telecom, and are left to raw.
-func (o *fhirOrganization) unified(src unified.Source, raw json.RawMessage) unified.Organization {
+func (o *fhirOrganization) unified(m *mapper, src unified.Source, raw json.RawMessage) unified.Organization {
 	u := unified.Organization{
 		ID:          o.ID,
-		Identifiers: practitionerIdentifiers(o.Identifier),
+		Identifiers: m.npiIdentifiers(o.Identifier),
 		Active:      o.Active,
-		Types:       concepts(o.Type),
+		Types:       m.conceptList(o.Type),
 		Name:        o.Name,
-		Telecom:     contactPoints(o.Telecom),
-		Addresses:   addresses(o.Address),
-		PartOf:      referenceTo(o.PartOf, unified.Organizations),
+		Telecom:     m.contactPointList(o.Telecom),
+		Addresses:   m.addressList(o.Address),
+		PartOf:      m.referenceTo(&o.PartOf, unified.Organizations),
 		UpdatedAt:   o.updated(),
 		Source:      src,
 		Raw:         raw,

@@ -7,6 +7,7 @@ import (
 )
 
 func init() {
+	c := newCodec[fhirPatient, unified.Patient]("Patient")
 	register(&resourceMap{
 		resource: unified.Patients,
 		fhirType: "Patient",
@@ -16,8 +17,8 @@ func init() {
 			{name: "identifier", fhir: "identifier", kind: paramToken},
 			updatedParam(),
 		},
-		record: mapRecord[fhirPatient, unified.Patient]("Patient"),
-		page:   mapPage[fhirPatient, unified.Patient]("Patient"),
+		record: c.record,
+		page:   c.page,
 	})
 }
 
@@ -35,6 +36,15 @@ type fhirPatient struct {
 	Address          []fhirAddress      `json:"address"`
 }
 
+func (p *fhirPatient) reset() {
+	*p = fhirPatient{
+		Identifier: reuse(p.Identifier),
+		Name:       reuse(p.Name),
+		Telecom:    clearList(p.Telecom),
+		Address:    reuse(p.Address),
+	}
+}
+
 type fhirHumanName struct {
 	Use    string   `json:"use"`
 	Text   string   `json:"text"`
@@ -42,6 +52,10 @@ type fhirHumanName struct {
 	Given  []string `json:"given"`
 	Prefix []string `json:"prefix"`
 	Suffix []string `json:"suffix"`
+}
+
+func (n *fhirHumanName) reset() {
+	*n = fhirHumanName{Given: clearList(n.Given), Prefix: clearList(n.Prefix), Suffix: clearList(n.Suffix)}
 }
 
 type fhirContactPoint struct {
@@ -60,13 +74,17 @@ type fhirAddress struct {
 	Country    string   `json:"country"`
 }
 
+func (a *fhirAddress) reset() {
+	*a = fhirAddress{Line: clearList(a.Line)}
+}
+
 // unified maps the Patient. Elements with nothing the unified model can hold
 // (an identifier or telecom without a value, an empty name or address) are
 // dropped: FHIR allows them to carry only extensions, which are not mapped.
-func (p *fhirPatient) unified(src unified.Source, raw json.RawMessage) unified.Patient {
+func (p *fhirPatient) unified(m *mapper, src unified.Source, raw json.RawMessage) unified.Patient {
 	u := unified.Patient{
 		ID:          p.ID,
-		Identifiers: identifiers(p.Identifier),
+		Identifiers: m.identifierList(p.Identifier),
 		BirthDate:   p.BirthDate,
 		Gender:      p.Gender,
 		Active:      p.Active,
@@ -74,9 +92,9 @@ func (p *fhirPatient) unified(src unified.Source, raw json.RawMessage) unified.P
 		Source:      src,
 		Raw:         raw,
 	}
-	u.Names = humanNames(p.Name)
-	u.Telecom = contactPoints(p.Telecom)
-	u.Addresses = addresses(p.Address)
+	u.Names = m.humanNames(p.Name)
+	u.Telecom = m.contactPointList(p.Telecom)
+	u.Addresses = m.addressList(p.Address)
 	// deceased[x] is a choice: a date-time implies death; a boolean says
 	// yes or no without a date. A source that sends both (invalid FHIR) is
 	// read by the more precise one.
@@ -89,38 +107,39 @@ func (p *fhirPatient) unified(src unified.Source, raw json.RawMessage) unified.P
 	return u
 }
 
-// address maps a postal address; nil when it holds nothing the unified
-// model can express.
-func address(a *fhirAddress) *unified.Address {
-	if a == nil {
-		return nil
-	}
+// addressOf maps a postal address; ok is false when it holds nothing the
+// unified model can express.
+func addressOf(a *fhirAddress) (unified.Address, bool) {
 	out := unified.Address{
 		Use: a.Use, Lines: a.Line, City: a.City, District: a.District,
 		State: a.State, PostalCode: a.PostalCode, Country: a.Country,
 	}
-	if out.Use == "" && len(out.Lines) == 0 && out.City == "" && out.District == "" &&
-		out.State == "" && out.PostalCode == "" && out.Country == "" {
-		return nil
-	}
-	return &out
+	return out, out.Use != "" || len(out.Lines) > 0 || out.City != "" || out.District != "" ||
+		out.State != "" || out.PostalCode != "" || out.Country != ""
 }
 
-func addresses(as []fhirAddress) []unified.Address {
+func (m *mapper) address(a *fhirAddress) *unified.Address {
+	if u, ok := addressOf(a); ok {
+		return m.addresses.one(u)
+	}
+	return nil
+}
+
+func (m *mapper) addressList(as []fhirAddress) []unified.Address {
 	var out []unified.Address
 	for i := range as {
-		if a := address(&as[i]); a != nil {
+		if a, ok := addressOf(&as[i]); ok {
 			if out == nil {
-				out = make([]unified.Address, 0, len(as))
+				out = m.addresses.list(len(as))
 			}
-			out = append(out, *a)
+			out = append(out, a)
 		}
 	}
 	return out
 }
 
 // humanNames maps names, dropping empty ones.
-func humanNames(ns []fhirHumanName) []unified.HumanName {
+func (m *mapper) humanNames(ns []fhirHumanName) []unified.HumanName {
 	var out []unified.HumanName
 	for i := range ns {
 		n := &ns[i]
@@ -128,7 +147,7 @@ func humanNames(ns []fhirHumanName) []unified.HumanName {
 			continue
 		}
 		if out == nil {
-			out = make([]unified.HumanName, 0, len(ns))
+			out = m.names.list(len(ns))
 		}
 		out = append(out, unified.HumanName{
 			Use: n.Use, Family: n.Family, Given: n.Given, Prefix: n.Prefix, Suffix: n.Suffix, Text: n.Text,
@@ -137,8 +156,8 @@ func humanNames(ns []fhirHumanName) []unified.HumanName {
 	return out
 }
 
-// contactPoints maps telecom entries, dropping those without a value.
-func contactPoints(ts []fhirContactPoint) []unified.ContactPoint {
+// contactPointList maps telecom entries, dropping those without a value.
+func (m *mapper) contactPointList(ts []fhirContactPoint) []unified.ContactPoint {
 	var out []unified.ContactPoint
 	for i := range ts {
 		t := &ts[i]
@@ -146,7 +165,7 @@ func contactPoints(ts []fhirContactPoint) []unified.ContactPoint {
 			continue
 		}
 		if out == nil {
-			out = make([]unified.ContactPoint, 0, len(ts))
+			out = m.contactPoints.list(len(ts))
 		}
 		out = append(out, unified.ContactPoint{System: t.System, Value: t.Value, Use: t.Use})
 	}

@@ -7,12 +7,13 @@ import (
 )
 
 func init() {
+	c := newCodec[fhirProcedure, unified.Procedure]("Procedure")
 	register(&resourceMap{
 		resource: unified.Procedures,
 		fhirType: "Procedure",
 		params:   clinical{patient: "patient", code: "code", category: "category", status: "status", date: "date"}.params(),
-		record:   mapRecord[fhirProcedure, unified.Procedure]("Procedure"),
-		page:     mapPage[fhirProcedure, unified.Procedure]("Procedure"),
+		record:   c.record,
+		page:     c.page,
 	})
 }
 
@@ -22,21 +23,33 @@ type fhirProcedure struct {
 	resourceHead
 	Identifier        []fhirIdentifier      `json:"identifier"`
 	Status            string                `json:"status"`
-	Category          *fhirCodeableConcept  `json:"category"`
-	Code              *fhirCodeableConcept  `json:"code"`
-	Subject           *fhirReference        `json:"subject"`
-	Encounter         *fhirReference        `json:"encounter"`
+	Category          fhirCodeableConcept   `json:"category"`
+	Code              fhirCodeableConcept   `json:"code"`
+	Subject           fhirReference         `json:"subject"`
+	Encounter         fhirReference         `json:"encounter"`
 	PerformedDateTime string                `json:"performedDateTime"`
-	PerformedPeriod   *fhirPeriod           `json:"performedPeriod"`
+	PerformedPeriod   fhirPeriod            `json:"performedPeriod"`
 	Performer         []fhirProcedureActor  `json:"performer"`
-	Location          *fhirReference        `json:"location"`
+	Location          fhirReference         `json:"location"`
 	ReasonCode        []fhirCodeableConcept `json:"reasonCode"`
 	BodySite          []fhirCodeableConcept `json:"bodySite"`
-	Outcome           *fhirCodeableConcept  `json:"outcome"`
+	Outcome           fhirCodeableConcept   `json:"outcome"`
 }
 
 type fhirProcedureActor struct {
-	Actor *fhirReference `json:"actor"`
+	Actor fhirReference `json:"actor"`
+}
+
+func (p *fhirProcedure) reset() {
+	*p = fhirProcedure{
+		Identifier: reuse(p.Identifier),
+		Category:   emptied(&p.Category),
+		Code:       emptied(&p.Code),
+		Performer:  clearList(p.Performer),
+		ReasonCode: reuse(p.ReasonCode),
+		BodySite:   reuse(p.BodySite),
+		Outcome:    emptied(&p.Outcome),
+	}
 }
 
 // unified maps the Procedure. performed[x] is a choice: a date-time is
@@ -44,27 +57,27 @@ type fhirProcedureActor struct {
 // ago"), an age or a range has no place in the unified model and is left
 // out. The performers are the actors of performer[]; their functions are
 // not mapped.
-func (p *fhirProcedure) unified(src unified.Source, raw json.RawMessage) unified.Procedure {
+func (p *fhirProcedure) unified(m *mapper, src unified.Source, raw json.RawMessage) unified.Procedure {
 	u := unified.Procedure{
 		ID:              p.ID,
-		Identifiers:     identifiers(p.Identifier),
+		Identifiers:     m.identifierList(p.Identifier),
 		Status:          p.Status,
-		Category:        concept(p.Category),
-		Code:            conceptValue(p.Code),
-		Patient:         referenceTo(p.Subject, unified.Patients),
-		Encounter:       referenceTo(p.Encounter, unified.Encounters),
+		Category:        m.concept(&p.Category),
+		Code:            m.conceptValue(&p.Code),
+		Patient:         m.referenceTo(&p.Subject, unified.Patients),
+		Encounter:       m.referenceTo(&p.Encounter, unified.Encounters),
 		PerformedAt:     p.PerformedDateTime,
-		PerformedPeriod: period(p.PerformedPeriod),
-		Location:        referenceTo(p.Location, unified.Locations),
-		ReasonCodes:     concepts(p.ReasonCode),
-		BodySites:       concepts(p.BodySite),
-		Outcome:         concept(p.Outcome),
+		PerformedPeriod: m.period(&p.PerformedPeriod),
+		Location:        m.referenceTo(&p.Location, unified.Locations),
+		ReasonCodes:     m.conceptList(p.ReasonCode),
+		BodySites:       m.conceptList(p.BodySite),
+		Outcome:         m.concept(&p.Outcome),
 		UpdatedAt:       p.updated(),
 		Source:          src,
 		Raw:             raw,
 	}
 	for i := range p.Performer {
-		if r := reference(p.Performer[i].Actor); r != nil {
+		if r := m.reference(&p.Performer[i].Actor); r != nil {
 			u.Performers = append(u.Performers, *r)
 		}
 	}

@@ -3,8 +3,7 @@ package fhir
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
+	"strconv"
 	"strings"
 
 	gojson "github.com/goccy/go-json"
@@ -25,9 +24,10 @@ type resourceMap struct {
 	params []searchParam
 	// record maps one resource; inBundle says it came from a searchset,
 	// where a resource of another type is errOtherType rather than an
-	// upstream error.
+	// upstream error. The record is a new array of its own.
 	record func(body []byte, src unified.Source, raw, inBundle bool) (json.RawMessage, error)
-	// page maps the matches of a searchset Bundle.
+	// page maps the matches of a searchset Bundle. The records share one
+	// new array, each a slice of it whose capacity ends where it ends.
 	page func(body []byte, src unified.Source, raw bool) ([]json.RawMessage, pageInfo, error)
 	// include lists _include parameters a search sends, for mappings that
 	// need a referenced resource (a MedicationRequest's Medication).
@@ -56,7 +56,7 @@ func register(m *resourceMap) {
 type resourceHead struct {
 	ResourceType string `json:"resourceType"`
 	ID           string `json:"id"`
-	Meta         *struct {
+	Meta         struct {
 		LastUpdated string `json:"lastUpdated"`
 	} `json:"meta"`
 }
@@ -64,131 +64,7 @@ type resourceHead struct {
 func (h *resourceHead) head() *resourceHead { return h }
 
 // updated is meta.lastUpdated, or "".
-func (h *resourceHead) updated() string {
-	if h.Meta == nil {
-		return ""
-	}
-	return h.Meta.LastUpdated
-}
-
-// fhirResource is implemented by a pointer to each mapping's decoding
-// struct: the struct holds only the elements the mapping uses, so decoding
-// skips the rest (narrative, extensions) without building it.
-type fhirResource[U any] interface {
-	head() *resourceHead
-	// unified maps the resource. src.SourceID is already the resource's
-	// id; raw is the untouched resource, or nil.
-	unified(src unified.Source, raw json.RawMessage) U
-}
-
-// errOtherType marks a searchset entry of another resource type, which a
-// search skips. It never leaves the package.
-var errOtherType = errors.New("fhir: entry of another resource type")
-
-// mapRecord returns the record function of a mapping whose decoding struct
-// is F and whose unified type is U.
-func mapRecord[F any, U any, PF interface {
-	*F
-	fhirResource[U]
-}](fhirType string) func([]byte, unified.Source, bool, bool) (json.RawMessage, error) {
-	return func(body []byte, src unified.Source, raw, inBundle bool) (json.RawMessage, error) {
-		var f F
-		if err := gojson.Unmarshal(body, &f); err != nil {
-			// A resource of another type may not fit this type's fields;
-			// only a resource of this type that does not fit is the
-			// source's fault.
-			if inBundle && resourceTypeOf(body) != fhirType {
-				return nil, errOtherType
-			}
-			return nil, errNotFHIR
-		}
-		p := PF(&f)
-		if p.head().ResourceType != fhirType {
-			if inBundle {
-				return nil, errOtherType
-			}
-			return nil, connectors.Errorf(connectors.CodeUpstream, "fhir: source answered another resource type than %s", fhirType)
-		}
-		if !raw {
-			body = nil
-		}
-		return encodeRecord[U](p, src, body)
-	}
-}
-
-// mapPage returns the page function of a mapping. Without raw, the page is
-// decoded in one pass, each resource straight into F. That fails when an
-// entry of another type does not fit F's fields; then, and with raw, each
-// resource is kept as its bytes and decoded on its own.
-func mapPage[F any, U any, PF interface {
-	*F
-	fhirResource[U]
-}](fhirType string) func([]byte, unified.Source, bool) ([]json.RawMessage, pageInfo, error) {
-	record := mapRecord[F, U, PF](fhirType)
-	return func(body []byte, src unified.Source, raw bool) ([]json.RawMessage, pageInfo, error) {
-		if !raw {
-			if b, err := decodeSearchset[F](body); err == nil {
-				records := make([]json.RawMessage, 0, len(b.Entry))
-				for i := range b.Entry {
-					e := &b.Entry[i]
-					p := PF(&e.Resource)
-					if !e.match() || p.head().ResourceType != fhirType {
-						continue
-					}
-					rec, err := encodeRecord[U](p, src, nil)
-					if err != nil {
-						return nil, pageInfo{}, err
-					}
-					records = append(records, rec)
-				}
-				return records, b.page(len(records)), nil
-			}
-		}
-		b, err := decodeSearchset[json.RawMessage](body)
-		if err != nil {
-			return nil, pageInfo{}, err
-		}
-		records := make([]json.RawMessage, 0, len(b.Entry))
-		for i := range b.Entry {
-			e := &b.Entry[i]
-			if !e.match() {
-				continue
-			}
-			rec, err := record(e.Resource, src, raw, true)
-			if errors.Is(err, errOtherType) {
-				continue
-			}
-			if err != nil {
-				return nil, pageInfo{}, err
-			}
-			records = append(records, rec)
-		}
-		return records, b.page(len(records)), nil
-	}
-}
-
-// encodeRecord maps and encodes one decoded resource. On a read,
-// src.SourceID names the id that was asked for: answering another record
-// under that id would be the worst mistake a gateway can make, so a
-// mismatch fails; a missing id (invalid FHIR) is the asked one.
-func encodeRecord[U any, PF fhirResource[U]](p PF, src unified.Source, raw []byte) (json.RawMessage, error) {
-	h := p.head()
-	if want := src.SourceID; want != "" && h.ID != want {
-		if h.ID != "" {
-			return nil, connectors.Errorf(connectors.CodeUpstream, "fhir: source answered another record than the one asked for")
-		}
-		h.ID = want
-	}
-	src.SourceID = h.ID
-	u := p.unified(src, raw)
-	rec, err := gojson.Marshal(&u)
-	if err != nil {
-		// Only raw can fail to encode, when the decoder accepted bytes that
-		// are not strictly JSON; the source is at fault.
-		return nil, errNotFHIR
-	}
-	return rec, nil
-}
+func (h *resourceHead) updated() string { return h.Meta.LastUpdated }
 
 // resourceTypeOf returns the resourceType of a resource that failed to
 // decode, or "".
@@ -316,7 +192,7 @@ func (m *resourceMap) query(params map[string]string, limit int, s *Settings) ([
 	for _, inc := range m.include {
 		q = append(q, connectors.Param{Name: "_include", Value: inc})
 	}
-	q = append(q, connectors.Param{Name: "_count", Value: fmt.Sprint(limit)})
+	q = append(q, connectors.Param{Name: "_count", Value: strconv.Itoa(limit)})
 	return q, nil
 }
 
@@ -342,16 +218,16 @@ func (m *resourceMap) accepts(name string) bool {
 // standard filters already; they are checked again because a connector
 // must not trust that, and extras (a name, a birth date) only here.
 func (p searchParam) value(v string) (string, error) {
-	bad := connectors.InvalidParam(p.name)
+	bad := func() error { return connectors.InvalidParam(p.name) }
 	switch p.kind {
 	case paramString:
 		if strings.ContainsAny(v, "\x00\r\n") {
-			return "", bad
+			return "", bad()
 		}
 		return escapeSearchValue(v), nil
 	case paramToken:
 		if !validToken(v) {
-			return "", bad
+			return "", bad()
 		}
 		if sys, code, ok := strings.Cut(v, "|"); ok {
 			return escapeSearchValue(sys) + "|" + escapeSearchValue(code), nil
@@ -359,24 +235,24 @@ func (p searchParam) value(v string) (string, error) {
 		return escapeSearchValue(v), nil
 	case paramID:
 		if !validID(v) {
-			return "", bad
+			return "", bad()
 		}
 		return v, nil
 	case paramDate:
 		if !validDate(v) {
-			return "", bad
+			return "", bad()
 		}
 		return v, nil
 	case paramDateGE, paramDateLT:
 		if !unified.ValidDate(v) {
-			return "", bad
+			return "", bad()
 		}
 		if p.kind == paramDateGE {
 			return "ge" + v, nil
 		}
 		return "lt" + v, nil
 	}
-	return "", bad
+	return "", bad()
 }
 
 // validToken accepts "value" and "system|value", FHIR's token search

@@ -6,6 +6,7 @@ package openapi
 type document struct {
 	OpenAPI    string               `json:"openapi"`
 	Info       info                 `json:"info"`
+	Servers    []server             `json:"servers"`
 	Tags       []tag                `json:"tags"`
 	Paths      map[string]*pathItem `json:"paths"`
 	Components components           `json:"components"`
@@ -22,6 +23,12 @@ type info struct {
 type license struct {
 	Name       string `json:"name"`
 	Identifier string `json:"identifier"`
+}
+
+// server is where the API is served.
+type server struct {
+	URL         string `json:"url"`
+	Description string `json:"description"`
 }
 
 type tag struct {

@@ -76,8 +76,18 @@ func build(srcDir, version string) (*document, []string, error) {
 	}
 	s := newSchemas(pd)
 	d := &document{
-		OpenAPI:  "3.1.0",
-		Info:     info{Title: "Ferry unified healthcare API", Version: version, Description: description},
+		OpenAPI: "3.1.0",
+		Info: info{
+			Title: "Ferry unified healthcare API", Version: version, Description: description,
+			License: &license{Name: "Apache License 2.0", Identifier: "Apache-2.0"},
+		},
+		// Relative: the document describes the deployment that serves it.
+		// Each operator runs their own, one per region, so there is no
+		// one absolute URL to name.
+		Servers: []server{{
+			URL:         "/",
+			Description: "The Ferry deployment serving this document (`ferry demo` listens on http://127.0.0.1:8080).",
+		}},
 		Paths:    map[string]*pathItem{},
 		Security: []securityReq{{"bearerAuth": {}}},
 		Components: components{
@@ -135,8 +145,14 @@ func build(srcDir, version string) (*document, []string, error) {
 		Description: "The OpenAPI 3.1 description of this API. It needs no credentials.",
 		Tags:        []string{"meta"},
 		Parameters:  requestHeaders(),
-		Responses:   map[string]*response{"200": ok("This document.", "application/json", &schema{Type: "object"})["200"]},
-		Security:    &[]securityReq{},
+		// No credentials and no connection: only a request Ferry cannot
+		// parse (400) or one with an oversized body (413) is refused.
+		Responses: map[string]*response{
+			"200": ok("This document.", "application/json", &schema{Type: "object"})["200"],
+			"400": {Ref: ref("responses", "Problem400")},
+			"413": {Ref: ref("responses", "Problem413")},
+		},
+		Security: &[]securityReq{},
 	}}
 
 	var undocumented []string

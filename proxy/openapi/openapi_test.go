@@ -170,8 +170,12 @@ func TestOpenAPIShape(t *testing.T) {
 	if info["title"] != "Ferry unified healthcare API" || info["version"] != apiVersion {
 		t.Fatalf("info = %v", info)
 	}
-	if _, ok := doc["servers"]; ok {
-		t.Error("servers must be absent: the document is relative to where it is served")
+	// One relative server: the document is relative to where it is served.
+	if sv, _ := doc["servers"].([]any); len(sv) != 1 || sv[0].(map[string]any)["url"] != "/" {
+		t.Errorf("servers = %v, want one, with url \"/\"", doc["servers"])
+	}
+	if lic, _ := info["license"].(map[string]any); lic["identifier"] != "Apache-2.0" {
+		t.Errorf("info.license = %v, want the repository's licence (Apache-2.0)", info["license"])
 	}
 	walk(doc, func(m map[string]any) {
 		if r, ok := m["$ref"].(string); ok {

@@ -4,7 +4,7 @@
 // patients, cut down to the resource types the sandbox serves. Run it from
 // this directory when the choice of patients changes:
 //
-//	go run gendata.go -src ../../../../shared/data/synthea-r4
+//	go run gendata.go -src ../../../testdata/synthea
 //
 // Each kept entry is copied with every JSON token unchanged (only
 // whitespace is removed), one entry a line so that diffs stay readable.
@@ -41,7 +41,7 @@ var keep = map[string]bool{
 }
 
 func main() {
-	src := flag.String("src", "../../../../shared/data/synthea-r4", "directory of the Synthea R4 bundles")
+	src := flag.String("src", "../../../testdata/synthea", "directory of the Synthea R4 bundles")
 	out := flag.String("out", "data/synthea", "output directory")
 	flag.Parse()
 	for _, p := range patients {

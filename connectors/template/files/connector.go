@@ -57,7 +57,26 @@ func (c *Connector) Configure(_ context.Context, req *connectors.ConfigureReques
 		s.MRNSystem = "urn:templatekind:mrn"
 	}
 	c.conns.Store(req.ConnectionID, s)
-	return &connectors.ConfigureResponse{}, nil
+	return &connectors.ConfigureResponse{Templates: templates()}, nil
+}
+
+// templates describe the request a read and a search's first page begin
+// with, exactly as Read and Search build them, so that the host can make it
+// before the call and save the plugin a round trip. They are optional (a
+// request that differs simply goes to the host in-band); the conformance
+// kit's templates check holds them to what the connector sends.
+func templates() []connectors.SourceTemplate {
+	search := &connectors.RequestTemplate{Path: "patients", Header: acceptJSON, Query: []connectors.QueryTemplate{
+		{Name: "limit", Limit: true}, {Name: "offset", Value: "0"},
+	}}
+	for _, f := range searchFilters {
+		search.Query = append(search.Query, connectors.QueryTemplate{Name: f.source, Filter: f.param})
+	}
+	return []connectors.SourceTemplate{{
+		Resource: unified.Patients,
+		Read:     &connectors.RequestTemplate{Path: "patients/{id}", Header: acceptJSON},
+		Search:   search,
+	}}
 }
 
 func (c *Connector) settings(connectionID string) (*Settings, error) {
@@ -117,7 +136,7 @@ func (c *Connector) Search(ctx context.Context, req *connectors.SearchRequest) (
 	}
 	q := []connectors.Param{{Name: "limit", Value: strconv.Itoa(req.Limit)}, {Name: "offset", Value: strconv.Itoa(offset)}}
 	for _, f := range searchFilters {
-		if v, ok := req.Params[f.param]; ok {
+		if v := req.Params[f.param]; v != "" {
 			q = append(q, connectors.Param{Name: f.source, Value: v})
 		}
 	}

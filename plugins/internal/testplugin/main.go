@@ -8,15 +8,18 @@
 // message exchange through the Transport, answering with the reply) and
 // "inflight" (how many "hang" calls the process is serving).
 //
+// A connection whose settings say "templates" gets a read template that
+// matches "echo"'s source request, so the host prefetches it.
+//
 // It is also the hostile plugin of the sandbox tests: "hostile:" followed
 // by escape.Targets as JSON makes it try every way out of the kernel
 // sandbox (escape.Try) and answer with what happened to each attempt;
 // "fds" answers the descriptors that were open when the process started.
 //
-// Built with -ldflags "-X main.unaryOnly=1" it serves the Connector service
-// without the Session stream, as a plugin built with an older SDK does;
-// with "-X main.kind=K" it reports kind K instead of "test"; with
-// "-X main.startDelay=D" it sleeps D before serving.
+// Built with -ldflags "-X main.oldProtocol=1" it announces connector
+// protocol v1 in its handshake, as a plugin built with the SDK before the
+// data plane does; with "-X main.kind=K" it reports kind K instead of
+// "test"; with "-X main.startDelay=D" it sleeps D before serving.
 package main
 
 import (
@@ -32,17 +35,14 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/connectors/conformance/escape"
-	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
 	"github.com/ferryhealth/ferry/unified"
 )
 
-// unaryOnly is set at link time to serve without Session.
-var unaryOnly string
+// oldProtocol is set at link time to announce protocol v1.
+var oldProtocol string
 
 // kind is the connector kind it reports; set at link time for a second
 // plugin beside the first.
@@ -101,6 +101,12 @@ func (conn) Configure(_ context.Context, req *connectors.ConfigureRequest) (*con
 	if strings.Contains(string(req.Settings), "reject") {
 		return nil, connectors.InvalidParam("settings")
 	}
+	if strings.Contains(string(req.Settings), "templates") {
+		return &connectors.ConfigureResponse{Templates: []connectors.SourceTemplate{{
+			Resource: unified.Patients,
+			Read:     &connectors.RequestTemplate{Path: "Patient/{id}", Query: []connectors.QueryTemplate{{Name: "q", Value: "1"}}},
+		}}}, nil
+	}
 	return &connectors.ConfigureResponse{}, nil
 }
 
@@ -109,7 +115,7 @@ func (conn) Read(ctx context.Context, req *connectors.ReadRequest) (*connectors.
 	case "ok":
 		return &connectors.ReadResponse{Record: json.RawMessage(`{"id":"ok","pid":` + fmt.Sprint(os.Getpid()) + `}`)}, nil
 	case "echo":
-		resp, err := req.Transport.Do(ctx, &connectors.HTTPRequest{Path: "Patient/echo", Query: []connectors.Param{{Name: "q", Value: "1"}}})
+		resp, err := req.Transport.Do(ctx, &connectors.HTTPRequest{Method: "GET", Path: "Patient/echo", Query: []connectors.Param{{Name: "q", Value: "1"}}})
 		if err != nil {
 			return nil, err
 		}
@@ -174,36 +180,27 @@ func main() {
 	if d, err := time.ParseDuration(startDelay); err == nil {
 		time.Sleep(d)
 	}
-	if unaryOnly == "" {
+	if oldProtocol == "" {
 		connectors.Serve(func() connectors.Connector { return conn{} })
 		return
 	}
+	hs := connectors.Handshake
+	hs.ProtocolVersion = 1
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig: connectors.Handshake,
-		Plugins:         plugin.PluginSet{connectors.PluginName: unaryPlugin{}},
-		GRPCServer:      connectors.GRPCServer,
+		HandshakeConfig: hs,
+		Plugins:         plugin.PluginSet{connectors.PluginName: oldPlugin{}},
+		GRPCServer:      plugin.DefaultGRPCServer,
 	})
 }
 
-// unaryPlugin serves the wire protocol as it was before Session.
-type unaryPlugin struct {
+// oldPlugin stands for a plugin of protocol v1: the host refuses it at the
+// handshake, before anything of it is served.
+type oldPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 }
 
-func (unaryPlugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
-	dial := func(id uint32) (*grpc.ClientConn, error) {
-		return broker.DialWithOptions(id, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(connectors.MaxMessageBytes)))
-	}
-	pb.RegisterConnectorServer(s, unaryServer{connectors.NewWireServer(conn{}, dial)})
-	return nil
-}
+func (oldPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error { return nil }
 
-func (unaryPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+func (oldPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
 	return nil, errors.New("testplugin: no client side")
-}
-
-type unaryServer struct{ pb.ConnectorServer }
-
-func (unaryServer) Session(pb.Connector_SessionServer) error {
-	return status.Error(codes.Unimplemented, "method Session not implemented")
 }

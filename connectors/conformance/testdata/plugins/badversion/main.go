@@ -11,13 +11,13 @@ import (
 
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/connectors/conformance/testdata/plugins/minimal"
-	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv1"
+	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv2"
 )
 
 type p struct{ plugin.NetRPCUnsupportedPlugin }
 
-func (p) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
-	pb.RegisterConnectorServer(s, connectors.NewWireServer(minimal.New("badversion", minimal.Faults{}), broker.Dial))
+func (p) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pb.RegisterConnectorServer(s, connectors.NewControlServer(minimal.New("badversion", minimal.Faults{})))
 	return nil
 }
 

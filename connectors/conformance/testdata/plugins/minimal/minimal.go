@@ -29,6 +29,9 @@ type Faults struct {
 	// Crash makes the mapper run in a goroutine of its own, where a panic
 	// on a malformed answer takes the whole process down.
 	Crash bool
+	// BadTemplate describes the read request with another Accept header
+	// than the one the connector sends: the host's prefetch is wasted.
+	BadTemplate bool
 }
 
 type connector struct {
@@ -63,7 +66,17 @@ func (c *connector) Configure(_ context.Context, req *connectors.ConfigureReques
 		return nil, connectors.InvalidParam("settings")
 	}
 	c.conns.Store(req.ConnectionID, &s)
-	return &connectors.ConfigureResponse{}, nil
+	accept := "application/json"
+	if c.faults.BadTemplate {
+		accept = "application/fhir+json"
+	}
+	return &connectors.ConfigureResponse{Templates: []connectors.SourceTemplate{{
+		Resource: unified.Patients,
+		Read:     &connectors.RequestTemplate{Path: "patients/{id}", Header: []connectors.Param{{Name: "Accept", Value: accept}}},
+		Search: &connectors.RequestTemplate{Path: "patients", Query: []connectors.QueryTemplate{
+			{Name: "limit", Limit: true}, {Name: "offset", Value: "0"}, {Name: "name", Filter: "name"},
+		}},
+	}}}, nil
 }
 
 func (c *connector) settings(id string) (*settings, error) {
