@@ -38,8 +38,8 @@ func benchPlugin(b *testing.B) (string, []byte) {
 var benchModes = []sandbox.Mode{sandbox.ModeRequired, sandbox.ModeOff}
 
 // BenchmarkPluginStart: from NewHost to WaitReady: the binary hashed, the
-// launcher (or none), the go-plugin handshake with AutoMTLS, Init,
-// Metadata, one connection configured, the Session stream open.
+// launcher, the go-plugin handshake with AutoMTLS, the data plane's Hello,
+// Metadata, one connection configured.
 func BenchmarkPluginStart(b *testing.B) {
 	path, sum := benchPlugin(b)
 	for _, mode := range benchModes {
@@ -68,7 +68,7 @@ func BenchmarkPluginStart(b *testing.B) {
 	}
 }
 
-// BenchmarkPluginCall: one Read on the Session stream of a running plugin.
+// BenchmarkPluginCall: one Read on the data plane of a running plugin.
 func BenchmarkPluginCall(b *testing.B) {
 	path, sum := benchPlugin(b)
 	for _, mode := range benchModes {

@@ -175,8 +175,9 @@ const (
 	// Shared libraries: read (the loader maps them; Landlock checks opens).
 	rightsRead = ll.AccessFSReadFile
 	// The socket directory: go-plugin's server makes a temporary file to
-	// pick a name, removes it and binds its socket there; with ABI 9 the
-	// plugin also needs to connect to the host's broker sockets there.
+	// pick a name, removes it and binds its socket there; with ABI 9 (which
+	// restricts connecting to a named Unix socket) it may also reach the
+	// host's go-plugin broker sockets there.
 	rightsSocketDir = ll.AccessFSReadFile | ll.AccessFSWriteFile | ll.AccessFSMakeReg | ll.AccessFSMakeSock |
 		ll.AccessFSRemoveFile | ll.AccessFSResolveUnix
 )

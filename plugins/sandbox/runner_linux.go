@@ -111,7 +111,7 @@ func (c *Command) prepare(cmd *exec.Cmd, socketDir string) (*sandboxRunner, erro
 		bin.Close()
 		return nil, err
 	}
-	lc := exec.Command("/proc/self/exe")
+	lc := exec.Command(selfExe)
 	lc.Args = []string{launcherArg0, string(arg)}
 	// A nil Env would hand the launcher, and so the plugin, the host's
 	// whole environment.

@@ -5,6 +5,11 @@ package sandbox
 // nothing is taken from the environment, which is the plugin's.
 const launcherArg0 = "ferry-plugin-sandbox"
 
+// selfExe is the running host binary, whatever its path or name, even if
+// the file was replaced since it started: the launcher is the host itself,
+// not an external program.
+const selfExe = "/proc/self/exe"
+
 // launchSpec is what the host tells the launcher. The launcher's file
 // descriptors are 0-2 (stdin from /dev/null, stdout and stderr pipes to
 // go-plugin), then the ExtraFiles (3 … 3+ExtraFiles-1), then the write end
