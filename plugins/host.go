@@ -85,10 +85,6 @@ func (o *Options) defaults() {
 	}
 }
 
-// ErrUnavailable is returned (wrapped in a *connectors.Error) for calls to a
-// plugin that is not running: never started, or backing off after crashes.
-var ErrUnavailable = errors.New("plugin unavailable")
-
 // Host supervises the plugin processes.
 type Host struct {
 	opts      Options
@@ -278,14 +274,14 @@ func (i *instance) acquire(ctx context.Context, wait bool) (*live, error) {
 		case st == stateRunning && l != nil && l.wire.conn.Err() == nil:
 			return l, nil
 		case st == stateClosed:
-			return nil, ErrUnavailable
+			return nil, connectors.ErrPluginUnavailable
 		case st == stateBackoff && !wait:
-			return nil, ErrUnavailable
+			return nil, connectors.ErrPluginUnavailable
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return nil, ErrUnavailable
+			return nil, connectors.ErrPluginUnavailable
 		}
 	}
 }
