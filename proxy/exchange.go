@@ -35,9 +35,10 @@ type exchange struct {
 	// ticket is the request's hold on its connection (a bulkhead slot, a
 	// breaker outcome owed), settled when the pipeline ends.
 	ticket guard.Ticket // admit_connection
-	// transport is the source's transport lent for the request, and up
-	// what it recorded of the source.
-	transport source.Transport // dispatch
+	// transport is the source's transport lent for the request (dispatch,
+	// passthrough); up is what it recorded of the source, and the time a
+	// relay to the home region waited (residency).
+	transport source.Transport
 	up        source.Record
 	// What the request came to, for metrics and the audit event.
 	records int
