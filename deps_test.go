@@ -22,18 +22,37 @@ const module = "github.com/ferryhealth/ferry"
 var modules = []string{".", "connectors", "unified"}
 
 type importRule struct {
-	pkg    string // package prefix the rule applies to
-	forbid []string
+	pkg    string   // package prefix the rule applies to
+	forbid []string // package prefixes it may not depend on
+	// allow are exceptions: packages under a forbidden prefix it may
+	// depend on.
+	allow []string
+	// direct checks what the package imports itself (its arrows) rather
+	// than everything it links: the rooms of proxy say which rooms they
+	// reach, and each of those has a rule of its own.
+	direct bool
 	why    string
 }
 
 var importRules = []importRule{
-	{"/unified", []string{"/"}, "unified is a leaf: connector authors import it without pulling anything of Ferry's"},
-	{"/residency", []string{"/"}, "residency is a leaf: region rules must not depend on request handling"},
-	{"/auditlog", []string{"/unified", "/connectors", "/plugins", "/proxy"}, "audit events have a fixed schema with no PHI: the package must not be able to see unified records or connector data"},
-	{"/connectors", []string{"/proxy", "/plugins", "/auditlog", "/residency", "/cmd", "/bench", "/internal"}, "connectors is the SDK module third parties import, and runs inside untrusted plugin processes: it must not link the host's credentials, audit, config or process supervision"},
-	{"/plugins", []string{"/proxy", "/auditlog", "/cmd", "/bench"}, "the plugin host knows processes and the wire protocol, not requests or tenants"},
-	{"/proxy", []string{"/cmd", "/bench"}, "binaries and benchmarks depend on the proxy, never the reverse"},
+	{pkg: "/unified", forbid: []string{"/"}, why: "unified is a leaf: connector authors import it without pulling anything of Ferry's"},
+	{pkg: "/residency", forbid: []string{"/"}, why: "residency is a leaf: region rules must not depend on request handling"},
+	{pkg: "/internal/clock", forbid: []string{"/"}, why: "the clock is a leaf every package may read its time from"},
+	{pkg: "/auditlog", forbid: []string{"/unified", "/connectors", "/plugins", "/proxy"}, why: "audit events have a fixed schema with no PHI: the package must not be able to see unified records or connector data"},
+	{pkg: "/connectors", forbid: []string{"/proxy", "/plugins", "/auditlog", "/residency", "/cmd", "/bench", "/internal"}, why: "connectors is the SDK module third parties import, and runs inside untrusted plugin processes: it must not link the host's credentials, audit, config or process supervision"},
+	{pkg: "/plugins", forbid: []string{"/proxy", "/auditlog", "/cmd", "/bench"}, why: "the plugin host knows processes and the wire protocol, not requests or tenants"},
+	{pkg: "/proxy", forbid: []string{"/cmd", "/bench"}, why: "binaries and benchmarks depend on the proxy, never the reverse"},
+	{pkg: "/proxy", forbid: []string{"/plugins"}, why: "the proxy reaches connectors through its Connectors interface, whatever serves them: the plugin host is wired in by cmd/ferry, and a plugin that is down is told by the SDK's connectors.ErrPluginUnavailable"},
+	// The rooms of proxy (docs/design.md): the pipeline (proxy itself)
+	// reaches down into the verdict, the source call and the guard, in
+	// that order, and nothing reaches back up.
+	{pkg: "/proxy/guard", direct: true, forbid: []string{"/proxy", "/connectors", "/auditlog"}, allow: []string{"/proxy/config"},
+		why: "the guard admits and settles from numbers: it sees no request, no source, no connector and no audit event, so it is tested alone, by table"},
+	{pkg: "/proxy/source", direct: true, forbid: []string{"/proxy", "/auditlog"},
+		allow: []string{"/proxy/config", "/proxy/guard", "/proxy/mllp", "/proxy/outauth", "/proxy/secrets"},
+		why:   "the source call knows its connection, its credentials and its guard: never the pipeline, the verdict or the audit trail"},
+	{pkg: "/proxy/verdict", direct: true, forbid: []string{"/proxy", "/auditlog"}, allow: []string{"/proxy/guard", "/proxy/source"},
+		why: "the verdict is a pure function of an error and of what the source call recorded: it reads the rooms below it, never the pipeline"},
 }
 
 // testKits are the SDK's test helpers. They import package testing and start
@@ -83,18 +102,23 @@ func TestImportDirection(t *testing.T) {
 		for _, pkg := range goList(t, dir, "./...") {
 			rel := strings.TrimPrefix(pkg, module)
 			deps := goList(t, dir, "-f", `{{join .Deps " "}}`, pkg)
+			imports := goList(t, dir, "-f", `{{join .Imports " "}}`, pkg)
 			for _, r := range importRules {
 				if !under(rel, r.pkg) {
 					continue
 				}
-				for _, d := range deps {
+				checked := deps
+				if r.direct {
+					checked = imports
+				}
+				for _, d := range checked {
 					if !strings.HasPrefix(d, module+"/") {
 						continue
 					}
 					drel := strings.TrimPrefix(d, module)
 					// "/" forbids every package of the repo; "/x" forbids
 					// x and its sub-packages, except the rule's own tree.
-					if under(drel, r.pkg) {
+					if under(drel, r.pkg) || slices.ContainsFunc(r.allow, func(a string) bool { return under(drel, a) }) {
 						continue
 					}
 					for _, f := range r.forbid {

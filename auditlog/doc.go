@@ -28,16 +28,19 @@
 // Verify reads any mix of chains back and reports deletions, reorderings,
 // edits and forged checkpoints by line.
 //
-// Delivery (emitter.go, worker.go): New builds an Emitter with a bounded
-// in-memory queue per sink, batching and retries with backoff, served in
-// order by a bounded set of goroutines shared by every stream (none while
-// nothing is queued); events are never spooled to disk. Admit implements the on_sink_failure policy: under
-// block, a request is refused before it touches data when no sink can take
-// its event. NewEmitter is the synchronous first cut, kept for tests and
-// simple embeddings. The sinks (stdout, webhook, syslog, CloudWatch Logs,
-// Firehose, S3) are BatchSinks; NewSink builds one from a SinkConfig.
+// Delivery: New builds an Emitter (emitter.go) whose streams (stream.go)
+// hand each line to a bounded in-memory queue per sink (sinkqueue.go),
+// delivered in batches, in order, with retries and backoff, by a bounded
+// set of goroutines shared by every stream (delivery.go; none while nothing
+// is queued); events are never spooled to disk. Admit implements the
+// on_sink_failure policy: under block, a request is refused before it
+// touches data when no sink can take its event. The sinks (stdout, webhook,
+// syslog, CloudWatch Logs, Firehose, S3) are BatchSinks; NewSink builds one
+// from a SinkConfig. Tests of code that emits events record them with
+// auditlogtest instead.
 //
-// auditlog imports only the standard library and aws-sdk-go-v2 (for its AWS
-// sinks). It must never import unified or connectors: keeping the resource
-// model out of reach is part of what keeps PHI out of the trail.
+// auditlog imports only the standard library, aws-sdk-go-v2 (for its AWS
+// sinks) and Ferry's clock (internal/clock). It must never import unified
+// or connectors: keeping the resource model out of reach is part of what
+// keeps PHI out of the trail.
 package auditlog

@@ -1,115 +1,52 @@
 package auditlog
 
 import (
+	"bytes"
 	"context"
-	"errors"
-	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// memSink records the events written to it.
+// memSink records the events written to it, one per call: a sink of the
+// per-event kind, delivered through AdaptSink.
 type memSink struct {
 	mu     sync.Mutex
 	events []Event
-	ctxs   []context.Context
+	// ctxErrs are the context errors each Write saw when it was called.
+	ctxErrs []error
 }
 
 func (s *memSink) Write(ctx context.Context, e *Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.events = append(s.events, *e)
-	s.ctxs = append(s.ctxs, ctx)
+	s.ctxErrs = append(s.ctxErrs, ctx.Err())
 	return nil
 }
 
 func (s *memSink) Close() error { return nil }
 
-func (s *memSink) requestIDs() []string {
+func (s *memSink) snapshot() ([]Event, []error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var ids []string
-	for _, e := range s.events {
-		ids = append(ids, e.RequestID)
-	}
-	return ids
+	return append([]Event(nil), s.events...), append([]error(nil), s.ctxErrs...)
 }
 
-type errSink struct{}
-
-func (errSink) Write(context.Context, *Event) error { return errors.New("sink down") }
-func (errSink) Close() error                        { return nil }
-
-type panicSink struct{}
-
-func (panicSink) Write(context.Context, *Event) error { panic("broken sink") }
-func (panicSink) Close() error                        { return nil }
-
-func TestEmitterRouting(t *testing.T) {
-	def, acme, globex := &memSink{}, &memSink{}, &memSink{}
-	em := NewEmitter(def, map[string]Sink{"acme": acme, "globex": globex, "": acme})
-
-	for _, e := range []Event{
-		{RequestID: "1", Tenant: "acme"},
-		{RequestID: "2", Tenant: "globex"},
-		{RequestID: "3", Tenant: ""},        // refused before a tenant was known
-		{RequestID: "4", Tenant: "initech"}, // not configured here
-		{RequestID: "5", Tenant: "acme"},
-	} {
-		em.Emit(t.Context(), &e)
+// oneStream is an Emitter whose tenantless events go to sink alone.
+func oneStream(t *testing.T, sink BatchSink) *Emitter {
+	t.Helper()
+	em, err := New(Options{Default: &StreamOptions{Sinks: []SinkOptions{{Sink: sink}}}})
+	if err != nil {
+		t.Fatal(err)
 	}
-
-	for _, c := range []struct {
-		name string
-		s    *memSink
-		want []string
-	}{
-		{"acme", acme, []string{"1", "5"}},
-		{"globex", globex, []string{"2"}},
-		{"default", def, []string{"3", "4"}},
-	} {
-		if got := c.s.requestIDs(); !slices.Equal(got, c.want) {
-			t.Errorf("%s sink got %v, want %v", c.name, got, c.want)
-		}
-	}
-	if n := em.Failures(); n != 0 {
-		t.Errorf("Failures = %d, want 0", n)
-	}
-}
-
-func TestEmitterFailures(t *testing.T) {
-	def := &memSink{}
-	em := NewEmitter(def, map[string]Sink{
-		"down":   errSink{},
-		"broken": panicSink{},
-		"nosink": nil,
-	})
-	em.Emit(t.Context(), &Event{Tenant: "down"})
-	if n := em.Failures(); n != 1 {
-		t.Fatalf("after a failing write: Failures = %d, want 1", n)
-	}
-	em.Emit(t.Context(), &Event{Tenant: "broken"})
-	em.Emit(t.Context(), &Event{Tenant: "nosink"})
-	em.Emit(t.Context(), nil)
-	if n := em.Failures(); n != 4 {
-		t.Errorf("Failures = %d, want 4", n)
-	}
-	// A tenant with a nil sink must not leak into the default sink.
-	if ids := def.requestIDs(); len(ids) != 0 {
-		t.Errorf("default sink got %d events, want none", len(ids))
-	}
-
-	noDefault := NewEmitter(nil, nil)
-	noDefault.Emit(t.Context(), &Event{})
-	if n := noDefault.Failures(); n != 1 {
-		t.Errorf("nil default sink: Failures = %d, want 1", n)
-	}
+	return em
 }
 
 func TestEmitterTime(t *testing.T) {
 	s := &memSink{}
-	em := NewEmitter(s, nil)
+	em := oneStream(t, AdaptSink(s))
 
 	before := time.Now()
 	e := &Event{}
@@ -120,7 +57,9 @@ func TestEmitterTime(t *testing.T) {
 
 	fixed := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	em.Emit(t.Context(), &Event{Time: fixed})
-	if got := s.events[1].Time; !got.Equal(fixed) {
+	closeEmitter(t, em)
+	evs, _ := s.snapshot()
+	if got := evs[1].Time; !got.Equal(fixed) {
 		t.Errorf("set Time overwritten: got %v, want %v", got, fixed)
 	}
 }
@@ -128,27 +67,34 @@ func TestEmitterTime(t *testing.T) {
 type ctxKey struct{}
 
 // TestEmitterIgnoresCancellation checks that a request whose client went
-// away (its context canceled) is still audited, with its context values.
+// away (its context canceled) is still audited: the sink gets the event,
+// with a live context of the Emitter's own.
 func TestEmitterIgnoresCancellation(t *testing.T) {
 	s := &memSink{}
-	em := NewEmitter(s, nil)
+	em := oneStream(t, AdaptSink(s))
 	ctx, cancel := context.WithCancel(context.WithValue(t.Context(), ctxKey{}, "trace"))
 	cancel()
 	em.Emit(ctx, &Event{RequestID: "gone"})
-	if len(s.ctxs) != 1 {
-		t.Fatalf("sink got %d events, want 1", len(s.ctxs))
+	waitUntil(t, "the event's delivery", 5*time.Second, func() bool { evs, _ := s.snapshot(); return len(evs) == 1 })
+	_, ctxErrs := s.snapshot()
+	if len(ctxErrs) != 1 {
+		t.Fatalf("sink got %d events, want 1", len(ctxErrs))
 	}
-	if err := s.ctxs[0].Err(); err != nil {
+	if err := ctxErrs[0]; err != nil {
 		t.Errorf("sink ctx.Err() = %v, want nil", err)
 	}
-	if v := s.ctxs[0].Value(ctxKey{}); v != "trace" {
-		t.Errorf("sink ctx lost its values: got %v", v)
-	}
+	closeEmitter(t, em)
 }
 
 func TestEmitterConcurrent(t *testing.T) {
-	s := &memSink{}
-	em := NewEmitter(NewJSONLines(discardCounter{}), map[string]Sink{"acme": s})
+	s := &memBatchSink{}
+	em, err := New(Options{
+		Default: &StreamOptions{Sinks: []SinkOptions{{Sink: NewJSONLines(discardCounter{})}}},
+		Tenants: map[string]StreamOptions{"acme": {Sinks: []SinkOptions{{Sink: s}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
@@ -159,9 +105,60 @@ func TestEmitterConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if len(s.events) != 2000 || em.Failures() != 0 {
-		t.Errorf("got %d events and %d failures, want 2000 and 0", len(s.events), em.Failures())
+	closeEmitter(t, em)
+	if s.count() != 2000 || em.Failures() != 0 {
+		t.Errorf("got %d events and %d failures, want 2000 and 0", s.count(), em.Failures())
 	}
+}
+
+// TestEmitClearsSig: a caller cannot put a signature into the trail.
+func TestEmitClearsSig(t *testing.T) {
+	var buf syncBuf
+	em := oneStream(t, NewJSONLines(&buf))
+	em.Emit(t.Context(), &Event{Action: ActionCheckpoint, Sig: "ed25519:forged"})
+	closeEmitter(t, em)
+	if strings.Contains(string(buf.bytes()), "forged") {
+		t.Fatalf("caller's sig written: %s", buf.bytes())
+	}
+}
+
+// TestAdaptSink: a per-event sink gets each event of a batch, decoded from
+// its line, in order.
+func TestAdaptSink(t *testing.T) {
+	s := &memSink{}
+	var lines []Record
+	for i, id := range []string{"a", "b"} {
+		e := Event{RequestID: id, Seq: uint64(i + 1)}
+		lines = append(lines, Record{Seq: e.Seq, Line: e.AppendJSON(nil)})
+	}
+	if err := AdaptSink(s).WriteBatch(t.Context(), &Batch{Records: lines}); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := s.snapshot()
+	if len(evs) != 2 || evs[0].RequestID != "a" || evs[1].RequestID != "b" {
+		t.Fatalf("adapted sink got %+v", evs)
+	}
+	bad := &Batch{Records: []Record{{Seq: 1, Line: []byte("not json")}}}
+	if err := AdaptSink(s).WriteBatch(t.Context(), bad); err == nil {
+		t.Fatalf("a line that is not an event: %v", err)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b.Bytes())
 }
 
 type discardCounter struct{}

@@ -415,64 +415,6 @@ func TestQueuedRouting(t *testing.T) {
 	}
 }
 
-// TestEmitClearsSig: a caller cannot put a signature into the trail.
-func TestEmitClearsSig(t *testing.T) {
-	var buf bytes.Buffer
-	em := NewEmitter(NewJSONLines(&buf), nil)
-	em.Emit(t.Context(), &Event{Action: ActionCheckpoint, Sig: "ed25519:forged"})
-	if strings.Contains(buf.String(), "forged") {
-		t.Fatalf("caller's sig written: %s", buf.String())
-	}
-}
-
-// TestSyncEmitterChains: NewEmitter's output (what the demo prints until
-// the queued Emitter is wired in) is one chain per tenant and verifies.
-func TestSyncEmitterChains(t *testing.T) {
-	var buf syncBuf
-	em := NewEmitter(NewJSONLines(&buf), map[string]Sink{"down": errSink{}})
-	var wg sync.WaitGroup
-	for g := range 10 {
-		wg.Go(func() {
-			for i := range 20 {
-				em.Emit(t.Context(), admitted("acme", g*20+i))
-				em.Emit(t.Context(), &Event{Action: ActionRefused})
-				em.Emit(t.Context(), admitted("down", i))
-			}
-		})
-	}
-	wg.Wait()
-	rep := mustVerify(t, buf.bytes(), nil)
-	if len(rep.Chains) != 2 || rep.Events != 400 {
-		t.Errorf("%d chains, %d events", len(rep.Chains), rep.Events)
-	}
-	if em.Failures() != 200 {
-		t.Errorf("Failures = %d", em.Failures())
-	}
-	if err := em.Admit("down"); err != nil {
-		t.Errorf("Admit on a synchronous Emitter: %v", err)
-	}
-	if err := NewEmitter(nil, nil).Admit(""); !errors.Is(err, ErrAuditUnavailable) {
-		t.Errorf("Admit with no sink: %v", err)
-	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
-
 func BenchmarkQueuedEmit(b *testing.B) {
 	em, err := New(Options{Tenants: map[string]StreamOptions{"acme-health": {
 		Sinks: []SinkOptions{{Sink: NewJSONLines(discardCounter{})}}, SigningKey: testSigner(b), QueueSize: 1 << 20,

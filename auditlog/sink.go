@@ -8,16 +8,14 @@ import (
 	"sync"
 )
 
-// Sink is a destination that takes one event per call, written before Emit
-// returns: what NewEmitter drives. The delivery queue (New) drives
-// BatchSinks instead; JSONLinesSink is both.
+// Sink is a destination that takes one event per call. The Emitter drives
+// BatchSinks; AdaptSink makes a Sink one, and JSONLinesSink is both.
 //
 // Write must be safe for concurrent use, must not keep e (or anything that
 // points into it) after it returns, and must not drop an event because ctx
-// is done: the Emitter hands it a context without cancellation, because a
-// request whose client went away must still be audited. ctx carries values
-// such as the trace only. Close releases the sink's resources; Write after
-// Close returns an error.
+// is done: a request whose client went away must still be audited. ctx
+// carries values such as the trace only. Close releases the sink's
+// resources; Write after Close returns an error.
 type Sink interface {
 	Write(ctx context.Context, e *Event) error
 	Close() error
@@ -86,32 +84,6 @@ func (s *JSONLinesSink) Write(_ context.Context, e *Event) error {
 	}
 	s.mu.Unlock()
 
-	if cap(buf) <= maxPooledBuf {
-		*bp = buf[:0]
-		bufPool.Put(bp)
-	}
-	switch {
-	case closed:
-		return ErrSinkClosed
-	case err != nil:
-		return fmt.Errorf("auditlog: json lines write: %w", err)
-	}
-	return nil
-}
-
-// writeLine writes an already encoded event line and a newline in one Write
-// call. NewEmitter's streams use it so that the line they hashed is exactly
-// the line written, with no second encoding.
-func (s *JSONLinesSink) writeLine(line []byte) error {
-	bp := bufPool.Get().(*[]byte)
-	buf := append(append((*bp)[:0], line...), '\n')
-	s.mu.Lock()
-	closed := s.closed
-	var err error
-	if !closed {
-		_, err = s.w.Write(buf)
-	}
-	s.mu.Unlock()
 	if cap(buf) <= maxPooledBuf {
 		*bp = buf[:0]
 		bufPool.Put(bp)

@@ -26,7 +26,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -42,7 +41,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/ferryhealth/ferry/auditlog"
+	"github.com/ferryhealth/ferry/auditlog/auditlogtest"
 	"github.com/ferryhealth/ferry/connectors/fhir/sandbox"
 	"github.com/ferryhealth/ferry/plugins"
 	"github.com/ferryhealth/ferry/proxy"
@@ -161,7 +160,7 @@ func startIsolationRig(tb testing.TB) *isolationRig {
 		tb.Fatal(err)
 	}
 	srv, err := proxy.New(context.Background(), proxy.Options{Config: cfg, Connectors: host,
-		Audit: auditlog.NewEmitter(auditlog.NewJSONLines(io.Discard), nil)})
+		Audit: &auditlogtest.Recorder{}})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -36,7 +36,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/ferryhealth/ferry/auditlog"
+	"github.com/ferryhealth/ferry/auditlog/auditlogtest"
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/connectors/fhir"
 	"github.com/ferryhealth/ferry/connectors/fhir/sandbox"
@@ -132,7 +132,7 @@ func startSecretsBench(tb testing.TB) *secretsBench {
 		tb.Fatal(err)
 	}
 	srv, err := proxy.New(ctx, proxy.Options{Config: c, Connectors: conns, TenantSecrets: providers,
-		Audit: auditlog.NewEmitter(auditlog.NewJSONLines(io.Discard), nil)})
+		Audit: &auditlogtest.Recorder{}})
 	if err != nil {
 		tb.Fatal(err)
 	}

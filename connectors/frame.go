@@ -13,8 +13,9 @@ import (
 
 // The data plane's frames (proto/connector.proto has the format and the
 // messages): a 4-byte big-endian length, a kind byte, and the kind's
-// message, protobuf-encoded. This file moves frames; framecodec.go encodes
-// and decodes their messages; hostend.go and pluginend.go are the two ends.
+// message, protobuf-encoded. This file moves frames; framecodec.go (with
+// framecall.go and frametransport.go) encodes and decodes their messages;
+// hostend.go and pluginend.go are the two ends.
 
 // frameKind is a frame's kind byte (FrameKind in the proto).
 type frameKind byte

@@ -15,6 +15,11 @@ import (
 // as opposed to an error the connector reported.
 var ErrPluginGone = errors.New("plugin data plane closed")
 
+// ErrPluginUnavailable is the error of a call to a plugin that is not
+// running: never started, stopped, or backing off after crashes. The host
+// answers it connector_unavailable; the call never reached the plugin.
+var ErrPluginUnavailable = errors.New("plugin unavailable")
+
 // ErrFrameTooLarge is the error of a call whose frame would exceed
 // MaxFrameBytes (or the plugin's announced limit). The call fails; the data
 // plane and the other calls on it go on.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ferryhealth/ferry/connectors"
 	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv2"
+	"github.com/ferryhealth/ferry/internal/clock"
 	"github.com/ferryhealth/ferry/plugins/sandbox"
 )
 
@@ -59,6 +60,9 @@ type Options struct {
 	HealthTimeout  time.Duration
 	HealthFailures int
 	Logger         *slog.Logger
+	// Clock is what the supervisor's backoff waits on; nil is the system
+	// clock.
+	Clock clock.Clock
 }
 
 func (o *Options) defaults() {
@@ -87,10 +91,6 @@ func (o *Options) defaults() {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 }
-
-// ErrUnavailable is returned (wrapped in a *connectors.Error) for calls to a
-// plugin that is not running: never started, or backing off after crashes.
-var ErrUnavailable = errors.New("plugin unavailable")
 
 // Host supervises the plugin processes.
 type Host struct {
@@ -281,84 +281,15 @@ func (i *instance) acquire(ctx context.Context, wait bool) (*live, error) {
 		case st == stateRunning && l != nil && l.wire.conn.Err() == nil:
 			return l, nil
 		case st == stateClosed:
-			return nil, ErrUnavailable
+			return nil, connectors.ErrPluginUnavailable
 		case st == stateBackoff && !wait:
-			return nil, ErrUnavailable
+			return nil, connectors.ErrPluginUnavailable
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return nil, ErrUnavailable
+			return nil, connectors.ErrPluginUnavailable
 		}
-	}
-}
-
-func (i *instance) supervise(ctx context.Context) {
-	log := i.host.opts.Logger.With("plugin", i.spec.Kind)
-	backoff := i.host.opts.MinBackoff
-	quickCrashes := 0
-	for ctx.Err() == nil {
-		i.set(stateStarting, nil)
-		l, err := i.start(ctx)
-		if err != nil {
-			log.Error("plugin failed to start", "err", err, "retry_in", backoff)
-			i.set(stateBackoff, nil)
-			if !sleep(ctx, backoff) {
-				break
-			}
-			backoff = min(backoff*2, i.host.opts.MaxBackoff)
-			continue
-		}
-		log.Info("plugin running", "pid", l.pid)
-		i.set(stateRunning, l)
-		started := time.Now()
-		select {
-		case <-l.ended():
-		case <-ctx.Done():
-		case <-watchHealth(ctx, l.health, l.done, i.host.opts.HealthInterval, i.host.opts.HealthTimeout, i.host.opts.HealthFailures):
-			log.Warn("plugin missed its health probes; killing it", "pid", l.pid, "probes", i.host.opts.HealthFailures)
-			// go-plugin's Kill first asks the process to shut down and waits
-			// for an answer a wedged process never gives: kill it outright.
-			killProcess(l.pid)
-		}
-		_ = l.wire.conn.Close()
-		l.client.Kill()
-		if ctx.Err() != nil {
-			break
-		}
-		ranFor := time.Since(started)
-		log.Warn("plugin exited; restarting", "pid", l.pid, "ran_for", ranFor.Round(time.Millisecond))
-		if ranFor >= i.host.opts.StableAfter {
-			quickCrashes = 0
-		} else {
-			quickCrashes++
-		}
-		if quickCrashes < 2 {
-			// An isolated crash: restart at once. Requests arriving
-			// meanwhile wait for the new process (bounded by their
-			// deadlines) rather than failing.
-			backoff = i.host.opts.MinBackoff
-			continue
-		}
-		// Repeated crashes soon after start: a loop. Back off, and fail
-		// requests fast meanwhile instead of holding them.
-		i.set(stateBackoff, nil)
-		if !sleep(ctx, backoff) {
-			break
-		}
-		backoff = min(backoff*2, i.host.opts.MaxBackoff)
-	}
-	i.set(stateClosed, nil)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

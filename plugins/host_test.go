@@ -275,7 +275,7 @@ func TestChecksumMismatchRefusesToStart(t *testing.T) {
 	// While it backs off, calls fail at once instead of waiting.
 	start := time.Now()
 	_, err := read(t, h, "ok", 5*time.Second, nil)
-	if !errors.Is(err, ErrUnavailable) || time.Since(start) > time.Second {
+	if !errors.Is(err, connectors.ErrPluginUnavailable) || time.Since(start) > time.Second {
 		t.Fatalf("got %v after %v", err, time.Since(start))
 	}
 }
@@ -381,7 +381,7 @@ func TestCrashLoopBacksOff(t *testing.T) {
 	for {
 		start := time.Now()
 		_, err := read(t, h, "ok", 5*time.Second, nil)
-		if errors.Is(err, ErrUnavailable) {
+		if errors.Is(err, connectors.ErrPluginUnavailable) {
 			if time.Since(start) > 100*time.Millisecond {
 				t.Fatalf("fail-fast took %v", time.Since(start))
 			}

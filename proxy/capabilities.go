@@ -5,23 +5,24 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/ferryhealth/ferry/proxy/config"
+	"github.com/ferryhealth/ferry/proxy/verdict"
 	"github.com/ferryhealth/ferry/unified"
 )
 
 // serveCapabilities answers GET /v1/{connection_id}/capabilities from the
 // connector's manifest: which resources, operations and filters this
 // connection offers, so a client learns what is required before it asks.
-func (s *Server) serveCapabilities(x *exchange) *problem {
+func (s *Server) serveCapabilities(x *exchange) *verdict.Problem {
 	meta, ok := s.conns.Metadata(x.conn.kind)
 	if !ok {
-		return fail(unified.CodeConnectorUnavailable, "")
+		return verdict.Fail(unified.CodeConnectorUnavailable, "")
 	}
 	c := unified.Capabilities{
 		ConnectionID: x.conn.cfg.ID,
 		Connector:    unified.ConnectorInfo{Kind: meta.Kind, Version: meta.Version},
 		Resources:    make([]unified.ResourceCapabilities, 0, len(meta.Resources)),
 		// Passthrough relays HTTP: an MLLP connection has none.
-		Passthrough: x.client.scopes[config.ScopePassthrough] && (x.conn.source == nil || x.conn.source.client != nil),
+		Passthrough: x.client.scopes[config.ScopePassthrough] && (x.conn.source == nil || x.conn.source.RelaysHTTP()),
 	}
 	for _, r := range meta.Resources {
 		if !r.Resource.Known() {
@@ -39,7 +40,7 @@ func (s *Server) serveCapabilities(x *exchange) *problem {
 	}
 	body, err := gojson.Marshal(&c)
 	if err != nil {
-		return fail(unified.CodeInternal, "")
+		return verdict.Fail(unified.CodeInternal, "")
 	}
 	x.rc.Response.Header.SetContentType("application/json")
 	x.rc.SetStatusCode(fasthttp.StatusOK)

@@ -48,7 +48,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/ferryhealth/ferry/auditlog"
+	"github.com/ferryhealth/ferry/auditlog/auditlogtest"
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/connectors/fhir"
 	"github.com/ferryhealth/ferry/connectors/fhir/sandbox"
@@ -371,7 +371,7 @@ func (e *credEnv) startProxy(t *testing.T, doc []byte, tune func(*awssm.Options)
 		t.Fatal(err)
 	}
 	cs.srv, err = New(ctx, Options{Config: cfg, ConfigHash: "cfg-hash", Connectors: conns, TenantSecrets: providers,
-		Audit: auditlog.NewEmitter(auditlog.NewJSONLines(cs.audit), nil), Logger: logger})
+		Audit: &auditlogtest.Recorder{Lines: cs.audit}, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,21 +2,19 @@ package proxy
 
 import (
 	"context"
-	"errors"
-	"slices"
-	"time"
 
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 
 	"github.com/ferryhealth/ferry/connectors"
-	"github.com/ferryhealth/ferry/plugins"
 	"github.com/ferryhealth/ferry/proxy/openapi"
+	"github.com/ferryhealth/ferry/proxy/source"
+	"github.com/ferryhealth/ferry/proxy/verdict"
 	"github.com/ferryhealth/ferry/unified"
 )
 
 // dispatch serves the route: the last stage of the pipeline.
-func (s *Server) dispatch(x *exchange) *problem {
+func (s *Server) dispatch(x *exchange) *verdict.Problem {
 	switch x.route.template {
 	case routeOpenAPI:
 		x.rc.Response.Header.SetContentType("application/json")
@@ -29,27 +27,27 @@ func (s *Server) dispatch(x *exchange) *problem {
 	}
 	c, ok := s.conns.Connector(x.conn.kind)
 	if !ok {
-		return fail(unified.CodeConnectorUnavailable, "")
+		return verdict.Fail(unified.CodeConnectorUnavailable, "")
 	}
-	// The deadline travels with ctx to the plugin (gRPC carries it) and
-	// from there to every source call the host transport makes.
+	// The deadline travels with ctx to the plugin (the data plane carries
+	// it) and from there to every source call the transport makes.
 	ctx, cancel := context.WithDeadline(s.baseCtx, x.deadline)
 	defer cancel()
-	tr := &requestTransport{src: x.conn.source, requestID: x.requestID, readOnly: true, upstream: &x.upstream, rec: &x.up}
+	tr := s.lendTransport(x, true)
 
 	if x.route.template == routeRead {
 		resp, err := c.Read(ctx, &connectors.ReadRequest{
-			ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, ID: x.route.id, Raw: x.raw, Transport: tr,
+			ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, ID: x.route.id, Raw: x.q.raw, Transport: tr,
 		})
 		if err != nil {
-			return connectorProblem(err, x)
+			return s.judge(x, err)
 		}
 		// The record may be a slice of the plugin's frame, which goes back
 		// to its pool once the answer holds a copy.
 		defer resp.Release()
-		rec, ok := checkRecord(resp.Record, x.route.id, x.fields)
+		rec, ok := checkRecord(resp.Record, x.route.id, x.q.fields)
 		if !ok {
-			return fail(unified.CodeConnectorError, "")
+			return verdict.Fail(unified.CodeConnectorError, "")
 		}
 		x.records = 1
 		x.rc.Response.Header.SetContentType("application/json")
@@ -59,27 +57,27 @@ func (s *Server) dispatch(x *exchange) *problem {
 	}
 
 	resp, err := c.Search(ctx, &connectors.SearchRequest{
-		ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, Params: x.params, Limit: x.limit,
-		PageToken: x.pageToken, Raw: x.raw, Transport: tr,
+		ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, Params: x.q.params, Limit: x.q.limit,
+		PageToken: x.q.pageToken, Raw: x.q.raw, Transport: tr,
 	})
 	if err != nil {
-		return connectorProblem(err, x)
+		return s.judge(x, err)
 	}
 	defer resp.Release()
-	if len(resp.Records) > x.limit {
-		return fail(unified.CodeConnectorError, "")
+	if len(resp.Records) > x.q.limit {
+		return verdict.Fail(unified.CodeConnectorError, "")
 	}
 	next, err := s.nextCursor(x, resp.NextPageToken)
 	if err != nil {
-		return fail(unified.CodeConnectorError, "")
+		return verdict.Fail(unified.CodeConnectorError, "")
 	}
 	buf := bytebufferpool.Get()
 	defer bytebufferpool.Put(buf)
 	buf.WriteString(`{"data":[`)
 	for i, r := range resp.Records {
-		rec, ok := checkRecord(r, "", x.fields)
+		rec, ok := checkRecord(r, "", x.q.fields)
 		if !ok {
-			return fail(unified.CodeConnectorError, "")
+			return verdict.Fail(unified.CodeConnectorError, "")
 		}
 		if i > 0 {
 			buf.WriteByte(',')
@@ -101,51 +99,17 @@ func (s *Server) dispatch(x *exchange) *problem {
 	return nil
 }
 
-// connectorProblem maps a connector or host-transport error to the client's
-// problem. Nothing of the error's text is used. A refusal of the host's own
-// limits keeps its code and Retry-After; a source that answered 429 or 503
-// is reported as such, whatever the connector made of it.
-func connectorProblem(err error, x *exchange) *problem {
-	if rj, ok := hostRejection(err); ok {
-		x.hostRejected = true
-		return rj.problem()
-	}
-	return limitsProblem(x, codeProblem(err, x))
+// lendTransport is the request's way to its connection's source, through
+// the connection's guard, recording into x.up. A unified read may only read
+// (readOnly); a passthrough relays the client's method.
+func (s *Server) lendTransport(x *exchange, readOnly bool) *source.Transport {
+	x.transport = source.NewTransport(x.conn.source, x.conn.guard, &x.up, x.requestID, readOnly)
+	return &x.transport
 }
 
-func codeProblem(err error, x *exchange) *problem {
-	detail := func(name string) string {
-		if x.capab.Accepts(name) || slices.Contains(unified.ReservedParams, name) {
-			return name
-		}
-		return ""
-	}
-	if errors.Is(err, plugins.ErrUnavailable) {
-		// Refused before the deadline: the plugin is backing off from a
-		// crash loop (or stopped), not merely (re)starting, which a request
-		// waits for until its deadline.
-		x.pluginDown = time.Now().Before(x.deadline)
-		return fail(unified.CodeConnectorUnavailable, "")
-	}
-	var ce *connectors.Error
-	if !errors.As(err, &ce) {
-		return fail(unified.CodeConnectorError, "")
-	}
-	switch ce.Code {
-	case connectors.CodeNotFound:
-		return fail(unified.CodeNotFound, "")
-	case connectors.CodeInvalidArgument:
-		return fail(unified.CodeInvalidParameter, detail(ce.Param))
-	case connectors.CodeUnsupported:
-		return fail(unified.CodeUnsupported, detail(ce.Param))
-	case connectors.CodeUpstream:
-		return fail(unified.CodeUpstreamError, "")
-	case connectors.CodeUpstreamTimeout:
-		return fail(unified.CodeUpstreamTimeout, "")
-	case connectors.CodeSourceUnavailable:
-		return fail(unified.CodeSourceUnavailable, "")
-	case connectors.CodeCredentialsUnavailable:
-		return fail(unified.CodeCredentialsUnavailable, "")
-	}
-	return fail(unified.CodeConnectorError, "")
+// judge is the verdict on a connector's or the transport's error.
+func (s *Server) judge(x *exchange, err error) *verdict.Problem {
+	return verdict.Judge(err, verdict.Facts{
+		Source: x.up.Snapshot(), Capability: x.q.capab, Now: s.clock.Now(), Deadline: x.deadline,
+	})
 }

@@ -40,7 +40,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/valyala/fasthttp"
 
-	"github.com/ferryhealth/ferry/auditlog"
+	"github.com/ferryhealth/ferry/auditlog/auditlogtest"
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/connectors/fhir"
 	"github.com/ferryhealth/ferry/plugins"
@@ -174,9 +174,17 @@ func connCfg(c map[string]any, i int) map[string]any {
 }
 
 // startGateway serves cfg with conns (the FHIR connector in-process when
-// nil). Source keep-alives idle out fast, so a finished test leaves no
-// connection behind for the leak check to mistake for a leak.
+// nil), its audit events recorded. Source keep-alives idle out fast, so a
+// finished test leaves no connection behind for the leak check to mistake
+// for a leak.
 func startGateway(t *testing.T, cfgJSON []byte, conns Connectors) *fenv {
+	t.Helper()
+	return startAuditedGateway(t, cfgJSON, conns, &auditlogtest.Recorder{})
+}
+
+// startAuditedGateway is startGateway with audit as the gateway's audit
+// trail.
+func startAuditedGateway(t *testing.T, cfgJSON []byte, conns Connectors, audit Auditor) *fenv {
 	t.Helper()
 	cfg, probs := config.Parse(cfgJSON, "")
 	if len(probs) > 0 {
@@ -189,14 +197,11 @@ func startGateway(t *testing.T, cfgJSON []byte, conns Connectors) *fenv {
 			t.Fatal(err)
 		}
 	}
-	srv, err := New(ctx, Options{Config: cfg, ConfigHash: "cfg-hash", Connectors: conns,
-		Audit: auditlog.NewEmitter(auditlog.NewJSONLines(io.Discard), nil)})
+	srv, err := New(ctx, Options{Config: cfg, ConfigHash: "cfg-hash", Connectors: conns, Audit: audit})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, cn := range srv.connections {
-		cn.source.client.MaxIdleConnDuration = 100 * time.Millisecond
-	}
+	srv.sources.SetIdleTimeout(100 * time.Millisecond)
 	srv.api.MaxIdleWorkerDuration = 100 * time.Millisecond
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -394,7 +399,7 @@ func untilBreakerOpens(t *testing.T, e *fenv, status int, code unified.Code, lim
 	for i := 0; i < limit; i++ {
 		r := e.get(t, "/v1/demo/patients/p1", time.Second)
 		worst = max(worst, r.overshoot)
-		if r.status == 503 && r.code == unified.CodeSourceUnavailable && e.srv.connections["demo"].res.cb.State() != 0 && i > 0 {
+		if r.status == 503 && r.code == unified.CodeSourceUnavailable && e.srv.connections["demo"].guard.State() != 0 && i > 0 {
 			expect(t, r, 503, unified.CodeSourceUnavailable)
 			if ra, _ := strconv.Atoi(r.retryAfter); ra < 1 {
 				t.Errorf("open breaker: Retry-After %q", r.retryAfter)
@@ -422,7 +427,7 @@ func sourceFaults() []faultCase {
 		{name: "source 500 on half the calls", heal: heal, run: func(t *testing.T, e *fenv, src *faultSource) (string, time.Duration) {
 			src.set("error_rate_50")
 			worst, ok, bad := time.Duration(-1<<62), 0, 0
-			for i := 0; i < 40 && e.srv.connections["demo"].res.cb.State() == 0; i++ {
+			for i := 0; i < 40 && e.srv.connections["demo"].guard.State() == 0; i++ {
 				r := e.get(t, "/v1/demo/patients/p1", time.Second)
 				worst = max(worst, r.overshoot)
 				switch {
@@ -453,7 +458,7 @@ func sourceFaults() []faultCase {
 				worst = max(worst, r.overshoot)
 				expect(t, r, 503, unified.CodeSourceUnavailable)
 			}
-			if st := e.srv.connections["demo2"].res.cb.State(); st != 2 {
+			if st := e.srv.connections["demo2"].guard.State(); st != 2 {
 				t.Errorf("breaker of a refusing source is %v, want open", st)
 			}
 			return "503 `source_unavailable` (retried within the budget), breaker opens after 5", worst
@@ -471,7 +476,7 @@ func sourceFaults() []faultCase {
 			if src.calls.Load() != calls {
 				t.Error("the source was called during its own Retry-After")
 			}
-			if st := e.srv.connections["demo"].res.cb.State(); st != 0 {
+			if st := e.srv.connections["demo"].guard.State(); st != 0 {
 				t.Errorf("a 429 moved the breaker to %v", st)
 			}
 			return "503 `source_rate_limited`, Retry-After: 2; no source call until it ends; breaker untouched", max(r.overshoot, r2.overshoot)
@@ -764,7 +769,7 @@ func pluginFaults() []pluginFaultCase {
 			// now open, breaker.
 			r := e.get(t, "/v1/c2/patients/ok", time.Second)
 			expect(t, r, 503, unified.CodeConnectorUnavailable)
-			if st := e.srv.connections["c2"].res.cb.State(); st != 2 {
+			if st := e.srv.connections["c2"].guard.State(); st != 2 {
 				t.Errorf("breaker of the plugin's other connection is %v, want open", st)
 			}
 			if n := metricValue(t, e.srv, "ferry_connection_breaker_state", "c2"); n != 2 {

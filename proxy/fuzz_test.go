@@ -3,12 +3,11 @@ package proxy
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"testing"
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/ferryhealth/ferry/auditlog"
+	"github.com/ferryhealth/ferry/auditlog/auditlogtest"
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/unified"
@@ -48,7 +47,7 @@ func fuzzServer(f *testing.F) *Server {
 		f.Fatal(err)
 	}
 	s, err := New(context.Background(), Options{Config: cfg, Connectors: conns,
-		Audit: auditlog.NewEmitter(auditlog.NewJSONLines(io.Discard), nil)})
+		Audit: &auditlogtest.Recorder{}})
 	if err != nil {
 		f.Fatal(err)
 	}

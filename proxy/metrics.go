@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/valyala/fasthttp"
 
+	"github.com/ferryhealth/ferry/proxy/guard"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -27,13 +28,10 @@ type metrics struct {
 	requests requestCounts
 	upstream upstreamHists
 
-	// Resilience, per connection (breaker state is read at scrape time by
-	// writeBreakerMetrics).
-	rejections         *prometheus.CounterVec
-	breakerTransitions *prometheus.CounterVec
-	inFlight           *prometheus.GaugeVec
-	retries            *prometheus.CounterVec
-	clientRejections   *prometheus.CounterVec
+	// guards are the connections' guards' series (breaker state is read at
+	// scrape time by writeBreakerMetrics).
+	guards           *guard.Metrics
+	clientRejections *prometheus.CounterVec
 	// misdirected counts requests for tenants of other regions.
 	misdirected *prometheus.CounterVec
 }
@@ -46,19 +44,7 @@ func newMetrics() *metrics {
 	}, []string{"route"})
 	m.requests.m = map[requestKey]*atomic.Uint64{}
 	m.upstream.m = map[string]*upstreamHist{}
-	m.rejections = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "ferry_connection_rejections_total",
-		Help: "Requests or source calls a connection refused before the source: reason is breaker, bulkhead, rate (pacing) or source_retry_after.",
-	}, []string{"connection", "reason"})
-	m.breakerTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "ferry_connection_breaker_transitions_total", Help: "Circuit breaker state changes, by the state entered.",
-	}, []string{"connection", "state"})
-	m.inFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "ferry_connection_in_flight", Help: "Requests holding a connection's bulkhead slot.",
-	}, []string{"connection"})
-	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "ferry_upstream_retries_total", Help: "Source calls retried after a connection error.",
-	}, []string{"connection"})
+	m.guards = guard.NewMetrics()
 	m.clientRejections = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ferry_client_rate_limited_total", Help: "Requests refused with 429 by a client's inbound limit.",
 	}, []string{"client"})
@@ -66,8 +52,8 @@ func newMetrics() *metrics {
 		Name: "ferry_misdirected_requests_total",
 		Help: "Requests for a tenant whose home is another region, by home region and outcome: redirect (421), forward, forward_failed (503).",
 	}, []string{"home_region", "outcome"})
-	m.reg.MustRegister(m.duration,
-		m.rejections, m.breakerTransitions, m.inFlight, m.retries, m.clientRejections, m.misdirected,
+	m.reg.MustRegister(m.guards.Collectors()...)
+	m.reg.MustRegister(m.duration, m.clientRejections, m.misdirected,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -299,7 +285,7 @@ func writeBreakerMetrics(rc *fasthttp.RequestCtx, conns map[string]*connEntry) {
 		line = append(line, `{connection="`...)
 		line = appendLabelValue(line, id)
 		line = append(line, `"} `...)
-		line = appendValue(line, float64(cn.res.cb.State()))
+		line = appendValue(line, float64(cn.guard.State()))
 		line = append(line, '\n')
 		_, _ = rc.Write(line)
 	}

@@ -1,8 +1,12 @@
 package proxy
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/ferryhealth/ferry/auditlog"
+	"github.com/ferryhealth/ferry/proxy/config"
 )
 
 // TestMetricsExposition: /metrics parses as the text format, with the
@@ -11,7 +15,8 @@ import (
 func TestMetricsExposition(t *testing.T) {
 	src := newFaultSource(t)
 	src.set("ok")
-	e := startGateway(t, inProcessConfig(src, nil), nil)
+	cfgJSON := inProcessConfig(src, nil)
+	e := startAuditedGateway(t, cfgJSON, nil, discardTrail(t, cfgJSON))
 	if r := e.get(t, "/v1/demo/patients/p1", 2*time.Second); r.status != 200 {
 		t.Fatalf("read: %d %s", r.status, r.code)
 	}
@@ -62,4 +67,29 @@ func TestAppendLabelValue(t *testing.T) {
 	if got := string(appendLabelValue(nil, "a\\b\"c\nd")); got != `a\\b\"c\nd` {
 		t.Errorf("got %s", got)
 	}
+}
+
+// discardTrail is an audit trail with a stream for every tenant of cfg and
+// for tenantless events, each delivered to a sink that discards it: its
+// counters are what /metrics exports.
+func discardTrail(t *testing.T, cfgJSON []byte) *auditlog.Emitter {
+	t.Helper()
+	cfg, probs := config.Parse(cfgJSON, "")
+	if len(probs) > 0 {
+		t.Fatalf("config: %v", probs)
+	}
+	stream := func() auditlog.StreamOptions {
+		return auditlog.StreamOptions{Sinks: []auditlog.SinkOptions{{Sink: discardSink{}}}}
+	}
+	def := stream()
+	o := auditlog.Options{Default: &def, Tenants: map[string]auditlog.StreamOptions{}}
+	for _, tn := range cfg.Tenants {
+		o.Tenants[tn.ID] = stream()
+	}
+	em, err := auditlog.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = em.Close(context.Background()) })
+	return em
 }

@@ -21,13 +21,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferryhealth/ferry/auditlog"
+	"github.com/ferryhealth/ferry/auditlog/auditlogtest"
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/connectors/fhir"
 	"github.com/ferryhealth/ferry/connectors/hl7v2"
 	hl7sandbox "github.com/ferryhealth/ferry/connectors/hl7v2/sandbox"
 	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/proxy/mllp"
+	"github.com/ferryhealth/ferry/proxy/source"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -159,7 +160,7 @@ func mllpGateway(t *testing.T, src *fakeMLLP, extra ...func(cn map[string]any)) 
 		t.Fatal(err)
 	}
 	srv, err := New(ctx, Options{Config: cfg, ConfigHash: "cfg-hash", Connectors: conns,
-		Audit: auditlog.NewEmitter(auditlog.NewJSONLines(io.Discard), nil)})
+		Audit: &auditlogtest.Recorder{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +275,7 @@ func TestMLLPOversizeAndRejectedAnswers(t *testing.T) {
 	for range 5 {
 		e.get(t, "/v1/demo/patients?name=okafor", time.Second)
 	}
-	if st := e.srv.connections["demo"].res.cb.State(); st != 0 {
+	if st := e.srv.connections["demo"].guard.State(); st != 0 {
 		t.Fatalf("breaker %v after AE answers", st)
 	}
 }
@@ -295,7 +296,7 @@ func TestMLLPBreakerOpens(t *testing.T) {
 				if r.status < 500 {
 					t.Fatalf("%s: got %d %s", mode, r.status, r.code)
 				}
-				opened = e.srv.connections["demo"].res.cb.State() != 0
+				opened = e.srv.connections["demo"].guard.State() != 0
 			}
 			if !opened {
 				t.Fatalf("%s: the breaker did not open", mode)
@@ -318,15 +319,21 @@ func TestMLLPBreakerOpens(t *testing.T) {
 	}
 }
 
+// testTransport is a transport to cn's source, as a request borrows it.
+func testTransport(cn *connEntry) *source.Transport {
+	tr := source.NewTransport(cn.source, cn.guard, &source.Record{}, "", false)
+	return &tr
+}
+
 func TestMLLPExchangeOnHTTPConnection(t *testing.T) {
 	src := newFakeMLLP(t)
 	e := mllpGateway(t, src)
-	tr := &requestTransport{src: e.srv.connections["demo2"].source, rec: &upstreamRecord{}, upstream: new(atomic.Int64)}
+	tr := testTransport(e.srv.connections["demo2"])
 	_, err := tr.Exchange(context.Background(), []byte("MSH|^~\\&|X"))
 	if ce := (*connectors.Error)(nil); !errors.As(err, &ce) || ce.Code != connectors.CodeUnsupported {
 		t.Fatalf("Exchange on an HTTP connection: %v", err)
 	}
-	tr = &requestTransport{src: e.srv.connections["demo"].source, rec: &upstreamRecord{}, upstream: new(atomic.Int64)}
+	tr = testTransport(e.srv.connections["demo"])
 	if _, err := tr.Do(context.Background(), &connectors.HTTPRequest{Path: "Patient"}); connectors.CodeOf(err) != connectors.CodeUnsupported {
 		t.Fatalf("Do on an MLLP connection: %v", err)
 	}
@@ -343,24 +350,6 @@ func TestMLLPEgressRefusesLoopbackUnlessAllowed(t *testing.T) {
 	expect(t, e.get(t, "/v1/demo/patients/SBX-1001", time.Second), 503, unified.CodeSourceUnavailable)
 	if n := src.queries.Load(); n != 0 {
 		t.Fatalf("%d queries reached a loopback source", n)
-	}
-}
-
-func TestAckStatus(t *testing.T) {
-	for msg, want := range map[string]int{
-		"MSH|^~\\&|A\rMSA|AA|1":       200,
-		"MSH|^~\\&|A\rMSA|AE|1\rERR|": 400,
-		"MSH|^~\\&|A\rMSA|CE":         400,
-		"MSH|^~\\&|A\rMSA|AR|1":       503,
-		"MSH#^~\\&#A\rMSA#CR#1":       503,
-		"MSH|^~\\&|A\rMSA|ARX|1":      200,
-		"MSH|^~\\&|A\rQAK|AE":         200,
-		"":                            200,
-		"garbage":                     200,
-	} {
-		if got := ackStatus([]byte(msg)); got != want {
-			t.Errorf("%q: %d, want %d", msg, got, want)
-		}
 	}
 }
 
@@ -413,7 +402,7 @@ func TestMLLPQueueingIsNotTheSourceFailing(t *testing.T) {
 	if ok == 0 || timedOut == 0 {
 		t.Fatalf("%d answered, %d timed out: want both", ok, timedOut)
 	}
-	if st := e.srv.connections["demo"].res.cb.State(); st != 0 {
+	if st := e.srv.connections["demo"].guard.State(); st != 0 {
 		t.Fatalf("breaker %v after requests timed out queueing", st)
 	}
 }

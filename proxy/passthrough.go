@@ -7,6 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/proxy/verdict"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -35,13 +36,13 @@ var passthroughResponseHeaders = map[string]bool{
 // and size limits as the connector's own requests. The answer comes back as
 // the source gave it (status, body and a few headers): this is the escape
 // hatch for what the unified API does not map.
-func (s *Server) servePassthrough(x *exchange) *problem {
+func (s *Server) servePassthrough(x *exchange) *verdict.Problem {
 	if !connectors.ValidRelativePath(x.route.path) {
-		return fail(unified.CodeInvalidParameter, "path")
+		return verdict.Fail(unified.CodeInvalidParameter, "path")
 	}
 	ctx, cancel := context.WithDeadline(s.baseCtx, x.deadline)
 	defer cancel()
-	tr := &requestTransport{src: x.conn.source, requestID: x.requestID, upstream: &x.upstream, rec: &x.up}
+	tr := s.lendTransport(x, false)
 
 	req := &connectors.HTTPRequest{Method: string(x.rc.Method()), Path: x.route.path, Body: x.rc.PostBody()}
 	for k, v := range x.rc.QueryArgs().All() {
@@ -54,13 +55,13 @@ func (s *Server) servePassthrough(x *exchange) *problem {
 	}
 	resp, err := tr.Do(ctx, req)
 	if err != nil {
-		return connectorProblem(err, x)
+		return s.judge(x, err)
 	}
 	switch resp.Status {
 	case fasthttp.StatusUnauthorized, fasthttp.StatusForbidden, fasthttp.StatusProxyAuthRequired:
 		// The source refused Ferry's credential, not the client's: relayed
 		// as it is, a 401 would tell the client its own API key is wrong.
-		return fail(unified.CodeUpstreamError, "")
+		return verdict.Fail(unified.CodeUpstreamError, "")
 	}
 	for _, h := range resp.Header {
 		if passthroughResponseHeaders[strings.ToLower(h.Name)] {
@@ -70,8 +71,8 @@ func (s *Server) servePassthrough(x *exchange) *problem {
 	// The source's Retry-After is relayed as Ferry honours it: in seconds,
 	// clamped to the connection's max_retry_after.
 	x.rc.Response.Header.Del("Retry-After")
-	if up := x.up.snapshot(); up.retryAfter > 0 {
-		x.rc.Response.Header.Set("Retry-After", retryAfterSeconds(up.retryAfter))
+	if up := x.up.Snapshot(); up.RetryAfter > 0 {
+		x.rc.Response.Header.Set("Retry-After", verdict.RetryAfterSeconds(up.RetryAfter))
 	}
 	x.rc.SetStatusCode(resp.Status)
 	x.rc.SetBody(resp.Body)

@@ -1,10 +1,12 @@
 package proxy
 
+import "github.com/ferryhealth/ferry/proxy/verdict"
+
 // stage is one step of the request pipeline. A stage either lets the
 // exchange continue (nil) or ends it with a problem.
 type stage struct {
 	name string
-	run  func(*Server, *exchange) *problem
+	run  func(*Server, *exchange) *verdict.Problem
 }
 
 // pipeline is the order every API request goes through, in one place.

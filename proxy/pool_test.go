@@ -1,14 +1,8 @@
 package proxy
 
 import (
-	"context"
 	"testing"
 	"time"
-
-	"github.com/valyala/fasthttp"
-
-	"github.com/ferryhealth/ferry/connectors"
-	"github.com/ferryhealth/ferry/unified"
 )
 
 // TestMoreInFlightThanConnections: with more requests in flight than the
@@ -31,25 +25,7 @@ func TestMoreInFlightThanConnections(t *testing.T) {
 	if bad > 0 {
 		t.Errorf("%d of %d requests failed with more in flight than connections", bad, len(replies))
 	}
-	if st := e.srv.connections["demo"].res.cb.State(); st != 0 {
+	if st := e.srv.connections["demo"].guard.State(); st != 0 {
 		t.Errorf("breaker %v after a busy pool", st)
-	}
-}
-
-// TestNoFreeConnectionIsNotTheSource: should the pool refuse a call
-// (ErrNoFreeConns), that is Ferry's limit, not a source failure: not
-// retried, and excluded from the breaker.
-func TestNoFreeConnectionIsNotTheSource(t *testing.T) {
-	err := classifyUpstreamErr(context.Background(), fasthttp.ErrNoFreeConns)
-	if connectors.CodeOf(err) != connectors.CodeSourceUnavailable {
-		t.Fatalf("code %v", connectors.CodeOf(err))
-	}
-	if f := faultOf(context.Background(), err); f != faultPool {
-		t.Fatalf("fault %v, want faultPool", f)
-	}
-	x := &exchange{}
-	x.up.noteFault(faultPool)
-	if o := outcome(x, fail(unified.CodeSourceUnavailable, "")); o != errExcluded {
-		t.Errorf("outcome %v, want excluded", o)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/ferryhealth/ferry/auditlog"
+	"github.com/ferryhealth/ferry/auditlog/auditlogtest"
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/connectors/fhir"
 	"github.com/ferryhealth/ferry/connectors/fhir/sandbox"
@@ -129,7 +130,7 @@ func start(t *testing.T, mutate func(map[string]any)) *env {
 	}
 	audit := &syncBuffer{}
 	srv, err := New(ctx, Options{Config: cfg, ConfigHash: "cfg-hash", Connectors: conns,
-		Audit: auditlog.NewEmitter(auditlog.NewJSONLines(audit), nil)})
+		Audit: &auditlogtest.Recorder{Lines: audit}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,7 +456,7 @@ func TestOutboundAuthInjected(t *testing.T) {
 		}
 		conns, _ := NewInProcess(context.Background(), cfg, map[string]connectors.Connector{"fhir": fhir.New()})
 		audit := &syncBuffer{}
-		srv, err := New(context.Background(), Options{Config: cfg, Connectors: conns, Audit: auditlog.NewEmitter(auditlog.NewJSONLines(audit), nil)})
+		srv, err := New(context.Background(), Options{Config: cfg, Connectors: conns, Audit: &auditlogtest.Recorder{Lines: audit}})
 		if err != nil {
 			t.Fatal(err)
 		}

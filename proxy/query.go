@@ -6,7 +6,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/proxy/cursor"
+	"github.com/ferryhealth/ferry/proxy/verdict"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -22,41 +24,57 @@ const (
 // maxFilterLen bounds a connector-specific filter value.
 const maxFilterLen = 256
 
+// query is what parse_query made of a unified route's query: the search
+// (or read) the connector is asked for.
+type query struct {
+	params map[string]string
+	limit  int
+	raw    bool
+	// fields is the client's field mask, nil for whole records.
+	fields []string
+	// pageToken is the connector's token for the page asked for, from the
+	// client's cursor; empty for a first page.
+	pageToken string
+	// capab is the manifest entry of the resource: its search parameters are
+	// the only names a problem detail may echo when a connector complains.
+	capab connectors.ResourceCapability
+}
+
 // parseQuery checks the query of a unified route against the connector's
 // manifest: every parameter is known, every standard filter well-formed,
 // every required filter present. With a cursor, the search is the one the
 // cursor sealed; parameters sent along with it must repeat it exactly.
-func (s *Server) parseQuery(x *exchange) *problem {
+func (s *Server) parseQuery(x *exchange) *verdict.Problem {
 	switch x.route.template {
 	case routeRead, routeSearch:
 	case routeCapabilities, routeOpenAPI:
 		if x.rc.QueryArgs().Len() > 0 {
-			return fail(unified.CodeInvalidParameter, "")
+			return verdict.Fail(unified.CodeInvalidParameter, "")
 		}
 		return nil
 	default:
 		return nil
 	}
 	if !x.route.resource.Known() {
-		return fail(unified.CodeNotFound, "")
+		return verdict.Fail(unified.CodeNotFound, "")
 	}
 	meta, ok := s.conns.Metadata(x.conn.kind)
 	if !ok {
-		return fail(unified.CodeConnectorUnavailable, "")
+		return verdict.Fail(unified.CodeConnectorUnavailable, "")
 	}
 	capab, ok := meta.Resource(x.route.resource)
 	isRead := x.route.template == routeRead
 	if !ok || (isRead && !capab.Read) || (!isRead && !capab.Search) {
-		return fail(unified.CodeUnsupported, string(x.route.resource))
+		return verdict.Fail(unified.CodeUnsupported, string(x.route.resource))
 	}
 	if isRead && !validSourceID(x.route.id) {
-		return fail(unified.CodeInvalidID, "")
+		return verdict.Fail(unified.CodeInvalidID, "")
 	}
-	x.capab = capab
-	x.limit = unified.DefaultLimit
+	x.q.capab = capab
+	x.q.limit = unified.DefaultLimit
 
 	var (
-		bad      *problem
+		bad      *verdict.Problem
 		seen     = map[string]bool{}
 		cur      string
 		limitSet bool
@@ -68,7 +86,7 @@ func (s *Server) parseQuery(x *exchange) *problem {
 		name := string(k)
 		if seen[name] {
 			// A repeated parameter is ambiguous: refused, not guessed.
-			bad = fail(unified.CodeInvalidParameter, x.paramDetail(name))
+			bad = verdict.Fail(unified.CodeInvalidParameter, verdict.Detail(x.q.capab, name))
 			return
 		}
 		seen[name] = true
@@ -77,41 +95,41 @@ func (s *Server) parseQuery(x *exchange) *problem {
 		case name == paramRaw:
 			switch val {
 			case "true":
-				x.raw = true
+				x.q.raw = true
 			case "false", "":
 			default:
-				bad = fail(unified.CodeInvalidParameter, paramRaw)
+				bad = verdict.Fail(unified.CodeInvalidParameter, paramRaw)
 			}
 		case name == paramFields:
 			f, ok := parseFields(x.route.resource, val)
 			if !ok {
-				bad = fail(unified.CodeInvalidParameter, paramFields)
+				bad = verdict.Fail(unified.CodeInvalidParameter, paramFields)
 				return
 			}
-			x.fields = f
+			x.q.fields = f
 		case isRead:
-			bad = fail(unified.CodeInvalidParameter, x.paramDetail(name))
+			bad = verdict.Fail(unified.CodeInvalidParameter, verdict.Detail(x.q.capab, name))
 		case name == paramLimit:
 			n, err := strconv.Atoi(val)
 			if err != nil || n < 1 || n > unified.MaxLimit {
-				bad = fail(unified.CodeInvalidParameter, paramLimit)
+				bad = verdict.Fail(unified.CodeInvalidParameter, paramLimit)
 				return
 			}
-			x.limit, limitSet = n, true
+			x.q.limit, limitSet = n, true
 		case name == paramCursor:
 			cur = val
 		case capab.Accepts(name):
 			nv, ok := normalizeFilter(name, val)
 			if !ok {
-				bad = fail(unified.CodeInvalidParameter, name)
+				bad = verdict.Fail(unified.CodeInvalidParameter, name)
 				return
 			}
-			if x.params == nil {
-				x.params = map[string]string{}
+			if x.q.params == nil {
+				x.q.params = map[string]string{}
 			}
-			x.params[name] = nv
+			x.q.params[name] = nv
 		default:
-			bad = fail(unified.CodeInvalidParameter, x.paramDetail(name))
+			bad = verdict.Fail(unified.CodeInvalidParameter, verdict.Detail(x.q.capab, name))
 		}
 	})
 	if bad != nil {
@@ -124,8 +142,8 @@ func (s *Server) parseQuery(x *exchange) *problem {
 		return s.resumeSearch(x, cur, limitSet)
 	}
 	for _, r := range capab.RequiredParams {
-		if _, ok := x.params[r]; !ok {
-			return fail(unified.CodeMissingParameter, r)
+		if _, ok := x.q.params[r]; !ok {
+			return verdict.Fail(unified.CodeMissingParameter, r)
 		}
 	}
 	return nil
@@ -147,26 +165,26 @@ func normalizeFilter(name, v string) (string, bool) {
 // resumeSearch restores the search a cursor sealed. Parameters the client
 // sent again must equal the sealed ones: a cursor continues one search, and
 // silently answering another would be wrong either way round.
-func (s *Server) resumeSearch(x *exchange, token string, limitSet bool) *problem {
+func (s *Server) resumeSearch(x *exchange, token string, limitSet bool) *verdict.Problem {
 	st, err := s.cursors.Open(x.cursorBinding(), token)
 	if err != nil {
-		return fail(unified.CodeInvalidCursor, "")
+		return verdict.Fail(unified.CodeInvalidCursor, "")
 	}
-	for name, v := range x.params {
+	for name, v := range x.q.params {
 		if st.Params[name] != v {
-			return fail(unified.CodeInvalidCursor, name)
+			return verdict.Fail(unified.CodeInvalidCursor, name)
 		}
 	}
-	if limitSet && x.limit != st.Limit {
-		return fail(unified.CodeInvalidCursor, paramLimit)
+	if limitSet && x.q.limit != st.Limit {
+		return verdict.Fail(unified.CodeInvalidCursor, paramLimit)
 	}
-	if x.fields != nil && !slices.Equal(x.fields, st.Fields) {
-		return fail(unified.CodeInvalidCursor, paramFields)
+	if x.q.fields != nil && !slices.Equal(x.q.fields, st.Fields) {
+		return verdict.Fail(unified.CodeInvalidCursor, paramFields)
 	}
-	if x.rc.QueryArgs().Has(paramRaw) && x.raw != st.Raw {
-		return fail(unified.CodeInvalidCursor, paramRaw)
+	if x.rc.QueryArgs().Has(paramRaw) && x.q.raw != st.Raw {
+		return verdict.Fail(unified.CodeInvalidCursor, paramRaw)
 	}
-	x.params, x.limit, x.fields, x.raw, x.pageToken = st.Params, st.Limit, st.Fields, st.Raw, st.PageToken
+	x.q.params, x.q.limit, x.q.fields, x.q.raw, x.q.pageToken = st.Params, st.Limit, st.Fields, st.Raw, st.PageToken
 	return nil
 }
 
@@ -181,7 +199,7 @@ func (s *Server) nextCursor(x *exchange, pageToken string) (string, error) {
 		return "", nil
 	}
 	tok, err := s.cursors.Seal(x.cursorBinding(), cursor.State{
-		PageToken: pageToken, Params: x.params, Limit: x.limit, Raw: x.raw, Fields: x.fields,
+		PageToken: pageToken, Params: x.q.params, Limit: x.q.limit, Raw: x.q.raw, Fields: x.q.fields,
 	})
 	if errors.Is(err, cursor.ErrTooLong) {
 		// The source's next link is too long to carry; the connector
@@ -210,18 +228,4 @@ func parseFields(r unified.ResourceType, v string) ([]string, bool) {
 	}
 	slices.Sort(out)
 	return out, true
-}
-
-// paramDetail names a refused parameter in a problem's detail only when
-// it is one the API defines (a reserved parameter, a standard filter, or
-// one of the resource's declared filters): a name the client made up is
-// free text, and may be PHI typed into the wrong place.
-func (x *exchange) paramDetail(name string) string {
-	if x.capab.Accepts(name) || slices.Contains(unified.ReservedParams, name) {
-		return name
-	}
-	if _, ok := unified.StandardFilter(name); ok {
-		return name
-	}
-	return ""
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/ferryhealth/ferry/proxy/verdict"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -44,16 +45,16 @@ func (b *tokenBucket) take(now time.Time) (bool, time.Duration) {
 
 // limitClient applies the client's inbound limit: 429 rate_limited with
 // Retry-After, at once.
-func (s *Server) limitClient(x *exchange) *problem {
+func (s *Server) limitClient(x *exchange) *verdict.Problem {
 	if x.client == nil || x.client.limiter == nil {
 		return nil
 	}
-	ok, wait := x.client.limiter.take(time.Now())
+	ok, wait := x.client.limiter.take(s.clock.Now())
 	if ok {
 		return nil
 	}
 	s.metrics.clientRejections.WithLabelValues(x.client.id).Inc()
-	return &problem{code: unified.CodeRateLimited, retryAfter: wait}
+	return &verdict.Problem{Code: unified.CodeRateLimited, RetryAfter: wait}
 }
 
 // setIf sets a response header when v is not empty.

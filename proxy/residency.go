@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/ferryhealth/ferry/proxy/config"
+	"github.com/ferryhealth/ferry/proxy/verdict"
 	"github.com/ferryhealth/ferry/residency"
 	"github.com/ferryhealth/ferry/unified"
 )
@@ -111,13 +112,13 @@ var hopByHop = map[string]bool{
 // connection is resolved and before anything reads the tenant's secrets,
 // admits its audit event or calls its source: this node holds none of
 // them (Server.New built nothing for a tenant it does not serve).
-func (s *Server) checkResidency(x *exchange) *problem {
+func (s *Server) checkResidency(x *exchange) *verdict.Problem {
 	if x.route.public() || x.client == nil {
 		return nil
 	}
 	t := s.tenants[x.client.tenant]
 	if t == nil {
-		return fail(unified.CodeInternal, "")
+		return verdict.Fail(unified.CodeInternal, "")
 	}
 	forwarded := len(x.rc.Request.Header.Peek(residency.HeaderForwardedFrom)) > 0
 	switch residency.Decide(s.cfg.Node.Region, t.home, s.mode, forwarded) {
@@ -128,14 +129,14 @@ func (s *Server) checkResidency(x *exchange) *problem {
 			return s.forward(x, h)
 		}
 	}
-	x.misdirected = true
+	x.place = misdirected
 	s.metrics.misdirected.WithLabelValues(t.home, "redirect").Inc()
 	if h := s.regions[t.home]; h != nil {
 		x.rc.Response.Header.Set(residency.HeaderHomeRegion, h.name)
 		x.rc.Response.Header.Set(residency.HeaderHomeEndpoint, h.endpoint)
-		return fail(unified.CodeMisdirectedRequest, "served in region "+h.name+" at "+h.endpoint)
+		return verdict.Fail(unified.CodeMisdirectedRequest, "served in region "+h.name+" at "+h.endpoint)
 	}
-	return fail(unified.CodeMisdirectedRequest, "")
+	return verdict.Fail(unified.CodeMisdirectedRequest, "")
 }
 
 // forward relays the request to the tenant's home region and its answer
@@ -146,7 +147,7 @@ func (s *Server) checkResidency(x *exchange) *problem {
 // the request body is in memory (bounded by max_request_body_bytes), and
 // the answer streams through to the client, cut off past
 // max_upstream_body_bytes. Redirects are relayed, not followed.
-func (s *Server) forward(x *exchange, h *homeRegion) *problem {
+func (s *Server) forward(x *exchange, h *homeRegion) *verdict.Problem {
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
 	// resp outlives this function when its body streams: relayBody
@@ -190,20 +191,19 @@ func (s *Server) forward(x *exchange, h *homeRegion) *problem {
 	if x.conn != nil {
 		timeout = max(x.conn.cfg.Timeout.D(), x.conn.cfg.Limits.MaxTimeout.D())
 	}
-	start := time.Now()
+	start := s.clock.Now()
 	err := h.client.DoDeadline(req, resp, start.Add(timeout+forwardMargin))
-	x.upstream.Add(int64(time.Since(start)))
+	x.up.AddWait(s.clock.Now().Sub(start))
 	if err != nil {
 		// The error may name the home endpoint, never request data; the
 		// client needs only the code.
 		s.log.Warn("forward to home region failed", "request_id", x.requestID, "region", h.name, "error", forwardErr(err))
 		fasthttp.ReleaseResponse(resp)
-		x.forwarded = true
+		x.place = relayFailed
 		s.metrics.misdirected.WithLabelValues(h.name, "forward_failed").Inc()
-		return &problem{code: unified.CodeRegionUnavailable}
+		return &verdict.Problem{Code: unified.CodeRegionUnavailable}
 	}
-	x.forwarded = true
-	x.answered = true
+	x.place = relayed
 	s.metrics.misdirected.WithLabelValues(h.name, "forward").Inc()
 	drop = connectionTokens(resp.Header.Peek("Connection"))
 	out := &x.rc.Response

@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ferryhealth/ferry/auditlog"
+	"github.com/ferryhealth/ferry/auditlog/auditlogtest"
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/connectors/fhir"
 	"github.com/ferryhealth/ferry/connectors/fhir/sandbox"
@@ -107,7 +108,7 @@ func startRegions(t *testing.T) map[string]*regionNode {
 		}
 		n.audit = &syncBuffer{}
 		srv, err := New(ctx, Options{Config: cfg, ConfigHash: "cfg-" + r, Connectors: conns, Secrets: n.secrets,
-			Audit: auditlog.NewEmitter(auditlog.NewJSONLines(n.audit), nil)})
+			Audit: &auditlogtest.Recorder{Lines: n.audit}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,8 @@ package proxy
 
 // The host's own limits (pacing, bulkhead, the client's inbound limit, the
 // per-request deadline, retries and their budget) against the controllable
-// source of faults_test.go on 127.0.0.1, and the header parsers.
+// source of faults_test.go on 127.0.0.1. The guard's and the header
+// parsers' own tests are in proxy/guard and proxy/source.
 //
 // Alone: go test -run 'Test(Pacing|Bulkhead|ClientRate|Deadline|Retr|SourceRate|Breaker)' -v ./proxy/
 
@@ -14,9 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
-	"github.com/ferryhealth/ferry/proxy/config"
+	"github.com/ferryhealth/ferry/proxy/guard"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -88,26 +87,8 @@ func TestPacingNeverWaitsPastTheDeadline(t *testing.T) {
 	if n := src.calls.Load(); n != 3 {
 		t.Errorf("source called %d times", n)
 	}
-	if n := metricLabels(t, e.srv, "ferry_connection_rejections_total", "connection", "demo", "reason", reasonRate); n != 3 {
+	if n := metricLabels(t, e.srv, "ferry_connection_rejections_total", "connection", "demo", "reason", guard.ReasonRate); n != 3 {
 		t.Errorf("rejections{reason=rate} = %v", n)
-	}
-}
-
-func TestPacerSchedule(t *testing.T) {
-	p := newPacer(20) // every 50 ms
-	start := time.Now()
-	far := start.Add(time.Hour)
-	for range 4 {
-		if _, ok := p.wait(far); !ok {
-			t.Fatal("refused with an hour to go")
-		}
-	}
-	if el := time.Since(start); el < 140*time.Millisecond || el > 400*time.Millisecond {
-		t.Errorf("4 turns at 20/s took %v, want about 150ms", el)
-	}
-	wait, ok := p.wait(time.Now().Add(10 * time.Millisecond))
-	if ok || wait <= 0 || wait > 60*time.Millisecond {
-		t.Errorf("a turn 50ms away with 10ms to go: ok=%v wait=%v", ok, wait)
 	}
 }
 
@@ -132,7 +113,7 @@ func TestBulkhead(t *testing.T) {
 		if ok != 2 || refused != 3 {
 			t.Errorf("%d served, %d refused; want 2 and 3", ok, refused)
 		}
-		if n := metricLabels(t, e.srv, "ferry_connection_rejections_total", "connection", "demo", "reason", reasonBulkhead); n != 3 {
+		if n := metricLabels(t, e.srv, "ferry_connection_rejections_total", "connection", "demo", "reason", guard.ReasonBulkhead); n != 3 {
 			t.Errorf("rejections{reason=bulkhead} = %v", n)
 		}
 		if n := metricValue(t, e.srv, "ferry_connection_in_flight", "demo"); n != 0 {
@@ -240,7 +221,7 @@ func TestShortenedDeadlinesDoNotOpenTheBreaker(t *testing.T) {
 		r := e.get(t, "/v1/demo/patients/p1", 100*time.Millisecond, timeoutHeader, "100ms")
 		expect(t, r, 504, unified.CodeUpstreamTimeout)
 	}
-	if st := e.srv.connections["demo"].res.cb.State(); st != 0 {
+	if st := e.srv.connections["demo"].guard.State(); st != 0 {
 		t.Fatalf("client-shortened timeouts moved the breaker to %v", st)
 	}
 	// The connection's own deadline passing does count.
@@ -250,7 +231,7 @@ func TestShortenedDeadlinesDoNotOpenTheBreaker(t *testing.T) {
 	for range 2 {
 		e2.get(t, "/v1/demo/patients/p1", 100*time.Millisecond)
 	}
-	if st := e2.srv.connections["demo"].res.cb.State(); st != 2 {
+	if st := e2.srv.connections["demo"].guard.State(); st != 2 {
 		t.Fatalf("timeouts at the connection's deadline left the breaker %v", st)
 	}
 }
@@ -260,14 +241,14 @@ func TestBreakerIgnores4xxAndProbes(t *testing.T) {
 	for range 6 {
 		expect(t, e.get(t, "/v1/demo/patients/p1", time.Second), 404, unified.CodeNotFound)
 	}
-	if st := e.srv.connections["demo"].res.cb.State(); st != 0 {
+	if st := e.srv.connections["demo"].guard.State(); st != 0 {
 		t.Fatalf("4xx answers moved the breaker to %v", st)
 	}
 	src.set("error_500")
 	for range 3 {
 		e.get(t, "/v1/demo/patients/p1", time.Second)
 	}
-	if st := e.srv.connections["demo"].res.cb.State(); st != 2 {
+	if st := e.srv.connections["demo"].guard.State(); st != 2 {
 		t.Fatalf("breaker %v after 3 failures", st)
 	}
 	r := e.get(t, "/v1/demo/patients/p1", time.Second)
@@ -289,13 +270,13 @@ func TestBreakerIgnores4xxAndProbes(t *testing.T) {
 	if r := e.get(t, "/v1/demo/patients/p1", time.Second); r.status != 200 {
 		t.Fatalf("probe: %d %s", r.status, r.code)
 	}
-	if st := e.srv.connections["demo"].res.cb.State(); st != 0 {
+	if st := e.srv.connections["demo"].guard.State(); st != 0 {
 		t.Fatalf("breaker %v after a good probe", st)
 	}
 	if n := metricLabels(t, e.srv, "ferry_connection_breaker_transitions_total", "connection", "demo", "state", "open"); n != 2 {
 		t.Errorf("transitions to open: %v", n)
 	}
-	if n := metricLabels(t, e.srv, "ferry_connection_rejections_total", "connection", "demo", "reason", reasonBreaker); n < 2 {
+	if n := metricLabels(t, e.srv, "ferry_connection_rejections_total", "connection", "demo", "reason", guard.ReasonBreaker); n < 2 {
 		t.Errorf("rejections{reason=breaker} = %v", n)
 	}
 }
@@ -337,7 +318,7 @@ func TestRetryBudget(t *testing.T) {
 	}
 	retries := metricValue(t, e.srv, "ferry_upstream_retries_total", "demo")
 	// The reserve (10), plus a tenth of a retry per call.
-	if retries < retryReserve || retries > retryReserve+n*0.1+1 {
+	if retries < guard.RetryReserve || retries > guard.RetryReserve+n*0.1+1 {
 		t.Errorf("%v retries for %d calls", retries, n)
 	}
 	if calls := src.calls.Load(); float64(calls) != n+retries {
@@ -355,72 +336,6 @@ func TestSourceRateLimitHeaders(t *testing.T) {
 	if r.header.Get("X-Source-RateLimit-Limit") != "100" || r.header.Get("X-Source-RateLimit-Remaining") != "42" || reset < 28 || reset > 30 {
 		t.Fatalf("normalised headers: %v", r.header)
 	}
-}
-
-func TestSourceRateLimitForms(t *testing.T) {
-	now := time.Unix(1_700_000_000, 0)
-	for _, c := range []struct {
-		hdr                     []string
-		limit, remaining, reset string
-	}{
-		{[]string{"X-RateLimit-Limit", "60", "X-RateLimit-Remaining", "7", "X-RateLimit-Reset", "1700000045"}, "60", "7", "45"},
-		{[]string{"RateLimit-Limit", "100", "RateLimit-Remaining", "0", "RateLimit-Reset", "12"}, "100", "0", "12"},
-		{[]string{"RateLimit", "limit=10, remaining=3, reset=5"}, "10", "3", "5"},
-		{[]string{"RateLimit", `"default";r=50;t=30`, "RateLimit-Policy", `"default";q=100;w=60`}, "100", "50", "30"},
-		{[]string{"X-RateLimit-Limit", "<script>", "X-RateLimit-Remaining", "-1"}, "", "", ""},
-		{nil, "", "", ""},
-	} {
-		var h fasthttp.ResponseHeader
-		for i := 0; i+1 < len(c.hdr); i += 2 {
-			h.Set(c.hdr[i], c.hdr[i+1])
-		}
-		l, r, s := sourceRateLimit(&h, now)
-		if l != c.limit || r != c.remaining || s != c.reset {
-			t.Errorf("%v: %q %q %q, want %q %q %q", c.hdr, l, r, s, c.limit, c.remaining, c.reset)
-		}
-	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	for _, c := range []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"120", 2 * time.Minute, true},
-		{" 0 ", 0, true},
-		{"Wed, 01 Jan 2025 00:00:30 GMT", 30 * time.Second, true},
-		{"Tue, 31 Dec 2024 00:00:00 GMT", 0, true},
-		{"soon", 0, false},
-		{"-5", 0, false},
-		{"", 0, false},
-	} {
-		got, ok := parseRetryAfter([]byte(c.in), now)
-		if got != c.want || ok != c.ok {
-			t.Errorf("%q: %v %v", c.in, got, ok)
-		}
-	}
-}
-
-func FuzzSourceRateLimit(f *testing.F) {
-	f.Add("60", "7", "1700000045", "limit=10, remaining=3, reset=5", `"p";q=100;w=60`)
-	f.Add("", "", "", `"default";r=50;t=30`, "")
-	f.Fuzz(func(t *testing.T, limit, remaining, reset, combined, policy string) {
-		var h fasthttp.ResponseHeader
-		h.Set("X-RateLimit-Limit", limit)
-		h.Set("X-RateLimit-Remaining", remaining)
-		h.Set("X-RateLimit-Reset", reset)
-		h.Set("RateLimit", combined)
-		h.Set("RateLimit-Policy", policy)
-		l, r, s := sourceRateLimit(&h, time.Unix(1_700_000_000, 0))
-		for _, v := range []string{l, r, s} {
-			if _, ok := decimal(v); v != "" && !ok {
-				t.Fatalf("not a plain number: %q", v)
-			}
-		}
-		_, _ = parseRetryAfter([]byte(reset), time.Unix(0, 0))
-	})
 }
 
 // metricLabels reads a counter or gauge by two label pairs.
@@ -445,22 +360,4 @@ func metricLabels(t *testing.T, s *Server, name, k1, v1, k2, v2 string) float64 
 		}
 	}
 	return 0
-}
-
-// BenchmarkAdmitSettle prices what every request pays its connection: the
-// hold check, the breaker, the bulkhead, and the outcome (the design's
-// budget for gobreaker and ratelimit is under 0.2 µs).
-func BenchmarkAdmitSettle(b *testing.B) {
-	cn := &config.Connection{ID: "bench", Timeout: config.Duration(10 * time.Second)}
-	r := newResilience(cn, newMetrics())
-	x := &exchange{}
-	deadline := time.Now().Add(time.Hour)
-	b.ReportAllocs()
-	for b.Loop() {
-		a, rj := r.admit(deadline)
-		if rj != nil {
-			b.Fatal(rj)
-		}
-		a.settle(outcome(x, nil), false)
-	}
 }

@@ -1,24 +1,20 @@
 package proxy
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
-
-	"github.com/ferryhealth/ferry/plugins"
-	"github.com/ferryhealth/ferry/plugins/sandbox"
 )
 
-// withSandboxes is the gateway's connectors plus the plugin host's
-// sandbox report.
+// withSandboxes is the gateway's connectors plus a plugin host's sandbox
+// report.
 type withSandboxes struct {
 	Connectors
-	sbs []plugins.SandboxStatus
+	sbs []PluginSandbox
 }
 
-func (w withSandboxes) Sandboxes() []plugins.SandboxStatus { return w.sbs }
+func (w withSandboxes) PluginSandboxes() []PluginSandbox { return w.sbs }
 
 // TestSandboxInReadyzAndMetrics: /readyz says each plugin's sandbox, and
 // ferry_plugin_sandbox labels it, parsed as the text format.
@@ -26,17 +22,16 @@ func TestSandboxInReadyzAndMetrics(t *testing.T) {
 	src := newFaultSource(t)
 	src.set("ok")
 	e := startGateway(t, inProcessConfig(src, nil), nil)
-	full := sandbox.Status{Mode: sandbox.ModeRequired, LandlockABI: 7, Seccomp: true, Limits: true, NoCapabilities: true}
-	e.srv.conns = withSandboxes{e.srv.conns, []plugins.SandboxStatus{
-		{Kind: "fhir", Status: full},
-		{Kind: "legacy", Status: sandbox.Status{Mode: sandbox.ModeOff}},
-		{Kind: "weak", Err: errors.New("plugin sandbox unavailable: missing seccomp")},
+	e.srv.conns = withSandboxes{e.srv.conns, []PluginSandbox{
+		{Kind: "fhir", Level: "full", LandlockABI: 7, Seccomp: true, Detail: "landlock v7 (files: its binary and socket directory only)"},
+		{Kind: "legacy", Level: "none", Detail: `sandbox "off" in the plugin catalog`},
+		{Kind: "weak", Level: "refused", Detail: "plugin sandbox unavailable: missing seccomp"},
 	}}
 	var rc fasthttp.RequestCtx
 	rc.Request.SetRequestURI("/readyz")
 	e.srv.serveAdmin(&rc)
 	body := string(rc.Response.Body())
-	for _, want := range []string{"ready\n", "plugin fhir sandbox: full (landlock v7", "plugin legacy sandbox: none", "plugin weak sandbox: refused: "} {
+	for _, want := range []string{"ready\n", "plugin fhir sandbox: full: landlock v7", "plugin legacy sandbox: none", "plugin weak sandbox: refused: "} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/readyz lacks %q:\n%s", want, body)
 		}

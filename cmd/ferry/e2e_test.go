@@ -290,7 +290,7 @@ func requireSandboxed(t *testing.T, f *proc, admin, kind string) {
 		return
 	}
 	_, body := get(t, "http://"+admin+"/readyz", "")
-	if !strings.Contains(string(body), "plugin "+kind+" sandbox: full (landlock") {
+	if !strings.Contains(string(body), "plugin "+kind+" sandbox: full: landlock") {
 		t.Fatalf("/readyz does not report the %s plugin's sandbox as full:\n%s", kind, body)
 	}
 	_, metrics := get(t, "http://"+admin+"/metrics", "")

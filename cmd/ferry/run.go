@@ -58,7 +58,7 @@ func startGateway(ctx context.Context, cfg *config.Config, cfgHash string, audit
 		return nil, err
 	}
 	srv, err := proxy.New(ctx, proxy.Options{
-		Config: cfg, ConfigHash: cfgHash, Connectors: host, TenantSecrets: tenantSecrets, Audit: audit, Logger: logger,
+		Config: cfg, ConfigHash: cfgHash, Connectors: sandboxedHost{host}, TenantSecrets: tenantSecrets, Audit: audit, Logger: logger,
 	})
 	if err != nil {
 		_ = audit.Close(ctx)
@@ -168,6 +168,24 @@ func sandboxMode(cfg *config.Config, p config.Plugin) sandbox.Mode {
 		return sandbox.ModeBestEffort
 	}
 	return m
+}
+
+// sandboxedHost is the plugin host as the proxy's Connectors, with each
+// plugin's kernel sandbox for /readyz and /metrics (the proxy does not
+// import the plugin host).
+type sandboxedHost struct{ *plugins.Host }
+
+func (h sandboxedHost) PluginSandboxes() []proxy.PluginSandbox {
+	var out []proxy.PluginSandbox
+	for _, s := range h.Sandboxes() {
+		ps := proxy.PluginSandbox{Kind: s.Kind, Level: string(s.Status.Level()), LandlockABI: s.Status.LandlockABI,
+			Seccomp: s.Status.Seccomp, Detail: s.Status.Detail()}
+		if s.Err != nil {
+			ps = proxy.PluginSandbox{Kind: s.Kind, Level: "refused", Detail: s.Err.Error()}
+		}
+		out = append(out, ps)
+	}
+	return out
 }
 
 // logSandboxes says, at startup, what the kernel supports and the sandbox

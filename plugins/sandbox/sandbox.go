@@ -154,26 +154,27 @@ func (s Status) Missing() []string {
 	return out
 }
 
-// String is one line for logs and reports: the level, then what is
-// enforced or missing.
-func (s Status) String() string {
-	var b strings.Builder
-	b.WriteString(string(s.Level()))
+// Detail says what is enforced (and, short of the full level, what is
+// missing), for logs and reports.
+func (s Status) Detail() string {
 	switch {
 	case s.Unsupported:
-		b.WriteString(" (no kernel sandbox on this system)")
+		return "no kernel sandbox on this system"
 	case s.Mode.Normal() == ModeOff:
-		b.WriteString(` (sandbox "off" in the plugin catalog)`)
+		return `sandbox "off" in the plugin catalog`
 	case s.Level() == LevelFull:
-		b.WriteString(" (" + strings.Join(s.Covers(), "; ") + ")")
-	default:
-		b.WriteString(" (" + strings.Join(s.Covers(), "; "))
-		if len(s.Covers()) > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString("missing: " + strings.Join(s.Missing(), ", ") + ")")
+		return strings.Join(s.Covers(), "; ")
 	}
-	return b.String()
+	d := strings.Join(s.Covers(), "; ")
+	if d != "" {
+		d += "; "
+	}
+	return d + "missing: " + strings.Join(s.Missing(), ", ")
+}
+
+// String is one line for logs and reports: the level, then its detail.
+func (s Status) String() string {
+	return string(s.Level()) + " (" + s.Detail() + ")"
 }
 
 // Support is what the running kernel and process can enforce.

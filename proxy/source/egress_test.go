@@ -1,4 +1,4 @@
-package proxy
+package source
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/proxy/config"
 )
 
 func TestPublicAddr(t *testing.T) {
@@ -104,10 +105,7 @@ func TestSourceRedirectNotFollowed(t *testing.T) {
 		http.Redirect(w, r, other.URL+"/steal", http.StatusFound)
 	}))
 	defer src.Close()
-	e := start(t, func(m map[string]any) {
-		m["connections"].([]any)[0].(map[string]any)["base_url"] = src.URL + "/fhir/R4"
-	})
-	tr := &requestTransport{src: e.srv.connections["demo"].source, rec: &upstreamRecord{}, upstream: new(atomic.Int64)}
+	tr := testTransport(t, &config.Connection{ID: "demo", BaseURL: src.URL + "/fhir/R4", AllowPrivateNetwork: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	resp, err := tr.Do(ctx, &connectors.HTTPRequest{Path: "Patient/1"})

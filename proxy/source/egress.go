@@ -1,4 +1,4 @@
-package proxy
+package source
 
 import (
 	"errors"
@@ -14,8 +14,8 @@ import (
 	"github.com/ferryhealth/ferry/connectors"
 )
 
-// The egress guard: what the host transport lets a connection reach. Two
-// checks, at two moments:
+// The egress policy: what a connection may reach. Two checks, at two
+// moments:
 //
 //   - before a request is sent, its URL must lie under the connection's base
 //     URL: same scheme, host and port, and a path below the base path with
@@ -126,7 +126,7 @@ func publicAddr(ip netip.Addr) bool {
 // a path below the base path with no dot segment (plain or
 // percent-encoded), no encoded slash or backslash that a source could
 // decode into another path.
-func (s *source) allowsURI(u *fasthttp.URI) bool {
+func (s *httpSource) allowsURI(u *fasthttp.URI) bool {
 	// The URI's bytes are read in place (viewed as strings for the call, not
 	// copied: this runs on every source request); egressURLAllowed keeps
 	// none of them.

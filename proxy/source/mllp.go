@@ -1,4 +1,4 @@
-package proxy
+package source
 
 import (
 	"bytes"
@@ -6,39 +6,37 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/url"
-	"time"
 
 	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/internal/clock"
 	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/proxy/mllp"
 )
 
-// The MLLP side of the host transport. A connection whose base URL is
-// mllp://host:port (plain TCP) or mllps://host:port (TLS 1.2 or later) has
-// no HTTP client: its source is reached with Exchange, one HL7 v2 message
-// in, one answer out, over a proxy/mllp Client that keeps one connection
-// to the source and one message in flight on it, as MLLP requires.
+// The MLLP source. A connection whose base URL is mllp://host:port (plain
+// TCP) or mllps://host:port (TLS 1.2 or later) has no HTTP client: its
+// source is reached with Exchange, one HL7 v2 message in, one answer out,
+// over a proxy/mllp Client that keeps one connection to the source and one
+// message in flight on it, as MLLP requires.
 //
 // An exchange meets the same machinery as an HTTP call: the request was
-// admitted through the connection's hold, breaker and bulkhead before the
-// plugin was called (admitConnection); each exchange then takes its turn
-// from the pacer, runs under the request's deadline, is retried after a
-// connection error within the retry budget (resilience.callSource), and
-// dials through the connection's egress-checking dialer. The answer is
-// bounded by limits.max_upstream_body_bytes.
+// admitted through the connection's guard (hold, breaker, bulkhead) before
+// the plugin was called; each exchange then takes its turn from the pacer,
+// runs under the request's deadline, is retried after a connection error
+// within the retry budget (Transport.call), and dials through the
+// connection's egress-checking dialer. The answer is bounded by
+// limits.max_upstream_body_bytes.
 
-// Errors of the MLLP transport. Their text names no host, port or content.
+// Errors of the MLLP source. Their text names no host, port or content.
 var (
-	errNotHTTP      = errors.New("the connection's source speaks MLLP: use Exchange")
 	errNotMLLP      = errors.New("the connection's source speaks HTTP: use Do")
 	errEmptyMessage = errors.New("an empty message")
 	errLargeMessage = errors.New("a message larger than the answer limit")
 	// errMLLPBusy: the deadline passed while the request waited for its
 	// turn on the source's one MLLP connection. Like an exhausted HTTP
-	// pool (faultPool), it is Ferry's queue, not the source, that was
+	// pool (guard.FaultPool), it is Ferry's queue, not the source, that was
 	// full: the client gets upstream_timeout, the breaker is not told.
 	errMLLPBusy = errors.New("the deadline passed waiting for the MLLP connection")
 )
@@ -46,10 +44,18 @@ var (
 // isMLLP reports whether a base URL scheme names an MLLP source.
 func isMLLP(scheme string) bool { return scheme == "mllp" || scheme == "mllps" }
 
-// newMLLPSource builds the source of an mllp:// or mllps:// connection. It
-// has no HTTP client and no authenticator: MLLP carries no credentials (a
-// connection authenticates with TLS and network policy).
-func newMLLPSource(cn *config.Connection, u *url.URL, maxBody int, log *slog.Logger) (*source, error) {
+// mllpSource is the source of an mllp:// or mllps:// connection. It has no
+// authenticator: MLLP carries no credentials (a connection authenticates
+// with TLS and network policy).
+type mllpSource struct {
+	conn       *config.Connection
+	client     *mllp.Client
+	turn       chan struct{} // one exchange at a time, queued by deadline
+	maxMessage int           // what a connector may send
+	clk        clock.Clock
+}
+
+func newMLLPSource(cn *config.Connection, u *url.URL, clients *Clients) (*mllpSource, error) {
 	if u.Port() == "" {
 		return nil, fmt.Errorf("connection %q: base_url: an MLLP source needs a port", cn.ID)
 	}
@@ -62,7 +68,7 @@ func newMLLPSource(cn *config.Connection, u *url.URL, maxBody int, log *slog.Log
 		Addr:     u.Host,
 		TLS:      tlsConf,
 		Dial:     dialer.DialContext,
-		MaxFrame: maxBody,
+		MaxFrame: clients.maxBody,
 		// Every exchange carries the request's deadline; this bounds one
 		// that somehow has none.
 		Timeout: cn.Timeout.D(),
@@ -70,32 +76,29 @@ func newMLLPSource(cn *config.Connection, u *url.URL, maxBody int, log *slog.Log
 	if err != nil {
 		return nil, fmt.Errorf("connection %q: base_url: %w", cn.ID, err)
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &source{conn: cn, scheme: u.Scheme, host: u.Host, mllp: client, mllpTurn: make(chan struct{}, 1),
-		maxMessage: maxBody, log: log}, nil
+	return &mllpSource{conn: cn, client: client, turn: make(chan struct{}, 1), maxMessage: clients.maxBody, clk: clients.clk}, nil
 }
 
-var _ connectors.Exchanger = (*requestTransport)(nil)
+func (s *mllpSource) RelaysHTTP() bool { return false }
 
-// Exchange sends one HL7 v2 message (unframed) to the connection's MLLP
-// source and returns its answer (unframed). An HTTP connection answers
-// CodeUnsupported: a connector asking for the wrong transport is a
-// connector bug, which the client sees as connector_error.
-func (t *requestTransport) Exchange(ctx context.Context, msg []byte) ([]byte, error) {
-	if t.src.mllp == nil {
-		return nil, &connectors.Error{Code: connectors.CodeUnsupported, Err: errNotMLLP}
-	}
+// Close closes the source's MLLP connection, at shutdown.
+func (s *mllpSource) Close() { _ = s.client.Close() }
+
+// do answers CodeUnsupported: a connector asking for the wrong transport is
+// a connector bug, which the client sees as connector_error.
+func (s *mllpSource) do(context.Context, *Transport, *connectors.HTTPRequest) (*connectors.HTTPResponse, error) {
+	return nil, &connectors.Error{Code: connectors.CodeUnsupported, Err: errNotHTTP}
+}
+
+func (s *mllpSource) exchange(ctx context.Context, t *Transport, msg []byte) ([]byte, error) {
 	switch {
 	case len(msg) == 0:
 		return nil, &connectors.Error{Code: connectors.CodeInternal, Err: errEmptyMessage}
-	case len(msg) > t.src.maxMessage:
+	case len(msg) > s.maxMessage:
 		return nil, &connectors.Error{Code: connectors.CodeInternal, Err: errLargeMessage}
 	}
-	deadline, ok := ctx.Deadline()
+	deadline, ok := deadlineOf(ctx, s.clk, s.conn)
 	if !ok {
-		deadline = time.Now().Add(t.src.conn.Timeout.D())
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
@@ -104,30 +107,30 @@ func (t *requestTransport) Exchange(ctx context.Context, msg []byte) ([]byte, er
 	// A query is safe to send again: an exchange that failed to connect is
 	// retried like an idempotent HTTP read. Nothing is retried once the
 	// message may have reached the source and an answer was due.
-	err := t.src.res.callSource(ctx, t.rec, deadline, true, func() error {
+	err := t.call(ctx, deadline, true, func() error {
 		// The turn on the source's one connection. A request whose
 		// deadline passes in this queue, or that gets its turn too late
 		// to give the source a fair chance, was failed by Ferry's queue,
 		// not by the source (errMLLPBusy).
 		select {
-		case t.src.mllpTurn <- struct{}{}:
+		case s.turn <- struct{}{}:
 		case <-ctx.Done():
 			return &connectors.Error{Code: connectors.CodeUpstreamTimeout, Err: errMLLPBusy}
 		}
-		defer func() { <-t.src.mllpTurn }()
-		start := time.Now()
-		a, err := t.src.mllp.Exchange(ctx, msg)
-		held := time.Since(start)
-		t.upstream.Add(int64(held))
+		defer func() { <-s.turn }()
+		start := s.clk.Now()
+		a, err := s.client.Exchange(ctx, msg)
+		held := s.clk.Now().Sub(start)
+		t.rec.AddWait(held)
 		if err != nil {
 			e := classifyMLLPErr(ctx, err)
-			if connectors.CodeOf(e) == connectors.CodeUpstreamTimeout && held < t.src.conn.Timeout.D()/fairShare {
+			if connectors.CodeOf(e) == connectors.CodeUpstreamTimeout && held < s.conn.Timeout.D()/fairShare {
 				return &connectors.Error{Code: connectors.CodeUpstreamTimeout, Err: errMLLPBusy}
 			}
 			return e
 		}
 		answer = a
-		t.rec.noteMessage(ackStatus(a))
+		t.rec.acked(ackStatus(a))
 		return nil
 	})
 	if err != nil {
@@ -191,21 +194,4 @@ func ackStatus(msg []byte) int {
 		return 503
 	}
 	return 200
-}
-
-// noteMessage records an MLLP answer, with its acknowledgement as a status
-// (ackStatus). An HL7 source sends no Retry-After, so nothing is held.
-func (u *upstreamRecord) noteMessage(status int) {
-	u.mu.Lock()
-	u.calls++
-	u.status, u.fault, u.throttled, u.retryAfter = status, faultNone, 0, 0
-	u.mu.Unlock()
-}
-
-// closeIdle closes the source's MLLP connection, at shutdown (the shared
-// HTTP clients' idle sockets are dropped by sourceClients.closeIdle).
-func (s *source) closeIdle() {
-	if s.mllp != nil {
-		_ = s.mllp.Close()
-	}
 }

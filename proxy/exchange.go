@@ -1,0 +1,216 @@
+package proxy
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/ferryhealth/ferry/auditlog"
+	"github.com/ferryhealth/ferry/proxy/guard"
+	"github.com/ferryhealth/ferry/proxy/source"
+	"github.com/ferryhealth/ferry/proxy/verdict"
+	"github.com/ferryhealth/ferry/unified"
+)
+
+// exchange is one API request on its way through the pipeline. Each field
+// is written by the stage named beside it, and read by the later ones.
+type exchange struct {
+	rc        *fasthttp.RequestCtx
+	start     time.Time
+	requestID string       // request_id
+	route     route        // route
+	client    *clientEntry // authenticate
+	conn      *connEntry   // resolve_connection
+	place     placement    // residency
+	q         query        // parse_query
+	// deadline is when the request must be answered by: its connection's
+	// timeout, or the client's X-Ferry-Timeout within max_timeout, from
+	// its arrival. shortened says the client asked for less than the
+	// connection's timeout (a timeout then does not count against the
+	// source).
+	deadline  time.Time // deadline
+	shortened bool
+	// ticket is the request's hold on its connection (a bulkhead slot, a
+	// breaker outcome owed), settled when the pipeline ends.
+	ticket guard.Ticket // admit_connection
+	// transport is the source's transport lent for the request (dispatch,
+	// passthrough); up is what it recorded of the source, and the time a
+	// relay to the home region waited (residency).
+	transport source.Transport
+	up        source.Record
+	// What the request came to, for metrics and the audit event.
+	records int
+	status  int
+	code    unified.Code
+}
+
+// placement is what the residency stage did with the request.
+type placement uint8
+
+const (
+	servedHere placement = iota
+	// misdirected: refused with 421, the home region named.
+	misdirected
+	// relayed: the home region's answer was relayed whole; the rest of the
+	// pipeline is skipped.
+	relayed
+	// relayFailed: the relay to the home region failed (503).
+	relayFailed
+)
+
+func (s *Server) serveAPI(rc *fasthttp.RequestCtx) {
+	x := &exchange{rc: rc, start: s.clock.Now(), route: route{template: routeUnknown}}
+	var p *verdict.Problem
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				// The panic value may hold request data: log only that it
+				// happened and where.
+				s.log.Error("panic serving request", "request_id", x.requestID, "route", x.route.template)
+				p = verdict.Fail(unified.CodeInternal, "")
+			}
+		}()
+		for _, st := range pipeline {
+			if p = st.run(s, x); p != nil || x.place == relayed {
+				return
+			}
+		}
+	}()
+	s.settleConnection(x, p)
+	if p != nil {
+		if x.requestID == "" {
+			x.requestID = newRequestID()
+		}
+		p.Write(rc, x.requestID)
+		x.code = p.Code
+	}
+	x.status = rc.Response.StatusCode()
+	s.finish(x)
+}
+
+// finish stamps timing headers, records metrics and emits the audit event.
+func (s *Server) finish(x *exchange) {
+	total := s.clock.Now().Sub(x.start)
+	up := x.up.Waited()
+	own := max(total-up, 0)
+	h := &x.rc.Response.Header
+	h.Set("X-Request-Id", x.requestID)
+	h.Set("Server-Timing", "proxy;dur="+ms(own)+", upstream;dur="+ms(up))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if up := x.up.Snapshot(); up.Calls > 0 {
+		setIf(h, "X-Source-RateLimit-Limit", up.Limit)
+		setIf(h, "X-Source-RateLimit-Remaining", up.Remaining)
+		setIf(h, "X-Source-RateLimit-Reset", up.Reset)
+	}
+
+	conn := ""
+	if x.conn != nil {
+		conn = x.conn.cfg.ID
+	}
+	s.metrics.observe(x.route.template, conn, x.status, x.code, total, up)
+
+	ev := &auditlog.Event{
+		RequestID:             x.requestID,
+		SourceIP:              x.rc.RemoteIP().String(),
+		PurposeOfUse:          purposeOfUse(x.rc),
+		Action:                x.action(),
+		ResourceType:          string(x.route.resource),
+		Route:                 x.route.template,
+		Region:                s.cfg.Node.Region,
+		Status:                x.status,
+		ErrorCode:             string(x.code),
+		RecordCount:           x.records,
+		LatencyProxyMicros:    own.Microseconds(),
+		LatencyUpstreamMicros: up.Microseconds(),
+		ConfigHash:            s.configHash,
+	}
+	if !x.route.resource.Known() {
+		ev.ResourceType = ""
+	}
+	if x.client != nil {
+		ev.Tenant, ev.Actor = x.client.tenant, x.client.id
+	}
+	if x.conn != nil {
+		ev.Connection, ev.Connector = x.conn.cfg.ID, x.conn.kind
+		if x.route.resource == unified.Patients && x.route.id != "" && validSourceID(x.route.id) {
+			if t := s.tenants[x.conn.cfg.Tenant]; t != nil && t.served {
+				ev.PatientRef = t.refs.Ref(t.id, x.conn.cfg.ID, x.route.id)
+			}
+		}
+	}
+	s.audit.Emit(s.baseCtx, ev)
+}
+
+func (x *exchange) action() string {
+	switch {
+	case x.route.template == routeOpenAPI:
+		return auditlog.ActionMetadata
+	case x.client == nil || x.conn == nil || x.place == misdirected:
+		return auditlog.ActionRefused
+	case x.place == relayed || x.place == relayFailed:
+		return auditlog.ActionForward
+	case x.route.template == routeRead:
+		return auditlog.ActionRead
+	case x.route.template == routeSearch:
+		return auditlog.ActionSearch
+	case x.route.template == routeCapabilities:
+		return auditlog.ActionCapabilities
+	case x.route.template == routePassthrough:
+		return auditlog.ActionPassthrough
+	}
+	return auditlog.ActionRefused
+}
+
+// purposeOfUse reads the client's declared purpose. Only a code of HL7's
+// PurposeOfUse value set (v3 ActReason, the codes HIPAA and TEFCA
+// exchanges use) is kept: the header is free text a client could misuse,
+// and the audit trail must hold nothing but its closed vocabulary.
+func purposeOfUse(rc *fasthttp.RequestCtx) string {
+	v := rc.Request.Header.Peek("X-Purpose-Of-Use")
+	if len(v) == 0 || len(v) > 16 {
+		return ""
+	}
+	if code, ok := purposesOfUse[string(v)]; ok {
+		return code
+	}
+	return ""
+}
+
+// purposesOfUse is the HL7 v3 PurposeOfUse value set
+// (terminology.hl7.org/ValueSet/v3-PurposeOfUse), code → itself, so a
+// lookup returns the constant string rather than the request's bytes.
+var purposesOfUse = func() map[string]string {
+	m := map[string]string{}
+	for _, c := range []string{
+		"PurposeOfUse", "HMARKT", "HOPERAT", "CAREMGT", "DONAT", "FRAUD", "GOV", "HACCRED", "HCOMPL",
+		"HDECD", "HDIRECT", "HDM", "HLEGAL", "HOUTCOMS", "HPRGRP", "HQUALIMP", "HSYSADMIN", "LABELING",
+		"METAMGT", "MEMADMIN", "MILCDM", "PATADMIN", "PATSFTY", "PERFMSR", "RECORDMGT", "SYSDEV",
+		"HTEST", "TRAIN", "HPAYMT", "CLMATTCH", "COVAUTH", "COVERAGE", "ELIGDTRM", "ELIGVER", "ENROLLM",
+		"MILDCRG", "REMITADV", "HRESCH", "BIORCH", "CLINTRCH", "CLINTRCHNPC", "CLINTRCHPC", "PRECLINTRCH",
+		"DSRCH", "POARCH", "TRANSRCH", "PATRQT", "FAMRQT", "PWATRNY", "SUPNWK", "PUBHLTH", "DISASTER",
+		"THREAT", "TREAT", "CLINTRL", "COC", "ETREAT", "BTG", "ERTREAT", "POPHLTH",
+	} {
+		m[c] = c
+	}
+	return m
+}()
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)
+}
+
+// serveParseError answers requests fasthttp could not parse (oversized
+// body, malformed headers) with a problem, and audits them as refused.
+func (s *Server) serveParseError(rc *fasthttp.RequestCtx, err error) {
+	x := &exchange{rc: rc, start: s.clock.Now(), requestID: newRequestID(), route: route{template: routeUnknown}}
+	code := unified.CodeBadRequest
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		code = unified.CodeRequestTooLarge
+	}
+	verdict.Fail(code, "").Write(rc, x.requestID)
+	x.status, x.code = rc.Response.StatusCode(), code
+	s.finish(x)
+}

@@ -1,0 +1,149 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/internal/clock"
+	"github.com/ferryhealth/ferry/proxy/config"
+	"github.com/ferryhealth/ferry/proxy/guard"
+	"github.com/ferryhealth/ferry/proxy/secrets"
+)
+
+// Source is one connection's source system, as the host reaches it: built
+// once at start, shared by every request of the connection.
+type Source interface {
+	// do sends a connector's HTTP request; an MLLP source refuses it.
+	do(ctx context.Context, t *Transport, req *connectors.HTTPRequest) (*connectors.HTTPResponse, error)
+	// exchange sends a connector's HL7 v2 message; an HTTP source refuses
+	// it.
+	exchange(ctx context.Context, t *Transport, msg []byte) ([]byte, error)
+	// RelaysHTTP reports whether the source speaks HTTP, so that a
+	// passthrough can reach it.
+	RelaysHTTP() bool
+	// Close drops what the source keeps open of its own (the HTTP clients'
+	// sockets are the Clients'), at shutdown.
+	Close()
+}
+
+// Options are what New needs besides the connection.
+type Options struct {
+	// Clients are the node's shared HTTP clients.
+	Clients *Clients
+	// Secrets is the provider of the connection's tenant, and no other's.
+	Secrets secrets.Provider
+	// DevMode allows plain-HTTP token endpoints.
+	DevMode bool
+	// Log receives throttled credential failures (never a secret); nil
+	// discards them.
+	Log *slog.Logger
+}
+
+// New builds the source of a connection, by its base URL's scheme.
+func New(cn *config.Connection, o Options) (Source, error) {
+	u, err := url.Parse(cn.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("connection %q: base_url: %w", cn.ID, err)
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if isMLLP(u.Scheme) {
+		return newMLLPSource(cn, u, o.Clients)
+	}
+	return newHTTPSource(cn, u, o)
+}
+
+// Transport is the connectors.Transport lent to a connector for one
+// request: its way to the connection's source, through the connection's
+// guard, recording what the source answered. It is made per request by the
+// pipeline (NewTransport), and used only while the request runs.
+type Transport struct {
+	src       Source
+	guard     *guard.Guard
+	rec       *Record
+	requestID string
+	readOnly  bool
+}
+
+var (
+	_ connectors.Transport = (*Transport)(nil)
+	_ connectors.Exchanger = (*Transport)(nil)
+)
+
+// NewTransport is the transport of one request to src: its calls go
+// through g, are recorded in rec, carry requestID (X-Request-Id) and, when
+// readOnly, may only read (GET, HEAD).
+func NewTransport(src Source, g *guard.Guard, rec *Record, requestID string, readOnly bool) Transport {
+	return Transport{src: src, guard: g, rec: rec, requestID: requestID, readOnly: readOnly}
+}
+
+// Do sends one HTTP request to the connection's source.
+func (t *Transport) Do(ctx context.Context, req *connectors.HTTPRequest) (*connectors.HTTPResponse, error) {
+	return t.src.do(ctx, t, req)
+}
+
+// Exchange sends one HL7 v2 message (unframed) to the connection's MLLP
+// source and returns its answer (unframed).
+func (t *Transport) Exchange(ctx context.Context, msg []byte) ([]byte, error) {
+	return t.src.exchange(ctx, t, msg)
+}
+
+// call makes one source call, whatever the protocol (an HTTP request, an
+// MLLP exchange), through the connection's guard: it is refused during a
+// source's Retry-After, takes its turn from the pacer (or is refused if the
+// turn comes after the deadline), and retries an idempotent call after a
+// connection error, with backoff, while the retry budget and the deadline
+// allow. attempt makes one try, returns a classified error (a
+// *connectors.Error) and records an answer itself; call records the faults.
+func (t *Transport) call(ctx context.Context, deadline time.Time, idempotent bool, attempt func() error) error {
+	c := t.guard.Call(deadline)
+	for {
+		if rj := c.Attempt(); rj != nil {
+			return &connectors.Error{Code: connectors.CodeSourceUnavailable, Err: rj}
+		}
+		err := attempt()
+		if err == nil {
+			return nil
+		}
+		f := faultOf(ctx, err)
+		t.rec.failed(f)
+		if !idempotent || f != guard.FaultConnect || errors.Is(err, errEgressDenied) || !c.Retry(ctx) {
+			return err
+		}
+	}
+}
+
+// faultOf says how a classified source call failed, for the breaker and
+// the retry decision.
+func faultOf(ctx context.Context, err error) guard.Fault {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return guard.FaultCanceled
+	}
+	if errors.Is(err, fasthttp.ErrNoFreeConns) || errors.Is(err, errMLLPBusy) {
+		return guard.FaultPool
+	}
+	switch connectors.CodeOf(err) {
+	case connectors.CodeUpstreamTimeout:
+		return guard.FaultTimeout
+	case connectors.CodeUpstream:
+		return guard.FaultAnswer
+	}
+	return guard.FaultConnect
+}
+
+// deadlineOf is ctx's deadline, or the connection's timeout from now when
+// ctx has none.
+func deadlineOf(ctx context.Context, clk clock.Clock, cn *config.Connection) (time.Time, bool) {
+	if d, ok := ctx.Deadline(); ok {
+		return d, true
+	}
+	return clk.Now().Add(cn.Timeout.D()), false
+}
