@@ -57,12 +57,14 @@ var importRules = []importRule{
 
 // testKits are the SDK's test helpers. They import package testing and start
 // processes, so no connector's production code (what ends up in a plugin
-// binary) may import them, nor the gateway's; tests may. The one exception
-// is the ferry command itself (kitUsers), whose `ferry plugin check` is the
-// kit.
+// binary) may import them, nor the gateway's; tests may. The exceptions
+// (kitUsers) are the ferry command itself, whose `ferry plugin check` is the
+// kit, and the host's two test programs that run the kit's escape attempts
+// (connectors/conformance/escape) inside the sandbox: the hostile test
+// plugin and the sandbox's probe, built by tests and never shipped.
 var (
 	testKits = []string{"/connectors/sdktest", "/connectors/conformance"}
-	kitUsers = []string{"/cmd/ferry"}
+	kitUsers = []string{"/cmd/ferry", "/plugins/internal/testplugin", "/plugins/sandbox/internal/probe"}
 )
 
 // storagePackages are banned from every binary: Ferry stores no PHI, so it

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 	"github.com/ferryhealth/ferry/connectors"
 	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv2"
 	"github.com/ferryhealth/ferry/internal/clock"
+	"github.com/ferryhealth/ferry/plugins/sandbox"
 )
 
 // Spec is one plugin to run: a catalog entry plus the connections it serves.
@@ -31,6 +31,9 @@ type Spec struct {
 	Kind   string // connector kind; the plugin's manifest must report the same
 	Path   string // the binary
 	SHA256 []byte // expected digest of the binary; a mismatch refuses to start it
+	// Sandbox is how strictly the kernel fences the plugin in (the catalog
+	// entry's "sandbox"); the zero value requires the whole sandbox.
+	Sandbox sandbox.Mode
 	// Connections are configured in the plugin at every (re)start.
 	Connections []Connection
 }
@@ -298,17 +301,16 @@ func (i *instance) start(ctx context.Context) (*live, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(i.spec.Path)
-	// The plugin inherits nothing from the host's environment: no cloud
-	// credentials, no dev-mode secrets.
-	cmd.Env = []string{}
-	// Its data plane: the first extra file is the child's DataPlaneFD.
-	cmd.ExtraFiles = []*os.File{pluginEnd}
+	// The plugin runs fenced in by the kernel (package sandbox): the binary
+	// is hashed from an open descriptor and exec'd from that descriptor.
+	// It inherits nothing from the host's environment (SkipHostEnv): no
+	// cloud credentials, no dev-mode secrets. Its data plane: the first
+	// extra file is the child's DataPlaneFD.
+	sb := &sandbox.Command{Path: i.spec.Path, SHA256: i.spec.SHA256, Mode: i.spec.Sandbox, ExtraFiles: []*os.File{pluginEnd}}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  connectors.Handshake,
 		Plugins:          plugin.PluginSet{connectors.PluginName: &hostPlugin{}},
-		Cmd:              cmd,
-		SecureConfig:     &plugin.SecureConfig{Checksum: i.spec.SHA256, Hash: sha256.New()},
+		RunnerFunc:       sb.Runner,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		// The control plane's socket has a name in the file system, so it
 		// keeps mutual TLS; the data plane is an unnamed socket pair.
@@ -327,6 +329,7 @@ func (i *instance) start(ctx context.Context) (*live, error) {
 		client.Kill()
 		return nil, err
 	}
+	l.pid = sb.PID() // go-plugin knows no pid for a RunnerFunc's process
 	return l, nil
 }
 

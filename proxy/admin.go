@@ -4,7 +4,8 @@ import "github.com/valyala/fasthttp"
 
 // serveAdmin answers the admin listener, which never serves the API:
 // /healthz (the process is alive), /readyz (every plugin is up, so traffic
-// may be routed here) and /metrics (Prometheus).
+// may be routed here; then one line per plugin on its kernel sandbox) and
+// /metrics (Prometheus).
 func (s *Server) serveAdmin(rc *fasthttp.RequestCtx) {
 	switch string(rc.Path()) {
 	case "/healthz":
@@ -12,12 +13,12 @@ func (s *Server) serveAdmin(rc *fasthttp.RequestCtx) {
 		rc.SetBodyString("ok\n")
 	case "/readyz":
 		rc.SetContentType("text/plain")
-		if s.conns.Ready() {
-			rc.SetBodyString("ready\n")
-			return
+		body := []byte("ready\n")
+		if !s.conns.Ready() {
+			rc.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			body = []byte("plugins not ready\n")
 		}
-		rc.SetStatusCode(fasthttp.StatusServiceUnavailable)
-		rc.SetBodyString("plugins not ready\n")
+		rc.SetBody(appendSandboxLines(body, s.sandboxes()))
 	case "/metrics":
 		s.serveMetrics(rc)
 	default:

@@ -745,7 +745,11 @@ func pluginFaults() []pluginFaultCase {
 			worst := time.Duration(-1 << 62)
 			var last time.Time
 			tripped := false
-			for i := 0; i < 20 && !tripped; i++ {
+			// Until the host has noticed a crash, calls to the dead
+			// process fail at once (502); how many land in that window
+			// depends on scheduling, so the loop is bounded in time, not
+			// in requests.
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !tripped; {
 				r := e.get(t, "/v1/c1/patients/exit", time.Second)
 				last = time.Now()
 				worst = max(worst, r.overshoot)
@@ -776,13 +780,15 @@ func pluginFaults() []pluginFaultCase {
 			return "502 `connector_error`, then 503 `connector_unavailable` + Retry-After on every connection of the plugin (breakers opened)", worst, rec
 		}},
 		{name: "plugin slow to start (1.5 s)", run: func(t *testing.T) (string, time.Duration, time.Duration) {
-			bin, _ := testPlugin(t)
-			script := filepath.Join(t.TempDir(), "slow-plugin")
-			if err := os.WriteFile(script, []byte("#!/bin/sh\n/bin/sleep 1.5\nexec "+bin+"\n"), 0o755); err != nil {
-				t.Fatal(err)
+			// The test plugin built to sleep 1.5 s before serving (the
+			// sandbox execs ELF binaries, not a script that sleeps).
+			slow := filepath.Join(t.TempDir(), "slow-plugin")
+			out, err := exec.Command("go", "build", "-ldflags", "-X main.startDelay=1.5s", "-o", slow, "github.com/ferryhealth/ferry/plugins/internal/testplugin").CombinedOutput()
+			if err != nil {
+				t.Fatalf("build the slow plugin: %v\n%s", err, out)
 			}
 			started := time.Now()
-			e, _ := pluginGateway(t, script, fileSum(script), false)
+			e, _ := pluginGateway(t, slow, fileSum(slow), false)
 			r := e.get(t, "/v1/c1/patients/ok", time.Second)
 			expect(t, r, 503, unified.CodeConnectorUnavailable)
 			recover200(t, e, "/v1/c1/patients/ok")

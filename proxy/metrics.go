@@ -244,8 +244,9 @@ func (m *metrics) writeConnMetrics(rc *fasthttp.RequestCtx) {
 }
 
 // serveMetrics answers /metrics in the Prometheus text format (0.0.4): the
-// registry's families, then the per-connection breaker states and the audit
-// trail's per-tenant families, written line by line.
+// registry's families, then the per-connection breaker states, the audit
+// trail's per-tenant families and the plugins' sandboxes, written line by
+// line.
 func (s *Server) serveMetrics(rc *fasthttp.RequestCtx) {
 	mfs, err := s.metrics.reg.Gather()
 	if err != nil && len(mfs) == 0 {
@@ -267,6 +268,7 @@ func (s *Server) serveMetrics(rc *fasthttp.RequestCtx) {
 	s.metrics.writeConnMetrics(rc)
 	writeBreakerMetrics(rc, s.connections)
 	writeAuditMetrics(rc, s.audit)
+	writeSandboxMetrics(rc, s.sandboxes())
 }
 
 // writeBreakerMetrics appends each connection's breaker state to rc's body

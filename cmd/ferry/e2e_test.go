@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/internal/testpeer"
+	"github.com/ferryhealth/ferry/plugins/sandbox"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -180,6 +182,7 @@ func TestServeAgainstMedplum(t *testing.T) {
 	f := startFerry(t, "serve", "--config", cfgPath)
 	waitHTTP(t, "http://"+admin+"/readyz", 200, 30*time.Second)
 	base := "http://" + listen + "/v1/demo"
+	requireSandboxed(t, f, admin, "fhir")
 
 	status, body := get(t, base+"/patients?limit=2", DemoAPIKey)
 	if status != 200 {
@@ -274,6 +277,79 @@ func childPIDs(t *testing.T, pid int) []int {
 		}
 	}
 	return out
+}
+
+// requireSandboxed checks that the plugin of kind runs in the full kernel
+// sandbox, as /readyz, /metrics and the startup log say and as the kernel's
+// own view of the process (/proc/<pid>/status) shows. Every e2e test runs
+// its plugins this way: it is the default.
+func requireSandboxed(t *testing.T, f *proc, admin, kind string) {
+	t.Helper()
+	if _, err := sandbox.Probe().Plan(sandbox.ModeRequired); err != nil {
+		t.Logf("this kernel cannot run the full sandbox: %v", err)
+		return
+	}
+	_, body := get(t, "http://"+admin+"/readyz", "")
+	if !strings.Contains(string(body), "plugin "+kind+" sandbox: full: landlock") {
+		t.Fatalf("/readyz does not report the %s plugin's sandbox as full:\n%s", kind, body)
+	}
+	_, metrics := get(t, "http://"+admin+"/metrics", "")
+	if !regexp.MustCompile(`ferry_plugin_sandbox\{landlock_abi="\d+",level="full",plugin="` + kind + `",seccomp="true"\} 1`).Match(metrics) {
+		t.Fatalf("no ferry_plugin_sandbox series at level full for %s", kind)
+	}
+	if !strings.Contains(f.stderr.String(), `"msg":"plugin sandbox","plugin":"`+kind+`","level":"full"`) {
+		t.Fatalf("the startup log does not give the %s plugin's sandbox:\n%s", kind, f.stderr.String())
+	}
+	var found bool
+	for _, pid := range childPIDs(t, f.cmd.Process.Pid) {
+		status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+		if err != nil {
+			continue
+		}
+		found = true
+		for _, line := range []string{"NoNewPrivs:\t1\n", "Seccomp:\t2\n", "CapEff:\t0000000000000000\n"} {
+			if !strings.Contains(string(status), line) {
+				t.Fatalf("plugin %d: /proc/pid/status lacks %q", pid, strings.TrimSpace(line))
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no plugin process under ferry")
+	}
+}
+
+// TestHostDeathLeavesNoOrphan: SIGKILL of ferry itself (no chance to stop
+// its plugins) takes the plugin with it: the kernel's parent-death signal.
+func TestHostDeathLeavesNoOrphan(t *testing.T) {
+	listen, admin := freePort(t), freePort(t)
+	f := startFerry(t, "serve", "--config", writeConfig(t, "http://127.0.0.1:9/fhir/R4", listen, admin))
+	waitHTTP(t, "http://"+admin+"/readyz", 200, 30*time.Second)
+	kids := childPIDs(t, f.cmd.Process.Pid)
+	if len(kids) != 1 {
+		t.Fatalf("want one plugin process, got %v", kids)
+	}
+	// The process only, not its group: the test's cleanup kills the group.
+	if err := f.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(kids[0]) {
+		if time.Now().After(deadline) {
+			syscall.Kill(kids[0], syscall.SIGKILL)
+			t.Fatalf("plugin %d outlived its host", kids[0])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// alive reports whether pid runs (a zombie waiting for a reaper does not).
+func alive(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z'
 }
 
 // TestPluginKillDuringTraffic: SIGKILL the plugin while requests are in
@@ -451,6 +527,15 @@ func TestCheck(t *testing.T) {
 	out.Reset()
 	if code := run([]string{"check", "--config", good}, &out, &errb); code != 0 {
 		t.Fatalf("demo config rejected: %s", out.String())
+	}
+	// check says the sandbox each plugin gets here, and flags an opt-out.
+	if !strings.Contains(out.String(), "plugin sandbox: this kernel: ") || !strings.Contains(out.String(), "plugin sandbox: fhir: ") {
+		t.Fatalf("check did not report the plugin sandbox:\n%s", out.String())
+	}
+	os.WriteFile(good, bytes.Replace(mustRead(t, good), []byte(`"sha256":`), []byte(`"sandbox":"off","sha256":`), 1), 0o600)
+	out.Reset()
+	if code := run([]string{"check", "--config", good}, &out, &errb); code != 0 || !strings.Contains(out.String(), "warning: $.plugins[0].sandbox: plugin \"fhir\" runs WITHOUT the kernel sandbox") {
+		t.Fatalf("sandbox off not flagged (exit %d):\n%s", code, out.String())
 	}
 	if code := run([]string{"check"}, &out, &errb); code != 2 {
 		t.Fatalf("usage error exit %d", code)

@@ -104,6 +104,7 @@ func TestHL7ServeAgainstMLLPPeers(t *testing.T) {
 			listen, admin := freePort(t), freePort(t)
 			f := startFerry(t, "serve", "--config", hl7Config(t, listen, admin, src.Addr, rej.Addr))
 			waitHTTP(t, "http://"+admin+"/readyz", 200, 30*time.Second)
+			requireSandboxed(t, f, admin, "hl7v2")
 			testHL7(t, f, "http://"+listen+"/v1/", src)
 		})
 	}

@@ -602,28 +602,35 @@ type allowRule struct {
 	match func(call, path string) bool
 }
 
-// allow returns the allowlist for this run. The go-plugin rules exist
-// because go-plugin listens on Unix sockets in the temporary directory:
-// the plugin for its gRPC server (its TMPDIR is unset, the host clears its
-// environment, so /tmp), and the host for each broker service it lends
-// (the Transport; TMPDIR, here the test's directory). Each is created the
-// same way: os.CreateTemp reserves a random name (an empty file, opened
-// O_RDWR|O_CREAT|O_EXCL), it is closed and removed, a socket is bound there,
-// and the socket is removed when the listener closes. No byte is written to
-// any of them: socket traffic goes through kernel buffers.
+// allow returns the allowlist for this run. go-plugin listens on Unix
+// sockets, and for a plugin started through a RunnerFunc (the host's
+// kernel sandbox) it keeps them in one private directory per plugin start,
+// which the host makes (mkdir 0700) in its TMPDIR (here the test's
+// directory) and removes with its contents when the plugin stops: the
+// plugin's gRPC server and the host's broker service (the lent Transport)
+// each reserve a random name there with os.CreateTemp (an empty file,
+// O_RDWR|O_CREAT|O_EXCL), close and remove it, bind a socket there, and
+// remove the socket when the listener closes. No byte is written to any of
+// them: socket traffic goes through kernel buffers (and the plugin's
+// RLIMIT_FSIZE is 0).
 func (f *tracedFerry) allow() []allowRule {
 	pluginSock := regexp.MustCompile(`^plugin[0-9]+$`)
+	socketDir := regexp.MustCompile(`^plugin-dir[0-9]+$`)
+	inSocketDir := func(path string) bool {
+		d := filepath.Dir(path)
+		return filepath.Dir(d) == f.hostTmp && socketDir.MatchString(filepath.Base(d))
+	}
 	return []allowRule{
 		{"/dev/null, opened by os/exec for a child's unset standard streams (a device, stores nothing)",
 			func(call, path string) bool { return path == "/dev/null" && strings.HasPrefix(call, "open") }},
-		{"go-plugin Unix socket of the plugin's gRPC server in /tmp (reserved, removed, bound, unlinked)",
+		{"go-plugin's private socket directory of a plugin start in ferry's TMPDIR (made 0700, removed when the plugin stops)",
 			func(call, path string) bool {
-				return filepath.Dir(path) == "/tmp" && pluginSock.MatchString(filepath.Base(path)) &&
-					(strings.HasPrefix(call, "open") || strings.HasPrefix(call, "unlink") || call == "bind")
+				return filepath.Dir(path) == f.hostTmp && socketDir.MatchString(filepath.Base(path)) &&
+					(strings.HasPrefix(call, "mkdir") || strings.HasPrefix(call, "unlink") || strings.HasPrefix(call, "rmdir"))
 			}},
-		{"go-plugin Unix socket of the host's broker (the lent Transport) in ferry's TMPDIR",
+		{"go-plugin Unix sockets in that directory: the plugin's gRPC server and the host's broker (reserved, removed, bound, unlinked)",
 			func(call, path string) bool {
-				return filepath.Dir(path) == f.hostTmp && pluginSock.MatchString(filepath.Base(path)) &&
+				return inSocketDir(path) && pluginSock.MatchString(filepath.Base(path)) &&
 					(strings.HasPrefix(call, "open") || strings.HasPrefix(call, "unlink") || call == "bind")
 			}},
 	}
@@ -947,6 +954,8 @@ func checkTheCheckers(t *testing.T, stdout, stderr, trace string, f *tracedFerry
 		pid + ` renameat(AT_FDCWD</>, "/tmp/a", AT_FDCWD</>, "/tmp/b") = 0`,
 		pid + ` unlinkat(AT_FDCWD</>, "/etc/ferry.json", 0) = 0`,
 		pid + ` mkdirat(AT_FDCWD</>, "/tmp/plugin-dir123", 0700) = 0`,
+		pid + ` openat(AT_FDCWD</>, "` + f.hostTmp + `/plugin-dir5/cache", O_RDWR|O_CREAT, 0600) = 7`,
+		pid + ` mkdirat(AT_FDCWD</>, "` + f.hostTmp + `/plugin-dir5/sub", 0700) = 0`,
 		pid + ` ftruncate(7</tmp/cache.db>, 0) = 0`,
 		pid + ` bind(3<socket:[1]>, {sa_family=AF_UNIX, sun_path="/var/run/ferry.sock"}, 110) = 0`,
 		pid + ` openat(AT_FDCWD</>, "/tmp/plugin123/../../etc/passwd", O_WRONLY) = 3`,
@@ -958,7 +967,8 @@ func checkTheCheckers(t *testing.T, stdout, stderr, trace string, f *tracedFerry
 	for _, ok := range []string{
 		pid + ` openat(AT_FDCWD</>, "/etc/hosts", O_RDONLY|O_CLOEXEC) = 7</etc/hosts>`,
 		pid + ` bind(3<socket:[1]>, {sa_family=AF_INET, sin_port=htons(0), sin_addr=inet_addr("127.0.0.1")}, 16) = 0`,
-		pid + ` openat(AT_FDCWD</>, "/tmp/plugin99", O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600) = 7</tmp/plugin99>`,
+		pid + ` openat(AT_FDCWD</>, "` + f.hostTmp + `/plugin-dir5/plugin99", O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600) = 7<` + f.hostTmp + `/plugin-dir5/plugin99>`,
+		pid + ` mkdirat(AT_FDCWD</>, "` + f.hostTmp + `/plugin-dir5", 0700) = 0`,
 	} {
 		if got, _ := fileWrites(ok+"\n", f.allow()); len(got) != 0 {
 			t.Errorf("the write check flags a harmless call: %s → %v", ok, got)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -10,16 +11,21 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin/runner"
 
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/connectors/conformance"
 	"github.com/ferryhealth/ferry/connectors/sdktest"
 	"github.com/ferryhealth/ferry/connectors/template"
 	"github.com/ferryhealth/ferry/plugins"
+	"github.com/ferryhealth/ferry/plugins/sandbox"
 )
 
 const pluginUsage = `usage:
@@ -100,6 +106,7 @@ func cmdPluginCheck(args []string, stdout, stderr io.Writer) int {
 		Deadline:  *deadline,
 		Margin:    *margin,
 		Isolation: conformance.Isolation(*isolation),
+		Sandbox:   kitSandbox,
 	}
 	if *verbose {
 		opts.Stderr = stderr
@@ -127,6 +134,22 @@ func cmdPluginCheck(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// kitSandbox starts a binary for the conformance kit in the host's kernel
+// sandbox (plugins/sandbox), as `ferry serve` starts a plugin. It applies
+// what this kernel has (best_effort), so the kit's checks run anywhere;
+// the kit's sandbox check fails when that is less than a fence.
+func kitSandbox(l hclog.Logger, cmd *exec.Cmd, socketDir string) (runner.Runner, error) {
+	sum, err := fileSHA256(cmd.Path)
+	if err != nil {
+		return nil, err
+	}
+	digest, err := hex.DecodeString(sum)
+	if err != nil {
+		return nil, err
+	}
+	return (&sandbox.Command{Path: cmd.Path, SHA256: digest, Mode: sandbox.ModeBestEffort}).Runner(l, cmd, socketDir)
 }
 
 // hostCheck starts the plugin with the production host (plugins.Host), as

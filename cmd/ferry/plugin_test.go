@@ -25,14 +25,16 @@ func ferryPlugin(t *testing.T, args ...string) (int, string) {
 }
 
 // TestPluginCheckFHIR: the built-in FHIR plugin passes every check,
-// including the production host starting it.
+// including the production host starting it and the host's kernel sandbox
+// (it works unchanged inside, and an escape probe in it fails).
 func TestPluginCheckFHIR(t *testing.T) {
 	t.Parallel()
 	bin := filepath.Join(binaries(t), "ferry-connector-fhir")
 	// A wide margin: other tests share the CPUs.
 	code, out := ferryPlugin(t, "check", bin, "--kind", "fhir", "--margin", "5s")
 	t.Logf("%s", out)
-	if code != 0 || strings.Contains(out, "FAIL") || !strings.Contains(out, "PASS  host") || !strings.Contains(out, "PASS  network") {
+	if code != 0 || strings.Contains(out, "FAIL") || !strings.Contains(out, "PASS  host") || !strings.Contains(out, "PASS  network") ||
+		!strings.Contains(out, "PASS  sandbox") {
 		t.Fatalf("exit %d", code)
 	}
 }
@@ -46,7 +48,7 @@ func TestPluginCheckHL7v2(t *testing.T) {
 	code, out := ferryPlugin(t, "check", bin, "--kind", "hl7v2", "--margin", "5s")
 	t.Logf("%s", out)
 	if code != 0 || strings.Contains(out, "FAIL") || !strings.Contains(out, "PASS  exchange") ||
-		!strings.Contains(out, "PASS  host") || !strings.Contains(out, "PASS  network") {
+		!strings.Contains(out, "PASS  host") || !strings.Contains(out, "PASS  network") || !strings.Contains(out, "PASS  sandbox") {
 		t.Fatalf("exit %d", code)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ferryhealth/ferry/auditlog"
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/plugins"
+	"github.com/ferryhealth/ferry/plugins/sandbox"
 	"github.com/ferryhealth/ferry/proxy"
 	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/proxy/secrets"
@@ -47,6 +48,7 @@ func startGateway(ctx context.Context, cfg *config.Config, cfgHash string, audit
 	if err != nil {
 		return nil, err
 	}
+	logSandboxes(logger, host)
 	tenantSecrets, err := newTenantSecrets(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
@@ -56,7 +58,7 @@ func startGateway(ctx context.Context, cfg *config.Config, cfgHash string, audit
 		return nil, err
 	}
 	srv, err := proxy.New(ctx, proxy.Options{
-		Config: cfg, ConfigHash: cfgHash, Connectors: host, TenantSecrets: tenantSecrets, Audit: audit, Logger: logger,
+		Config: cfg, ConfigHash: cfgHash, Connectors: sandboxedHost{host}, TenantSecrets: tenantSecrets, Audit: audit, Logger: logger,
 	})
 	if err != nil {
 		_ = audit.Close(ctx)
@@ -141,7 +143,7 @@ func pluginSpecs(cfg *config.Config) ([]plugins.Spec, error) {
 		if err != nil {
 			return nil, fmt.Errorf("plugin %q: sha256: %w", p.Kind, err)
 		}
-		s := plugins.Spec{Kind: p.Kind, Path: p.Path, SHA256: sum}
+		s := plugins.Spec{Kind: p.Kind, Path: p.Path, SHA256: sum, Sandbox: sandboxMode(cfg, p)}
 		for _, c := range cfg.Connections {
 			// A plugin learns only the connections this node serves: those
 			// of tenants whose home is another region are never used here.
@@ -155,6 +157,52 @@ func pluginSpecs(cfg *config.Config) ([]plugins.Spec, error) {
 		specs = append(specs, s)
 	}
 	return specs, nil
+}
+
+// sandboxMode is the kernel sandbox a catalog entry asks for. dev_mode
+// relaxes "required" to "best_effort", so a laptop without Landlock still
+// runs the demo; it never turns a sandbox off.
+func sandboxMode(cfg *config.Config, p config.Plugin) sandbox.Mode {
+	m := sandbox.Mode(p.Sandbox).Normal()
+	if cfg.DevMode && m == sandbox.ModeRequired {
+		return sandbox.ModeBestEffort
+	}
+	return m
+}
+
+// sandboxedHost is the plugin host as the proxy's Connectors, with each
+// plugin's kernel sandbox for /readyz and /metrics (the proxy does not
+// import the plugin host).
+type sandboxedHost struct{ *plugins.Host }
+
+func (h sandboxedHost) PluginSandboxes() []proxy.PluginSandbox {
+	var out []proxy.PluginSandbox
+	for _, s := range h.Sandboxes() {
+		ps := proxy.PluginSandbox{Kind: s.Kind, Level: string(s.Status.Level()), LandlockABI: s.Status.LandlockABI,
+			Seccomp: s.Status.Seccomp, Detail: s.Status.Detail()}
+		if s.Err != nil {
+			ps = proxy.PluginSandbox{Kind: s.Kind, Level: "refused", Detail: s.Err.Error()}
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+// logSandboxes says, at startup, what the kernel supports and the sandbox
+// each plugin runs in (or why it will be refused).
+func logSandboxes(logger *slog.Logger, host *plugins.Host) {
+	logger.Info("plugin sandbox: kernel support", "support", sandbox.Probe().String())
+	for _, s := range host.Sandboxes() {
+		if s.Err != nil {
+			logger.Error("plugin sandbox: the plugin will not start", "plugin", s.Kind, "err", s.Err)
+			continue
+		}
+		lvl := slog.LevelInfo
+		if s.Status.Level() != sandbox.LevelFull {
+			lvl = slog.LevelWarn
+		}
+		logger.Log(context.Background(), lvl, "plugin sandbox", "plugin", s.Kind, "level", string(s.Status.Level()), "sandbox", s.Status.String())
+	}
 }
 
 func newLogger(w io.Writer) *slog.Logger {

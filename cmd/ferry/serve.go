@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/ferryhealth/ferry/plugins/sandbox"
 	"github.com/ferryhealth/ferry/proxy/config"
 )
 
@@ -46,7 +47,26 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: ferry check --config FILE")
 		return 2
 	}
-	if _, probs := config.Load(*path); len(probs) > 0 {
+	cfg, probs := config.Load(*path)
+	if len(probs) > 0 {
+		printProblems(stdout, *path, probs)
+		return 1
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stdout, "%s: warning: %s\n", *path, w.String())
+	}
+	// The sandbox each plugin would run in here, on this kernel; a plugin
+	// whose mode this kernel cannot honour would be refused by serve.
+	fmt.Fprintf(stdout, "plugin sandbox: this kernel: %s\n", sandbox.Probe())
+	for i, p := range cfg.Plugins {
+		st, err := sandbox.Probe().Plan(sandboxMode(cfg, p))
+		if err != nil {
+			probs = append(probs, config.Problem{Path: fmt.Sprintf("$.plugins[%d].sandbox", i), Message: fmt.Sprintf("plugin %q would not start on this machine: %v", p.Kind, err)})
+			continue
+		}
+		fmt.Fprintf(stdout, "plugin sandbox: %s: %s\n", p.Kind, st)
+	}
+	if len(probs) > 0 {
 		printProblems(stdout, *path, probs)
 		return 1
 	}

@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin/runner"
 
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/connectors/fhir/sandbox"
@@ -98,10 +103,70 @@ func TestFHIRPluginPasses(t *testing.T) {
 		t.Fatal("the FHIR plugin failed a check")
 	}
 	for _, r := range rep.Results {
-		if r.Status != Pass {
+		// The SDK has no sandbox to give the kit: cmd/ferry's plugin
+		// tests run this check with the host's.
+		if r.Status != Pass && r.Name != "sandbox" {
 			t.Errorf("%s: %s %s", r.Name, r.Status, r.Reason)
 		}
 	}
+}
+
+// TestSandboxCheckFailsWithoutAFence: a "sandbox" that is a plain exec
+// lets the probe through and the plugin run without no_new_privs or a
+// seccomp filter; the check says both. (With the host's real sandbox it
+// passes: cmd/ferry's plugin tests.)
+func TestSandboxCheckFailsWithoutAFence(t *testing.T) {
+	t.Parallel()
+	rep := check(t, Options{Binary: testPlugin(t, "good"), Sandbox: plainExec})
+	r := result(t, rep, "sandbox")
+	if r.Status != Fail {
+		t.Fatalf("sandbox: %s %s", r.Status, r.Reason)
+	}
+	for _, want := range []string{"the plugin does not run in the sandbox: NoNewPrivs 0, Seccomp 0", "a probe in the same sandbox escaped: tcp_connect", "escaped: create_file"} {
+		if !strings.Contains(r.Reason, want) {
+			t.Errorf("the reason lacks %q:\n%s", want, r.Reason)
+		}
+	}
+}
+
+// plainExec is a go-plugin RunnerFunc that fences nothing in.
+func plainExec(_ hclog.Logger, cmd *exec.Cmd, _ string) (runner.Runner, error) {
+	c := exec.Command(cmd.Path)
+	c.Args, c.Env, c.SysProcAttr, c.ExtraFiles = cmd.Args, cmd.Env, cmd.SysProcAttr, cmd.ExtraFiles
+	r := &execRunner{cmd: c}
+	var err error
+	if r.stdout, err = c.StdoutPipe(); err != nil {
+		return nil, err
+	}
+	if r.stderr, err = c.StderrPipe(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+type execRunner struct {
+	cmd            *exec.Cmd
+	stdout, stderr io.ReadCloser
+}
+
+func (r *execRunner) Start(context.Context) error { return r.cmd.Start() }
+func (r *execRunner) Wait(context.Context) error  { return r.cmd.Wait() }
+func (r *execRunner) Kill(context.Context) error {
+	if r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+	}
+	return nil
+}
+func (r *execRunner) Stdout() io.ReadCloser           { return r.stdout }
+func (r *execRunner) Stderr() io.ReadCloser           { return r.stderr }
+func (r *execRunner) Name() string                    { return r.cmd.Path }
+func (r *execRunner) ID() string                      { return strconv.Itoa(r.cmd.Process.Pid) }
+func (r *execRunner) Diagnose(context.Context) string { return "" }
+func (r *execRunner) PluginToHost(n, a string) (string, string, error) {
+	return n, a, nil
+}
+func (r *execRunner) HostToPlugin(n, a string) (string, string, error) {
+	return n, a, nil
 }
 
 // TestHL7v2PluginPasses: the HL7 v2 connector, which uses the message

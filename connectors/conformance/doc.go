@@ -58,9 +58,19 @@
 //     every few milliseconds while it exercises the plugin, and at the end:
 //     a connection opened and closed between two samples can then be missed,
 //     which the report says.
+//   - sandbox: with Options.Sandbox (the host's kernel sandbox, which
+//     `ferry plugin check` passes), the plugin process runs under it
+//     (/proc/<pid>/status: no_new_privs and a seccomp filter), and a probe
+//     started through the same sandbox (the kit's own binary, re-executed
+//     to run package escape) fails every escape: TCP, UDP, DNS, raw and
+//     netlink sockets, the kit's abstract Unix socket, creating files in
+//     the temp, working and socket directories, reading a config and a
+//     planted file, chmod, fork, exec, ptrace and signals to the kit.
+//     Without Options.Sandbox it is skipped: the SDK has no sandbox.
 //
 // The kit is a conformance check, not a sandbox: a plugin that behaves only
-// while it is watched, or reaches the host through a Unix socket path, is
-// not caught. The product's containment (no credentials, no environment,
-// egress through the host Transport) does not depend on it.
+// while it is watched is not caught by the network check. The product's
+// containment does not depend on it: the host runs every plugin in the
+// kernel sandbox (no network, no files, no exec), which the sandbox check
+// verifies is in force.
 package conformance

@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
 	"google.golang.org/grpc"
 
 	"github.com/ferryhealth/ferry/connectors"
@@ -39,8 +41,8 @@ type launched struct {
 // launch starts the binary with the host's client configuration: the SDK's
 // handshake, gRPC only, AutoMTLS, an empty environment, the data plane on
 // the child's DataPlaneFD; then waits for the plugin's Hello on it, as the
-// host does.
-func launch(ctx context.Context, o *Options, ft *fakeTransport) (*launched, error) {
+// host does. With sandboxed, Options.Sandbox starts it.
+func launch(ctx context.Context, o *Options, ft *fakeTransport, sandboxed bool) (*launched, error) {
 	l := &launched{stderr: &tail{max: 16 << 10}, transport: ft}
 	var stderr io.Writer = l.stderr
 	if o.Stderr != nil {
@@ -51,6 +53,7 @@ func launch(ctx context.Context, o *Options, ft *fakeTransport) (*launched, erro
 	var rpcClient plugin.ClientProtocol
 	var err error
 	var hostEnd net.Conn
+	var started runner.Runner
 	for i, iso := range attempts {
 		var pluginEnd *os.File
 		hostEnd, pluginEnd, err = connectors.DataPlanePair()
@@ -62,10 +65,25 @@ func launch(ctx context.Context, o *Options, ft *fakeTransport) (*launched, erro
 		cmd.Env = []string{}
 		cmd.ExtraFiles = []*os.File{pluginEnd}
 		cmd.SysProcAttr = iso.attr
+		var runnerFunc func(hclog.Logger, *exec.Cmd, string) (runner.Runner, error)
+		if sandboxed {
+			// The host's sandbox starts it; go-plugin hands the runner an
+			// exec.Cmd of its own, which gets the binary, the data plane
+			// and the namespace.
+			runnerFunc = func(l hclog.Logger, c *exec.Cmd, dir string) (runner.Runner, error) {
+				c.Path, c.Args, c.SysProcAttr = o.Binary, []string{o.Binary}, iso.attr
+				c.ExtraFiles = []*os.File{pluginEnd}
+				r, err := o.Sandbox(l, c, dir)
+				started = r
+				return r, err
+			}
+			cmd = nil
+		}
 		client = plugin.NewClient(&plugin.ClientConfig{
 			HandshakeConfig:  connectors.Handshake,
 			Plugins:          plugin.PluginSet{connectors.PluginName: &kitPlugin{}},
 			Cmd:              cmd,
+			RunnerFunc:       runnerFunc,
 			AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 			AutoMTLS:         true,
 			SkipHostEnv:      true,
@@ -98,6 +116,10 @@ func launch(ctx context.Context, o *Options, ft *fakeTransport) (*launched, erro
 	l.client = client
 	if rc := client.ReattachConfig(); rc != nil {
 		l.pid = rc.Pid
+	}
+	if started != nil {
+		// go-plugin knows no pid for a RunnerFunc's process.
+		l.pid, _ = strconv.Atoi(started.ID())
 	}
 	raw, err := rpcClient.Dispense(connectors.PluginName)
 	if err != nil {

@@ -4,7 +4,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os/exec"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin/runner"
 )
 
 // Isolation says whether the kit runs the plugin in a network namespace of
@@ -62,6 +66,14 @@ type Options struct {
 	// discards it; the kit keeps its tail for the report when the plugin
 	// dies).
 	Stderr io.Writer
+	// Sandbox, when set, starts the plugin the way the host does, fenced
+	// in by the kernel: it is a go-plugin ClientConfig.RunnerFunc, handed
+	// an exec.Cmd with the binary, the environment and the kit's network
+	// namespace (SysProcAttr) to honour. `ferry plugin check` sets it to
+	// the host's own (plugins/sandbox); the SDK has none. The sandbox
+	// check then requires the plugin to run under it, and runs an escape
+	// probe through it that must fail every escape.
+	Sandbox func(l hclog.Logger, cmd *exec.Cmd, socketDir string) (runner.Runner, error)
 }
 
 func (o *Options) defaults() {

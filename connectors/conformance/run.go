@@ -87,13 +87,18 @@ func Check(ctx context.Context, opts Options) (*Report, error) {
 			return nil, err
 		}
 	}
-	k.p, err = launch(ctx, &k.o, k.ft)
+	// The checks run the plugin outside the host's sandbox, so the
+	// network check sees what it tries (the sandbox would refuse a socket
+	// before the namespace counted it); the sandbox check runs it again
+	// inside.
+	k.p, err = launch(ctx, &k.o, k.ft, false)
 	if err != nil {
 		k.add(Result{Name: "handshake", Status: Fail, Reason: err.Error()})
 		for _, c := range checks {
 			k.add(Result{Name: c.name, Status: Skip, Reason: "the plugin did not start"})
 		}
 		k.add(Result{Name: "network", Status: Skip, Reason: "the plugin did not start"})
+		k.add(Result{Name: "sandbox", Status: Skip, Reason: "the plugin did not start"})
 		return k.rep, nil
 	}
 	defer k.p.close()
@@ -122,6 +127,7 @@ func Check(ctx context.Context, opts Options) (*Report, error) {
 		k.add(r)
 	}
 	k.add(watch.finish(k.p.isolationNote))
+	k.add(k.sandboxCheck())
 	return k.rep, nil
 }
 

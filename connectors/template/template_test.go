@@ -74,7 +74,9 @@ func TestGeneratedConnectorBuildsAndConforms(t *testing.T) {
 	rep.Write(&b)
 	t.Logf("conformance of the generated connector:\n%s", b.String())
 	for _, r := range rep.Results {
-		if r.Status != conformance.Pass {
+		// The SDK has no sandbox to give the kit; cmd/ferry's
+		// TestPluginInitThenCheck runs this connector in the host's.
+		if r.Status != conformance.Pass && r.Name != "sandbox" {
 			t.Errorf("%s: %s", r.Name, r.Status)
 		}
 	}

@@ -119,7 +119,21 @@ type Plugin struct {
 	// SHA256 is the hex digest of the binary; Ferry refuses to start a
 	// binary that does not match.
 	SHA256 string `json:"sha256"`
+	// Sandbox is how strictly the kernel fences the plugin in
+	// (docs/design.md, Threat model): "required" (default) runs it under
+	// Landlock, seccomp, resource limits and no capabilities, and refuses
+	// to start it on a kernel that lacks any of them; "best_effort" applies
+	// what the kernel has; "off" applies none. With dev_mode, "required"
+	// acts as "best_effort". ferry check warns about the last two.
+	Sandbox string `json:"sandbox,omitempty"`
 }
+
+// The plugin sandbox modes.
+const (
+	SandboxRequired   = "required"
+	SandboxBestEffort = "best_effort"
+	SandboxOff        = "off"
+)
 
 // Tenant is a customer organisation.
 type Tenant struct {

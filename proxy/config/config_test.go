@@ -32,6 +32,9 @@ func TestParseValidAndDefaults(t *testing.T) {
 	if c.Plugins[0].Path != "/etc/ferry/ferry-connector-fhir" {
 		t.Fatalf("relative plugin path not resolved: %s", c.Plugins[0].Path)
 	}
+	if c.Plugins[0].Sandbox != SandboxRequired {
+		t.Fatalf("plugin sandbox defaults to %q", c.Plugins[0].Sandbox)
+	}
 	if c.Connections[0].Timeout.D() != DefaultConnectionTimeout || c.Connections[1].Timeout.D() != 30*time.Second {
 		t.Fatalf("timeouts: %v %v", c.Connections[0].Timeout, c.Connections[1].Timeout)
 	}
@@ -46,7 +49,7 @@ func TestEveryProblemWithItsPath(t *testing.T) {
 	doc := `{
   "node": {"listen": "0.0.0.0:8080", "admin_listen": "0.0.0.0:8080", "region": "US East"},
   "limits": {"max_request_body_bytes": -1},
-  "plugins": [{"kind": "fhir", "path": "", "sha256": "ABC"}, {"kind": "fhir", "path": "x", "sha256": "` + hexA + `"}],
+  "plugins": [{"kind": "fhir", "path": "", "sha256": "ABC", "sandbox": "loose"}, {"kind": "fhir", "path": "x", "sha256": "` + hexA + `"}],
   "tenants": [{"id": "Acme", "secrets": {"provider": "vault"}, "audit": {"key_ref": "literal:k"}}],
   "clients": [
     {"id": "a", "tenant": "nope", "api_key_sha256": "` + hexB + `", "connections": ["c1", "ghost"]},
@@ -69,7 +72,7 @@ func TestEveryProblemWithItsPath(t *testing.T) {
 	}
 	for _, want := range []string{
 		"$.node.listen", "$.node.admin_listen", "$.node.region", "$.limits.max_request_body_bytes",
-		"$.plugins[0].path", "$.plugins[0].sha256", "$.plugins[1].kind",
+		"$.plugins[0].path", "$.plugins[0].sha256", "$.plugins[0].sandbox", "$.plugins[1].kind",
 		"$.tenants[0].id", "$.tenants[0].secrets.provider", "$.tenants[0].audit.key_ref",
 		"$.clients[0].tenant", "$.clients[0].connections[1]", "$.clients[1].id", "$.clients[1].api_key_sha256",
 		"$.connections[0].connector", "$.connections[0].base_url", "$.connections[0].auth.secret_ref", "$.connections[0].timeout",
@@ -137,4 +140,24 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSandboxOptOutWarns: a plugin let out of the kernel sandbox, or given
+// what the kernel has, is valid but loud: ferry check prints a warning at
+// its path.
+func TestSandboxOptOutWarns(t *testing.T) {
+	doc := strings.Replace(fmt.Sprintf(validDoc, hexA, hexB), `"sha256": "`+hexA+`"}`,
+		`"sha256": "`+hexA+`", "sandbox": "off"}, {"kind": "hl7v2", "path": "p", "sha256": "`+hexA+`", "sandbox": "best_effort"}`, 1)
+	c, probs := Parse([]byte(doc), "")
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	w := c.Warnings()
+	if len(w) != 2 || w[0].Path != "$.plugins[0].sandbox" || w[1].Path != "$.plugins[1].sandbox" {
+		t.Fatalf("warnings: %v", w)
+	}
+	c, _ = Parse([]byte(fmt.Sprintf(validDoc, hexA, hexB)), "")
+	if w := c.Warnings(); len(w) != 0 {
+		t.Fatalf("warnings for a sandboxed catalog: %v", w)
+	}
 }

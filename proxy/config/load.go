@@ -86,6 +86,9 @@ func (c *Config) applyDefaults(dir string) {
 		if p := c.Plugins[i].Path; p != "" && !filepath.IsAbs(p) && dir != "" {
 			c.Plugins[i].Path = filepath.Join(dir, p)
 		}
+		if c.Plugins[i].Sandbox == "" {
+			c.Plugins[i].Sandbox = SandboxRequired
+		}
 	}
 	for i := range c.Clients {
 		if c.Clients[i].Scopes == nil {
@@ -113,6 +116,23 @@ func (c *Config) applyDefaults(dir string) {
 		}
 	}
 	c.applyRegionDefaults()
+}
+
+// Warnings lists what is valid but weakens a promise, each at its JSON
+// path, for ferry check to print: plugins let out of the kernel sandbox or
+// given only what the kernel has.
+func (c *Config) Warnings() []Problem {
+	var w []Problem
+	for i, p := range c.Plugins {
+		at := fmt.Sprintf("$.plugins[%d].sandbox", i)
+		switch p.Sandbox {
+		case SandboxOff:
+			w = append(w, Problem{Path: at, Message: fmt.Sprintf("plugin %q runs WITHOUT the kernel sandbox: it can open network connections, read and write files and exec programs as the ferry process", p.Kind)})
+		case SandboxBestEffort:
+			w = append(w, Problem{Path: at, Message: fmt.Sprintf("plugin %q runs with what sandbox the kernel has, which may be none; it is not refused on a kernel without Landlock or seccomp", p.Kind)})
+		}
+	}
+	return w
 }
 
 // idPattern is the shape of every id in the config. Ids appear in URL paths,
@@ -147,6 +167,11 @@ func (c *Config) Validate() []Problem {
 		}
 		if !hexSHA256.MatchString(p.SHA256) {
 			v.add(at+".sha256", "must be 64 lowercase hex digits")
+		}
+		switch p.Sandbox {
+		case SandboxRequired, SandboxBestEffort, SandboxOff:
+		default:
+			v.add(at+".sandbox", fmt.Sprintf("%q: want %q, %q or %q", p.Sandbox, SandboxRequired, SandboxBestEffort, SandboxOff))
 		}
 	}
 

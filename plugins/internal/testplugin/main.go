@@ -11,9 +11,15 @@
 // A connection whose settings say "templates" gets a read template that
 // matches "echo"'s source request, so the host prefetches it.
 //
+// It is also the hostile plugin of the sandbox tests: "hostile:" followed
+// by escape.Targets as JSON makes it try every way out of the kernel
+// sandbox (escape.Try) and answer with what happened to each attempt;
+// "fds" answers the descriptors that were open when the process started.
+//
 // Built with -ldflags "-X main.oldProtocol=1" it announces connector
 // protocol v1 in its handshake, as a plugin built with the SDK before the
-// data plane does.
+// data plane does; with "-X main.kind=K" it reports kind K instead of
+// "test"; with "-X main.startDelay=D" it sleeps D before serving.
 package main
 
 import (
@@ -24,16 +30,61 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
 	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/connectors/conformance/escape"
 	"github.com/ferryhealth/ferry/unified"
 )
 
 // oldProtocol is set at link time to announce protocol v1.
 var oldProtocol string
+
+// kind is the connector kind it reports; set at link time for a second
+// plugin beside the first.
+var kind = "test"
+
+// startDelay, set at link time ("1.5s"), is how long it waits before
+// serving: a plugin slow to start. (A shell script that sleeps and then
+// execs the plugin would do, but the sandbox runs ELF binaries only.)
+var startDelay string
+
+// startFDs are the descriptors open when the process started, by number,
+// with their file type: before go-plugin or the runtime's poller opened
+// any.
+var startFDs = openFDs()
+
+func openFDs() map[int]string {
+	out := map[int]string{}
+	for fd := 0; fd < 1024; fd++ {
+		var st syscall.Stat_t
+		if err := syscall.Fstat(fd, &st); err != nil {
+			continue
+		}
+		switch st.Mode & syscall.S_IFMT {
+		case syscall.S_IFREG:
+			out[fd] = "file"
+		case syscall.S_IFSOCK:
+			out[fd] = "socket"
+		case syscall.S_IFIFO:
+			out[fd] = "pipe"
+		case syscall.S_IFCHR:
+			out[fd] = "char"
+		case syscall.S_IFDIR:
+			out[fd] = "dir"
+		default:
+			// Anonymous inodes (the runtime's epoll and eventfd): the
+			// link says which (readlink needs no Landlock right).
+			l, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+			out[fd] = "other " + l
+		}
+	}
+	return out
+}
 
 // hanging counts the "hang" calls in flight.
 var hanging atomic.Int64
@@ -41,10 +92,6 @@ var hanging atomic.Int64
 type conn struct{}
 
 func (conn) Metadata(context.Context, *connectors.MetadataRequest) (*connectors.MetadataResponse, error) {
-	kind := os.Getenv("TESTPLUGIN_KIND") // empty: the host gives plugins no environment
-	if kind == "" {
-		kind = "test"
-	}
 	return &connectors.MetadataResponse{Kind: kind, Version: "0.0.1", Resources: []connectors.ResourceCapability{
 		{Resource: unified.Patients, Read: true, Search: true, SearchParams: []string{"name"}},
 	}}, nil
@@ -73,6 +120,9 @@ func (conn) Read(ctx context.Context, req *connectors.ReadRequest) (*connectors.
 			return nil, err
 		}
 		b, _ := json.Marshal(map[string]any{"id": "echo", "status": resp.Status, "body": string(resp.Body)})
+		return &connectors.ReadResponse{Record: b}, nil
+	case "fds":
+		b, _ := json.Marshal(map[string]any{"id": "fds", "fds": startFDs})
 		return &connectors.ReadResponse{Record: b}, nil
 	case "env":
 		b, _ := json.Marshal(map[string]any{"id": "env", "env": os.Environ()})
@@ -107,6 +157,14 @@ func (conn) Read(ctx context.Context, req *connectors.ReadRequest) (*connectors.
 		b, _ := json.Marshal(map[string]any{"id": "exchange", "reply": string(reply)})
 		return &connectors.ReadResponse{Record: b}, nil
 	}
+	if t, ok := strings.CutPrefix(req.ID, "hostile:"); ok {
+		var targets escape.Targets
+		if err := json.Unmarshal([]byte(t), &targets); err != nil {
+			return nil, connectors.InvalidParam("id")
+		}
+		b, _ := json.Marshal(map[string]any{"id": "hostile", "attempts": escape.Try(targets)})
+		return &connectors.ReadResponse{Record: b}, nil
+	}
 	return nil, &connectors.Error{Code: connectors.CodeNotFound}
 }
 
@@ -119,6 +177,9 @@ func (conn) Search(ctx context.Context, req *connectors.SearchRequest) (*connect
 }
 
 func main() {
+	if d, err := time.ParseDuration(startDelay); err == nil {
+		time.Sleep(d)
+	}
 	if oldProtocol == "" {
 		connectors.Serve(func() connectors.Connector { return conn{} })
 		return
