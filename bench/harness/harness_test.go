@@ -14,7 +14,8 @@ import (
 
 // TestQuickRun runs the whole harness end to end in quick mode: the
 // command built as `go run` would, the fixture, nginx, the fasthttp proxy
-// and the real ferry with its real plugin, every workload for a fraction
+// the real ferry with its real plugin and the same pipeline with the
+// connector in-process, every workload for a fraction
 // of a second. It checks that the harness works and prints its tables,
 // not how fast anything is.
 //
@@ -54,7 +55,7 @@ func TestQuickRun(t *testing.T) {
 
 	table := stdout.String()
 	for _, want := range []string{"Machine:", "| workload | target |", "| W1 | direct |", "| W1 | nginx |",
-		"| W1 | fastproxy |", "| W1 | ferry |", "| W3 | ferry |", "W4 (op = 5-page walk) | ferry", "| W5 | ferry N=100 |",
+		"| W1 | fastproxy |", "| W1 | ferry |", "| W1 | inprocess |", "| W3 | inprocess |", "| W3 | ferry |", "W4 (op = 5-page walk) | ferry", "| W5 | ferry N=100 |",
 		"| W6 | ferry |", "### Compass"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q", want)

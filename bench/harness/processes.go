@@ -48,6 +48,7 @@ type env struct {
 	self    string // this program, for the fixture and fastproxy subcommands
 	ferry   string // bin/ferry
 	plugin  string // bin/ferry-connector-fhir
+	inproc  string // ferry-inprocess
 	nginx   string
 	pin     bool
 	procs   []*proc

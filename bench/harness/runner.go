@@ -26,7 +26,7 @@ type Options struct {
 	// Defaults 2s and 300ms.
 	Duration, Warm time.Duration
 	// Workloads and Targets select by name (W1…W6; direct, nginx,
-	// fastproxy, ferry); empty means all. direct is always run: every
+	// fastproxy, ferry, inprocess); empty means all. direct is always run: every
 	// ratio is to it.
 	Workloads, Targets []string
 	// Conc is the capacity probe's concurrency. Default 64.
@@ -249,8 +249,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	wantW5 := slices.ContainsFunc(wls, func(w *Workload) bool { return w.Name == "W5" })
 
-	if selected(o.Targets, KindFerry) {
+	if selected(o.Targets, KindFerry) || selected(o.Targets, KindInProcess) {
 		if e.ferry, e.plugin, err = Binaries(o.BinDir, dir, o.Log); err != nil {
+			return nil, err
+		}
+	}
+	if selected(o.Targets, KindInProcess) {
+		if e.inproc, err = InProcessBinary(dir, o.Log); err != nil {
 			return nil, err
 		}
 	}
@@ -272,6 +277,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		{KindFastProxy, e.startFastProxy},
 		// Two tenants: W1–W4 use the first, W6 the second.
 		{KindFerry, func() (*Target, error) { return e.startFerry("ferry", 2) }},
+		{KindInProcess, func() (*Target, error) { return e.startInProcess("inprocess", 2) }},
 	}
 	for _, s := range starts {
 		if !selected(o.Targets, s.kind) {

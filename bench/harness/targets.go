@@ -26,7 +26,15 @@ const (
 	KindNginx     = "nginx"     // Debian's nginx, keep-alive pass-through
 	KindFastProxy = "fastproxy" // a bare fasthttp reverse proxy: the Go floor
 	KindFerry     = "ferry"     // bin/ferry serve with the FHIR plugin
+	// KindInProcess is Ferry's whole pipeline with the FHIR connector linked
+	// in (bench/cmd/ferry-inprocess) instead of a plugin: beside ferry, it
+	// shows what the plugin hop itself costs.
+	KindInProcess = "inprocess"
 )
+
+// api reports whether the target speaks Ferry's API (a key, /v1 paths,
+// sealed cursors) rather than FHIR's.
+func (t *Target) api() bool { return t.Kind == KindFerry || t.Kind == KindInProcess }
 
 // CPU sets: the load generator on one CPU, the whole server side (fixture,
 // proxies, plugins) on the other.
@@ -302,6 +310,16 @@ func fileSHA256(path string) (string, error) {
 
 // startFerry runs bin/ferry serve with a generated config of n tenants.
 func (e *env) startFerry(name string, n int) (*Target, error) {
+	return e.startGateway(name, KindFerry, []string{e.ferry, "serve"}, n)
+}
+
+// startInProcess runs the same config through ferry-inprocess.
+func (e *env) startInProcess(name string, n int) (*Target, error) {
+	return e.startGateway(name, KindInProcess, []string{e.inproc}, n)
+}
+
+// startGateway runs argv --config with a generated config of n tenants.
+func (e *env) startGateway(name, kind string, argv []string, n int) (*Target, error) {
 	listen, err := freePort()
 	if err != nil {
 		return nil, err
@@ -326,14 +344,14 @@ func (e *env) startFerry(name string, n int) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := e.start(name, []string{e.ferry, "serve", "--config", path}, devnull)
+	p, err := e.start(name, append(argv, "--config", path), devnull)
 	if err != nil {
 		return nil, err
 	}
 	if err := waitHTTP("http://"+admin+"/readyz", 200, 120*time.Second, p); err != nil {
 		return nil, err
 	}
-	t := &Target{Name: name, Kind: KindFerry, Addr: listen, Tenants: n, proc: p, admin: admin}
+	t := &Target{Name: name, Kind: kind, Addr: listen, Tenants: n, proc: p, admin: admin}
 	// A first read checks the whole path before any measurement.
 	resp, err := doGet(listen, "/v1/"+ConnID(0)+"/patients/ready", APIKey(0))
 	if err != nil || resp != 200 {
@@ -388,18 +406,31 @@ func Binaries(binDir, scratch string, log io.Writer) (ferry, plugin string, err 
 		}
 		return ferry, plugin, nil
 	}
-	root, err := repoRoot()
-	if err != nil {
+	if ferry, err = build(scratch, "ferry", "./cmd/ferry", log); err != nil {
 		return "", "", err
 	}
-	out := filepath.Join(scratch, "bin")
-	for _, b := range []struct{ out, pkg string }{{"ferry", "./cmd/ferry"}, {"ferry-connector-fhir", "./cmd/ferry-connector-fhir"}} {
-		fmt.Fprintf(log, "go build -o %s %s\n", filepath.Join(out, b.out), b.pkg)
-		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(out, b.out), b.pkg)
-		cmd.Dir = root
-		if o, err := cmd.CombinedOutput(); err != nil {
-			return "", "", fmt.Errorf("go build %s: %v\n%s", b.pkg, err, o)
-		}
+	plugin, err = build(scratch, "ferry-connector-fhir", "./cmd/ferry-connector-fhir", log)
+	return ferry, plugin, err
+}
+
+// InProcessBinary builds bench/cmd/ferry-inprocess into the scratch folder
+// (make build does not build it: it is not shipped).
+func InProcessBinary(scratch string, log io.Writer) (string, error) {
+	return build(scratch, "ferry-inprocess", "./bench/cmd/ferry-inprocess", log)
+}
+
+// build compiles the main package pkg of the repository into scratch/bin.
+func build(scratch, name, pkg string, log io.Writer) (string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
 	}
-	return filepath.Join(out, "ferry"), filepath.Join(out, "ferry-connector-fhir"), nil
+	path := filepath.Join(scratch, "bin", name)
+	fmt.Fprintf(log, "go build -o %s %s\n", path, pkg)
+	cmd := exec.Command("go", "build", "-trimpath", "-o", path, pkg)
+	cmd.Dir = root
+	if o, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, o)
+	}
+	return path, nil
 }

@@ -56,7 +56,7 @@ func Workloads(o *Options) []*Workload {
 			return searchOp(t, 20, 5)
 		}},
 		{Name: "W5", Desc: "read a patient, rotating over N API keys and connections", op: func(t *Target) Op {
-			if t.Kind == KindFastProxy || t.Kind == KindFerry && !t.w5 {
+			if t.Kind == KindFastProxy || t.Kind == KindInProcess || t.Kind == KindFerry && !t.w5 {
 				return nil
 			}
 			return readOp(t, "", -1)
@@ -101,7 +101,7 @@ func request(c *fasthttp.HostClient, path, auth string, fn func(body []byte)) er
 // auths returns the Authorization header of each of a target's tenants
 // (none for the pass-through targets).
 func auths(t *Target) []string {
-	if t.Kind != KindFerry {
+	if !t.api() {
 		return []string{""}
 	}
 	a := make([]string, t.Tenants)
@@ -125,7 +125,7 @@ func readOp(t *Target, idPrefix string, tenant int) Op {
 		paths[k] = make([]string, patientIDs)
 		for j := range patientIDs {
 			id := idPrefix + "p-" + strconv.Itoa(j)
-			if t.Kind == KindFerry {
+			if t.api() {
 				paths[k][j] = "/v1/" + ConnID(first+k) + "/patients/" + id
 			} else {
 				paths[k][j] = FHIRPrefix + "/Patient/" + id
@@ -150,14 +150,14 @@ var (
 func searchOp(t *Target, count, pages int) Op {
 	auth := auths(t)[0]
 	var first string
-	if t.Kind == KindFerry {
+	if t.api() {
 		first = "/v1/" + ConnID(0) + "/observations?patient_id=" + obsPatient + "&limit=" + strconv.Itoa(count)
 	} else {
 		first = FHIRPrefix + "/Observation?patient=" + obsPatient + "&_count=" + strconv.Itoa(count)
 	}
 	cursorBase := "/v1/" + ConnID(0) + "/observations?cursor="
 	next := func(body []byte) string {
-		if t.Kind == KindFerry {
+		if t.api() {
 			_, after, ok := bytes.Cut(body, ferryCursor)
 			if !ok {
 				return ""

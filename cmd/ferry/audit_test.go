@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ferryhealth/ferry/auditlog"
+	"github.com/ferryhealth/ferry/internal/gateway"
 	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/unified"
 )
@@ -42,12 +43,12 @@ func demoCfg(t *testing.T) *config.Config {
 // stdout.
 func emitDemo(t *testing.T, cfg *config.Config, n int) []byte {
 	t.Helper()
-	providers, err := newTenantSecrets(t.Context(), cfg, newLogger(io.Discard))
+	providers, err := gateway.NewTenantSecrets(t.Context(), cfg, newLogger(io.Discard))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out lockedBuf
-	em, err := newAuditEmitter(t.Context(), cfg, "cfghash", providers, &out, newLogger(io.Discard))
+	em, err := gateway.NewAuditEmitter(t.Context(), cfg, "cfghash", providers, &out, newLogger(io.Discard))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,8 +246,8 @@ func TestNewAuditEmitterSinks(t *testing.T) {
 	}
 
 	cfg.Tenants[0].Audit.Sinks[0].HMACKeyRef = "env:FERRY_TEST_UNSET_KEY"
-	providers, _ := newTenantSecrets(t.Context(), cfg, newLogger(io.Discard))
-	if _, err := newAuditEmitter(t.Context(), cfg, "h", providers, io.Discard, newLogger(io.Discard)); err == nil || !strings.Contains(err.Error(), "hmac_key_ref") {
+	providers, _ := gateway.NewTenantSecrets(t.Context(), cfg, newLogger(io.Discard))
+	if _, err := gateway.NewAuditEmitter(t.Context(), cfg, "h", providers, io.Discard, newLogger(io.Discard)); err == nil || !strings.Contains(err.Error(), "hmac_key_ref") {
 		t.Errorf("unresolvable hmac key: %v", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ferryhealth/ferry/connectors/fhir/sandbox"
 	hl7sandbox "github.com/ferryhealth/ferry/connectors/hl7v2/sandbox"
+	"github.com/ferryhealth/ferry/internal/gateway"
 	"github.com/ferryhealth/ferry/proxy/config"
 )
 
@@ -91,13 +92,13 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		return 3
 	}
 	logger := newLogger(stderr)
-	g, err := startGateway(context.Background(), cfg, config.Hash(cfgJSON), stdout, logger)
+	g, err := gateway.Start(context.Background(), cfg, config.Hash(cfgJSON), stdout, logger, gateway.Options{})
 	if err != nil {
 		fmt.Fprintf(stderr, "ferry demo: %v\n", err)
 		return 3
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	err = g.host.WaitReady(ctx)
+	err = g.Host.WaitReady(ctx)
 	cancel()
 	if err != nil {
 		fmt.Fprintf(stderr, "ferry demo: %v\n", err)
@@ -111,7 +112,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	if len(rec) > 0 {
 		p = rec[len(rec)-1]
 	}
-	base := "http://" + g.apiAddr.String()
+	base := "http://" + g.APIAddr().String()
 	auth := "-H 'Authorization: Bearer " + DemoAPIKey + "'"
 	if hl7Guide == "" {
 		hl7Guide = fmt.Sprintf(hl7DemoGuide, base, auth)
@@ -139,8 +140,8 @@ Try:
   curl -s http://%[2]s/readyz
 
 Ctrl-C to stop.
-`, base, g.adminAdr, len(ids), len(rec), auth, p, hl7Guide)
-	return g.wait(logger)
+`, base, g.AdminAddr(), len(ids), len(rec), auth, p, hl7Guide)
+	return g.Wait(logger)
 }
 
 // demoConfig is the demo's configuration, built as JSON so it goes through

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/ferryhealth/ferry/internal/gateway"
 	"github.com/ferryhealth/ferry/plugins/sandbox"
 	"github.com/ferryhealth/ferry/proxy/config"
 )
@@ -30,13 +31,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	logger := newLogger(stderr)
-	g, err := startGateway(context.Background(), cfg, config.Hash(data), stdout, logger)
+	g, err := gateway.Start(context.Background(), cfg, config.Hash(data), stdout, logger, gateway.Options{})
 	if err != nil {
 		fmt.Fprintf(stderr, "ferry: %v\n", err)
 		return 3
 	}
-	logger.Info("ferry serving", "api", g.apiAddr.String(), "admin", g.adminAdr.String(), "region", cfg.Node.Region)
-	return g.wait(logger)
+	logger.Info("ferry serving", "api", g.APIAddr().String(), "admin", g.AdminAddr().String(), "region", cfg.Node.Region)
+	return g.Wait(logger)
 }
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
@@ -59,7 +60,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	// whose mode this kernel cannot honour would be refused by serve.
 	fmt.Fprintf(stdout, "plugin sandbox: this kernel: %s\n", sandbox.Probe())
 	for i, p := range cfg.Plugins {
-		st, err := sandbox.Probe().Plan(sandboxMode(cfg, p))
+		st, err := sandbox.Probe().Plan(gateway.SandboxMode(cfg, p))
 		if err != nil {
 			probs = append(probs, config.Problem{Path: fmt.Sprintf("$.plugins[%d].sandbox", i), Message: fmt.Sprintf("plugin %q would not start on this machine: %v", p.Kind, err)})
 			continue

@@ -28,6 +28,16 @@ func (t *Tenant) Placement() residency.Tenant {
 	return residency.Tenant{Home: t.HomeRegion, Allowed: t.AllowedRegions}
 }
 
+// Tenant returns the tenant with id, or nil.
+func (c *Config) Tenant(id string) *Tenant {
+	for i := range c.Tenants {
+		if c.Tenants[i].ID == id {
+			return &c.Tenants[i]
+		}
+	}
+	return nil
+}
+
 // ServedHere reports whether this node serves tenant t: its home region is
 // the node's, or the deployment declares no regions. A node reads the
 // secrets, builds the audit sinks and reaches the sources of the tenants

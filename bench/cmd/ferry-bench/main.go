@@ -56,7 +56,7 @@ func run(args []string) int {
 	fs.DurationVar(&o.Duration, "duration", 2*time.Second, "measured time of each phase")
 	fs.DurationVar(&o.Warm, "warm", 300*time.Millisecond, "unmeasured warm-up before each phase")
 	workloads := fs.String("workloads", "", "comma-separated W1…W6 (default all)")
-	targets := fs.String("targets", "", "comma-separated direct,nginx,fastproxy,ferry (default all; direct always runs)")
+	targets := fs.String("targets", "", "comma-separated direct,nginx,fastproxy,ferry,inprocess (default all; direct always runs)")
 	fs.IntVar(&o.Conc, "conc", 64, "capacity probe concurrency")
 	w5 := fs.String("w5", "1,100,1000,10000", "W5's tenant counts")
 	fs.IntVar(&o.W6InFlight, "w6-inflight", 2000, "W6's requests in flight")
