@@ -289,3 +289,28 @@ func TestTemplatePrefetch(t *testing.T) {
 		t.Fatalf("refused prefetch: %v, prefetched %d", err, st.Prefetched.Load())
 	}
 }
+
+// TestTemplatesShared: connections whose templates are the same share one
+// copy (a node may serve ten thousand FHIR connections with the same
+// settings); connections whose templates differ keep their own.
+func TestTemplatesShared(t *testing.T) {
+	h := startHost(t, func(s *Spec) {
+		s.Connections = []Connection{
+			{ID: "a", Settings: json.RawMessage(`{"templates":true}`)},
+			{ID: "b", Settings: json.RawMessage(`{"templates":true}`)},
+			{ID: "c", Settings: json.RawMessage(`{}`)},
+		}
+	})
+	waitReady(t, h)
+	w := wireOf(t, h)
+	a, b := w.templates["a"], w.templates["b"]
+	if len(a) == 0 || len(b) == 0 || &a[0] != &b[0] {
+		t.Fatalf("identical templates are not shared: %p %p", a, b)
+	}
+	if len(w.templates["c"]) != 0 {
+		t.Fatalf("a connection without templates got %d", len(w.templates["c"]))
+	}
+	if tpl := w.template("a", unified.Patients); tpl == nil || tpl.Read == nil || tpl.Read.Path != "Patient/{id}" {
+		t.Fatalf("template of a: %+v", tpl)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/ferryhealth/ferry/connectors"
 	pb "github.com/ferryhealth/ferry/connectors/proto/connectorv2"
 	"github.com/ferryhealth/ferry/unified"
@@ -35,6 +37,9 @@ type wireClient struct {
 	// templates are the connections' source templates, by connection id,
 	// from Configure; written before the client serves, read-only after.
 	templates map[string][]connectors.SourceTemplate
+	// shared holds one copy of each distinct template set (shareTemplates).
+	sharedMu sync.Mutex
+	shared   map[string][]connectors.SourceTemplate
 }
 
 var _ connectors.Connector = (*wireClient)(nil)
@@ -70,7 +75,32 @@ func (w *wireClient) Configure(ctx context.Context, req *connectors.ConfigureReq
 	if werr := connectors.ErrorFromWire(resp.GetError()); werr != nil {
 		return nil, werr
 	}
-	return &connectors.ConfigureResponse{Templates: connectors.TemplatesFromWire(resp.GetTemplates())}, nil
+	return &connectors.ConfigureResponse{Templates: w.shareTemplates(resp)}, nil
+}
+
+// shareTemplates decodes a connection's templates, sharing one copy among
+// the connections whose templates are the same: a FHIR connection's are a
+// few kilobytes, the same for every connection with the same settings, and
+// a node may serve ten thousand connections.
+func (w *wireClient) shareTemplates(resp *pb.ConfigureResponse) []connectors.SourceTemplate {
+	if len(resp.GetTemplates()) == 0 {
+		return nil
+	}
+	key, err := proto.MarshalOptions{Deterministic: true}.Marshal(&pb.ConfigureResponse{Templates: resp.GetTemplates()})
+	if err != nil {
+		return connectors.TemplatesFromWire(resp.GetTemplates())
+	}
+	w.sharedMu.Lock()
+	defer w.sharedMu.Unlock()
+	if ts, ok := w.shared[string(key)]; ok {
+		return ts
+	}
+	ts := connectors.TemplatesFromWire(resp.GetTemplates())
+	if w.shared == nil {
+		w.shared = map[string][]connectors.SourceTemplate{}
+	}
+	w.shared[string(key)] = ts
+	return ts
 }
 
 func (w *wireClient) template(connection string, resource unified.ResourceType) *connectors.SourceTemplate {

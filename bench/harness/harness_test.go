@@ -141,16 +141,17 @@ func TestOpenLoopChargesStalls(t *testing.T) {
 }
 
 // TestSummarizePerf checks the profile's charging rules on hand-written
-// stacks: kernel time goes to the Go code that made the system call, TLS
-// encryption to the plugin hop's TLS, allocation to the collector.
+// stacks: kernel time goes to the Go code that made the system call (a
+// data-plane frame write to the plugin hop), TLS encryption to TLS,
+// allocation to the collector.
 func TestSummarizePerf(t *testing.T) {
 	script := `ferry 
 	ffffffff1 pvm_irq_enable ([kernel.kallsyms])
 	ffffffff2 do_syscall_64 ([kernel.kallsyms])
 	1 internal/runtime/syscall/linux.Syscall6 (/bin/ferry)
 	2 internal/poll.(*FD).Write (/bin/ferry)
-	3 net.(*conn).Write (/bin/ferry)
-	4 golang.org/x/net/http2.(*Framer).WriteData (/bin/ferry)
+	3 net.(*Buffers).WriteTo (/bin/ferry)
+	4 github.com/ferryhealth/ferry/connectors.(*frameWriter).loop (/bin/ferry)
 
 ferry-connector 
 	1 crypto/internal/fips140/aes/gcm.seal (/bin/plugin)
@@ -169,7 +170,7 @@ ferry
 `
 	out := SummarizePerf(strings.NewReader(script))
 	for _, want := range []string{
-		"| plugin hop: gRPC, HTTP/2, protobuf, go-plugin (both processes) | 25.0% | 25.0% |",
+		"| plugin hop: data plane (frames, both ends), go-plugin control plane | 25.0% | 25.0% |",
 		"| " + layerTLS + " | 25.0% | 0.0% |",
 		"| " + layerGC + " | 25.0% |",
 		"| " + layerRuntime + " | 25.0% | 25.0% |",

@@ -17,9 +17,12 @@ var layers = []struct {
 	name     string
 	prefixes []string
 }{
-	{"plugin hop: gRPC, HTTP/2, protobuf, go-plugin (both processes)", []string{"google.golang.org/grpc", "golang.org/x/net/http2",
+	// The SDK's root package is, in both processes, the data plane's two
+	// ends (frames, HostConn, the plugin's end); gRPC is left only for
+	// go-plugin's control plane and health probes.
+	{"plugin hop: data plane (frames, both ends), go-plugin control plane", []string{"github.com/ferryhealth/ferry/connectors.",
+		"github.com/ferryhealth/ferry/plugins.", "google.golang.org/grpc", "golang.org/x/net/http2",
 		"google.golang.org/protobuf", "github.com/hashicorp/", "github.com/ferryhealth/ferry/connectors/proto",
-		"github.com/ferryhealth/ferry/plugins.", "github.com/ferryhealth/ferry/connectors.(*wire", "github.com/ferryhealth/ferry/connectors.wire",
 		"github.com/golang/protobuf"}},
 	{"JSON: encoding/json, goccy/go-json", []string{"encoding/json", "github.com/goccy/go-json"}},
 	{"fasthttp: API server and source client", []string{"github.com/valyala/fasthttp"}},
@@ -31,7 +34,7 @@ var layers = []struct {
 }
 
 const (
-	layerTLS     = "plugin hop: TLS record encryption (go-plugin AutoMTLS)"
+	layerTLS     = "TLS record encryption (go-plugin's control plane; no request travels there)"
 	layerCrypto  = "crypto outside TLS (audit HMAC, chain hash, signatures; cursors)"
 	layerGC      = "Go GC and allocation"
 	layerRuntime = "Go scheduler, netpoll, sysmon"

@@ -44,15 +44,17 @@ func (p *proc) stop() {
 // env is what the targets share: a scratch folder, the binaries, the
 // fixture.
 type env struct {
-	dir     string
-	self    string // this program, for the fixture and fastproxy subcommands
-	ferry   string // bin/ferry
-	plugin  string // bin/ferry-connector-fhir
-	inproc  string // ferry-inprocess
-	nginx   string
-	pin     bool
-	procs   []*proc
-	fixture string // the fixture's address
+	dir    string
+	self   string // this program, for the fixture and fastproxy subcommands
+	ferry  string // bin/ferry
+	plugin string // bin/ferry-connector-fhir
+	inproc string // ferry-inprocess
+	// sandboxOff starts the plugins unsandboxed (Options.SandboxOff).
+	sandboxOff bool
+	nginx      string
+	pin        bool
+	procs      []*proc
+	fixture    string // the fixture's address
 }
 
 // start runs argv as a server-side process (pinned to the server CPU when

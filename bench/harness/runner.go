@@ -37,6 +37,9 @@ type Options struct {
 	W6InFlight int
 	// BinDir holds ferry and ferry-connector-fhir; empty builds them.
 	BinDir string
+	// SandboxOff starts Ferry's plugins without the kernel sandbox
+	// (plugins[].sandbox "off"), to price it against a default run.
+	SandboxOff bool
 	// OutDir receives the raw CSV and the table. Default bench/results
 	// under the repository.
 	OutDir string
@@ -234,7 +237,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	e := &env{dir: dir, self: o.Self, pin: o.Pin}
+	e := &env{dir: dir, self: o.Self, pin: o.Pin, sandboxOff: o.SandboxOff}
 	defer e.stopAll()
 	r := &runner{o: o, e: e, clients: map[string]*fasthttp.HostClient{}}
 

@@ -295,6 +295,23 @@ func FerryConfig(listen, admin, plugin, pluginSHA256, sourceURL string, n int) [
 	return b
 }
 
+// withoutSandbox sets every plugin of a generated config to sandbox "off".
+func withoutSandbox(doc []byte) []byte {
+	var cfg map[string]any
+	if json.Unmarshal(doc, &cfg) != nil {
+		return doc
+	}
+	if ps, ok := cfg["plugins"].([]any); ok {
+		for _, p := range ps {
+			if m, ok := p.(map[string]any); ok {
+				m["sandbox"] = "off"
+			}
+		}
+	}
+	out, _ := json.Marshal(cfg)
+	return out
+}
+
 func fileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -333,6 +350,9 @@ func (e *env) startGateway(name, kind string, argv []string, n int) (*Target, er
 		return nil, err
 	}
 	doc := FerryConfig(listen, admin, e.plugin, sum, "http://"+e.fixture+FHIRPrefix, n)
+	if e.sandboxOff {
+		doc = withoutSandbox(doc)
+	}
 	if _, probs := config.Parse(doc, ""); len(probs) > 0 {
 		return nil, fmt.Errorf("%s: generated config: %v", name, probs)
 	}
@@ -398,6 +418,11 @@ func repoRoot() (string, error) {
 // builds them into the scratch folder when binDir is empty.
 func Binaries(binDir, scratch string, log io.Writer) (ferry, plugin string, err error) {
 	if binDir != "" {
+		// Absolute: the generated configs live in the scratch folder, and
+		// a relative plugin path in a config is relative to the config.
+		if binDir, err = filepath.Abs(binDir); err != nil {
+			return "", "", err
+		}
 		ferry, plugin = filepath.Join(binDir, "ferry"), filepath.Join(binDir, "ferry-connector-fhir")
 		for _, p := range []string{ferry, plugin} {
 			if _, err := os.Stat(p); err != nil {

@@ -63,6 +63,7 @@ func run(args []string) int {
 	fs.StringVar(&o.BinDir, "bin", "", "folder with ferry and ferry-connector-fhir (default: build them, with symbols)")
 	fs.StringVar(&o.OutDir, "out", "", "where the CSV and table go (default bench/results)")
 	fs.BoolVar(&o.Profile, "profile", false, "record a perf profile of ferry + plugin on W1 and W3 after the rounds")
+	fs.BoolVar(&o.SandboxOff, "sandbox-off", false, "start Ferry's plugins without the kernel sandbox, to price it")
 	noPin := fs.Bool("no-pin", false, "do not pin the load generator and the server side to separate CPUs")
 	quick := fs.Bool("quick", false, "one short round with small W5 and W6: checks the harness, measures nothing")
 	fs.DurationVar(&o.Fixture.Latency, "latency", 0, "fixture: latency added to every answer")
