@@ -91,6 +91,11 @@ type refState struct {
 
 func newRefState(key []byte) *refState {
 	st := &refState{mac: hmac.New(sha256.New, key), in: make([]byte, 0, 256)}
+	// The first Reset saves the keyed state that every later Reset
+	// restores, the hash's block buffer included: taken now, before any
+	// patient id went through, that buffer is clean, so each reference's
+	// Reset wipes the id's tail from it.
+	st.mac.Reset()
 	copy(st.out[:], PatientRefPrefix)
 	return st
 }
@@ -103,10 +108,16 @@ func (st *refState) ref(tenant, connectionID, patientID string) string {
 		b = binary.BigEndian.AppendUint64(b, uint64(len(part)))
 		b = append(b, part...)
 	}
-	st.mac.Reset()
 	st.mac.Write(b)
-	clear(b) // the patient id is not kept in pooled memory
-	st.in = b[:0]
 	hex.Encode(st.out[len(PatientRefPrefix):], st.mac.Sum(st.sum[:0]))
-	return string(st.out[:])
+	ref := string(st.out[:])
+	// Nothing of the patient id stays in pooled memory: not the input,
+	// not the hash's buffered tail (Reset restores the clean state saved
+	// in newRefState), not the output.
+	clear(b)
+	st.in = b[:0]
+	st.mac.Reset()
+	clear(st.sum[:])
+	clear(st.out[len(PatientRefPrefix):])
+	return ref
 }

@@ -321,11 +321,28 @@ func TestPluginGone(t *testing.T) {
 // TestMalformedFrameEndsDataPlane: a frame over the limit, or one that does
 // not parse, ends the data plane instead of being half-read.
 func TestMalformedFrameEndsDataPlane(t *testing.T) {
+	// A rogue plugin's frames that would cost the host: a Result of more
+	// records than any page has, a source request of a megabyte, and one
+	// with nothing in it (which, served, would hand a nil request to the
+	// source transport).
+	tooMany := make([]json.RawMessage, maxRecords+1)
+	for i := range tooMany {
+		tooMany[i] = json.RawMessage{}
+	}
+	framed := func(kind frameKind, fb *frameBuf) []byte {
+		n := len(fb.b) - 4
+		fb.b[0], fb.b[1], fb.b[2], fb.b[3], fb.b[4] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n), byte(kind)
+		return fb.b
+	}
+	hugeCall := &HTTPRequest{Path: "Patient/x", Body: make([]byte, maxTransportCallBytes)}
 	for name, frame := range map[string][]byte{
-		"over the limit": {0x7f, 0xff, 0xff, 0xff, byte(frameResult)},
-		"empty":          {0, 0, 0, 0, 0},
-		"garbage result": {0, 0, 0, 3, byte(frameResult), 0x0a, 0xff},
-		"unknown kind":   {0, 0, 0, 1, 99},
+		"over the limit":            {0x7f, 0xff, 0xff, 0xff, byte(frameResult)},
+		"empty":                     {0, 0, 0, 0, 0},
+		"garbage result":            {0, 0, 0, 3, byte(frameResult), 0x0a, 0xff},
+		"unknown kind":              {0, 0, 0, 1, 99},
+		"result of too many":        framed(frameResult, encodeResult(1, nil, false, tooMany, "", false)),
+		"transport call of nothing": {0, 0, 0, 3, byte(frameTransportCall), 0x08, 0x01},
+		"transport call too large":  framed(frameTransportCall, encodeTransportCall(1, 1, hugeCall, nil)),
 	} {
 		t.Run(name, func(t *testing.T) {
 			host, pf, err := DataPlanePair()

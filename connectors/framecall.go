@@ -301,6 +301,11 @@ func decodeCancel(msg []byte) (uint64, error) {
 
 // Result.
 
+// maxRecords bounds the records of one Result: a page is at most
+// unified.MaxLimit records (the host refuses more anyway), and a plugin's
+// frame of empty records must not cost the host many times its size.
+const maxRecords = unified.MaxLimit
+
 // resultMsg is one Result frame, decoded. records are slices of the frame.
 type resultMsg struct {
 	id           uint64
@@ -367,6 +372,9 @@ func decodeResult(msg []byte, r *resultMsg) error {
 	})
 	if err != nil || count == 0 {
 		return err
+	}
+	if count > maxRecords {
+		return errMalformed
 	}
 	// A second pass, so that the records' slice is allocated once.
 	r.records = make([]json.RawMessage, 0, count)

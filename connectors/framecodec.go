@@ -156,6 +156,9 @@ func eachField(msg []byte, f fieldFunc) error {
 				return errMalformed
 			}
 			msg = msg[n:]
+			// Capped at its length: appending to one field (a record, a
+			// body) must never write over the next one in the frame.
+			v = v[:len(v):len(v)]
 			if err := f(num, 0, v); err != nil {
 				return err
 			}
@@ -177,7 +180,13 @@ func errorFields(err error) (code uint64, param string) {
 	if errors.As(err, &ce) {
 		param = ce.Param
 	}
-	return codeToWire[CodeOf(err)], param
+	c := CodeOf(err)
+	if c < 0 || int(c) >= len(codeToWire) {
+		// A code this SDK does not define (a connector's typo): internal,
+		// rather than a panic outside the call's recover.
+		c = CodeInternal
+	}
+	return codeToWire[c], param
 }
 
 func sizeErrorMsg(err error, panicked bool) int {
@@ -308,6 +317,12 @@ func appendHTTPRequestFields(b []byte, r *HTTPRequest) []byte {
 	return putBytes(b, fHTTPReqBody, r.Body)
 }
 
+// maxParams bounds the query parameters, and the headers, of one decoded
+// request or answer: a peer's frame must not cost the other side many
+// times its size in memory (a 2-byte empty entry decodes to a 32-byte
+// Param).
+const maxParams = 256
+
 func decodeHTTPRequest(msg []byte) (*HTTPRequest, error) {
 	r := &HTTPRequest{}
 	err := eachField(msg, func(num protowire.Number, _ uint64, data []byte) error {
@@ -317,6 +332,9 @@ func decodeHTTPRequest(msg []byte) (*HTTPRequest, error) {
 		case fHTTPReqPath:
 			r.Path = string(data)
 		case fHTTPReqQuery, fHTTPReqHeaders:
+			if len(r.Query) >= maxParams || len(r.Header) >= maxParams {
+				return errMalformed
+			}
 			p, err := decodeParam(data)
 			if err != nil {
 				return err
@@ -367,6 +385,9 @@ func decodeHTTPResponse(msg []byte) (*HTTPResponse, error, error) {
 			}
 			r.Status = int(v)
 		case fHTTPRespHeaders:
+			if len(r.Header) >= maxParams {
+				return errMalformed
+			}
 			p, err := decodeParam(data)
 			if err != nil {
 				return err

@@ -241,7 +241,9 @@ func FuzzDecodeFrames(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = decodeHello(b)
 		_, _ = decodeCancel(b)
-		_, _ = decodeTransportCall(b)
+		if tc, err := decodeTransportCall(b); err == nil && tc.http == nil && !tc.exchange {
+			t.Fatalf("a transport call with nothing to serve decoded without error: %+v", tc)
+		}
 		_, _ = decodeTransportReply(b)
 		if c, err := decodeCall(b); err == nil && (c.read != nil || c.search != nil) && c.prefetch == nil {
 			fb := encodeCall(c.id, c.deadline, c.read, c.search, nil)

@@ -66,6 +66,10 @@ func decodeTransportCall(msg []byte) (*transportCallMsg, error) {
 		}
 		return err
 	})
+	if err == nil && t.http == nil && !t.exchange {
+		// Neither a request nor a message: nothing to serve.
+		err = errMalformed
+	}
 	return t, err
 }
 

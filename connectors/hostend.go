@@ -58,7 +58,14 @@ type HostConn struct {
 // maxTransportsInFlight bounds the plugin's concurrent in-band source
 // requests on one data plane; beyond it a request is refused at once (the
 // connections' own bulkheads bound real traffic far below).
-const maxTransportsInFlight = 4096
+const maxTransportsInFlight = 1024
+
+// maxTransportCallBytes bounds one in-band source request from a plugin
+// (a GET with its query and headers, or an MLLP query message): a plugin
+// that sends more breaks the protocol, and its data plane ends (it is
+// restarted). With maxTransportsInFlight it bounds what a plugin can make
+// the host hold.
+const maxTransportCallBytes = 1 << 20
 
 // CallInfo is what a call's Result says besides its records.
 type CallInfo struct {
@@ -149,7 +156,7 @@ func (h *HostConn) Read(ctx context.Context, req *ReadRequest, pre *Prefetched) 
 	}
 	if len(d.msg.records) != 1 {
 		d.fb.release()
-		return nil, info, fmt.Errorf("%w: a read answered with %d records", ErrPluginGone, len(d.msg.records))
+		return nil, info, Errorf(CodeInternal, "a read answered with %d records", len(d.msg.records))
 	}
 	return &ReadResponse{Record: d.msg.records[0], frame: d.fb}, info, nil
 }
@@ -191,7 +198,7 @@ func (h *HostConn) call(ctx context.Context, tr Transport, read *ReadRequest, se
 		deadline = d.UnixNano()
 	}
 	fb := encodeCall(id, deadline, read, search, pre)
-	if len(fb.b)-frameHeaderLen > h.maxFrame() {
+	if len(fb.b)-4 > h.maxFrame() { // kind and payload, as send counts
 		fb.release()
 		return delivery{}, CallInfo{}, ErrFrameTooLarge
 	}
@@ -336,6 +343,10 @@ func (h *HostConn) readLoop(r *frameReader) error {
 				fb.release()
 			}
 		case frameTransportCall:
+			if len(fb.b) > maxTransportCallBytes {
+				fb.release()
+				return fmt.Errorf("transport call of %d bytes, over the limit of %d", len(fb.b), maxTransportCallBytes)
+			}
 			tc, err := decodeTransportCall(fb.b)
 			if err != nil {
 				fb.release()
@@ -396,7 +407,7 @@ func (h *HostConn) reply(ctx context.Context, tc *transportCallMsg, resp *HTTPRe
 		err = &Error{Code: CodeInternal}
 	}
 	fb := encodeTransportReply(tc.callID, tc.seq, tc.exchange, resp, msg, err)
-	if len(fb.b)-frameHeaderLen > h.maxFrame() {
+	if len(fb.b)-4 > h.maxFrame() {
 		fb.release()
 		fb = encodeTransportReply(tc.callID, tc.seq, tc.exchange, nil, nil, &Error{Code: CodeInternal})
 	}

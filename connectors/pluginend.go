@@ -151,9 +151,6 @@ func (pe *pluginEnd) run(ctx context.Context, cancel context.CancelFunc, c *call
 	tr := &c.transport
 	tr.pe, tr.callID, tr.prefetch, tr.prefetchRequest = pe, c.id, c.prefetch, c.prefetchRequest
 	defer func() {
-		pe.mu.Lock()
-		delete(pe.calls, c.id)
-		pe.mu.Unlock()
 		cancel()
 		tr.releaseFrames()
 		fb.release()
@@ -191,12 +188,17 @@ func (pe *pluginEnd) run(ctx context.Context, cancel context.CancelFunc, c *call
 		}
 	}()
 	out := encodeResult(c.id, err, panicked, records, next, tr.prefetchUsed)
-	if len(out.b)-frameHeaderLen > MaxFrameBytes {
+	if len(out.b)-4 > MaxFrameBytes { // kind and payload, as send counts
 		// Over the limit: this call fails; the data plane and every other
 		// call on it go on.
 		out.release()
 		out = encodeResult(c.id, &Error{Code: CodeInternal}, false, nil, "", tr.prefetchUsed)
 	}
+	// The call is over before its Result leaves: the host may reuse its id
+	// as soon as it has the Result.
+	pe.mu.Lock()
+	delete(pe.calls, c.id)
+	pe.mu.Unlock()
 	// The host has given up on a call whose context ended; the Result is
 	// still sent when there is room, and the host drops it.
 	_ = pe.w.send(pe.base, frameResult, out)
@@ -291,8 +293,15 @@ func (t *planeTransport) roundTrip(ctx context.Context, http *HTTPRequest, msg [
 		pe.mu.Lock()
 		delete(pe.waiters, key)
 		pe.mu.Unlock()
+		// A reply that came as the call gave up is never read: its frame
+		// goes back to the pool.
+		select {
+		case r := <-ch:
+			r.fb.release()
+		default:
+		}
 	}()
-	if len(fb.b)-frameHeaderLen > MaxFrameBytes {
+	if len(fb.b)-4 > MaxFrameBytes {
 		fb.release()
 		return nil, Errorf(CodeInternal, "transport request over the frame size limit")
 	}

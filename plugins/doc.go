@@ -24,7 +24,7 @@
 // the host minted for one request in flight and forgets when it ends, and
 // is served through that call's transport.
 //
-// Every plugin starts fenced in by the kernel (package sandbox: no network,
-// no files, no exec, no new processes, dead with the host), exec'd from the
-// descriptor whose SHA-256 was checked.
+// Every plugin starts fenced in by the kernel (package sandbox: no network
+// sockets, no files, no exec but of itself, no new processes, dead with
+// the host), exec'd from the descriptor whose SHA-256 was checked.
 package plugins

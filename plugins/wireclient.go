@@ -251,9 +251,6 @@ func (w *watchedTransport) note(err error) {
 }
 
 func (w *watchedTransport) Do(ctx context.Context, req *connectors.HTTPRequest) (*connectors.HTTPResponse, error) {
-	if w.inner == nil {
-		return nil, &connectors.Error{Code: connectors.CodeInvalidArgument, Param: "call_id"}
-	}
 	resp, err := w.inner.Do(ctx, req)
 	w.note(err)
 	return resp, err

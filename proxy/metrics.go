@@ -59,7 +59,8 @@ func newMetrics() *metrics {
 }
 
 // HopCounters is implemented by a Connectors whose calls cross into plugin
-// processes (plugins.Host): what the hop did, for ferry_plugin_calls_total.
+// processes (plugins.Host): what the hop did, for the ferry_plugin_*
+// counters.
 type HopCounters interface {
 	HopCounters() (prefetched, prefetchMissed, panics uint64)
 }

@@ -607,8 +607,8 @@ type allowRule struct {
 // kernel sandbox) it keeps them in one private directory per plugin start,
 // which the host makes (mkdir 0700) in its TMPDIR (here the test's
 // directory) and removes with its contents when the plugin stops: the
-// plugin's gRPC server and the host's broker service (the lent Transport)
-// each reserve a random name there with os.CreateTemp (an empty file,
+// plugin's gRPC server (the control plane; protocol v2 lends no service
+// over go-plugin's broker) reserves a random name there with os.CreateTemp (an empty file,
 // O_RDWR|O_CREAT|O_EXCL), close and remove it, bind a socket there, and
 // remove the socket when the listener closes. No byte is written to any of
 // them: socket traffic goes through kernel buffers (and the plugin's
@@ -628,7 +628,7 @@ func (f *tracedFerry) allow() []allowRule {
 				return filepath.Dir(path) == f.hostTmp && socketDir.MatchString(filepath.Base(path)) &&
 					(strings.HasPrefix(call, "mkdir") || strings.HasPrefix(call, "unlink") || strings.HasPrefix(call, "rmdir"))
 			}},
-		{"go-plugin Unix sockets in that directory: the plugin's gRPC server and the host's broker (reserved, removed, bound, unlinked)",
+		{"go-plugin's Unix socket in that directory: the plugin's gRPC server, the control plane (reserved, removed, bound, unlinked)",
 			func(call, path string) bool {
 				return inSocketDir(path) && pluginSock.MatchString(filepath.Base(path)) &&
 					(strings.HasPrefix(call, "open") || strings.HasPrefix(call, "unlink") || call == "bind")

@@ -71,6 +71,6 @@
 // The kit is a conformance check, not a sandbox: a plugin that behaves only
 // while it is watched is not caught by the network check. The product's
 // containment does not depend on it: the host runs every plugin in the
-// kernel sandbox (no network, no files, no exec), which the sandbox check
+// kernel sandbox (no network sockets, no files, no exec but of itself), which the sandbox check
 // verifies is in force.
 package conformance

@@ -95,7 +95,11 @@ func (c *call) begin(ctx context.Context, req *connectors.HTTPRequest) {
 	defer c.mu.Unlock()
 	c.requests++
 	if c.first == nil {
-		c.first = req
+		// Kept past the call for the report: without its body, which is
+		// a slice of a frame that goes back to its pool.
+		first := *req
+		first.Body = nil
+		c.first = &first
 	}
 	c.track(ctx)
 }

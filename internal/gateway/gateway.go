@@ -82,22 +82,28 @@ func Start(ctx context.Context, cfg *config.Config, cfgHash string, auditOut io.
 		_ = audit.Close(ctx)
 		return nil, err
 	}
+	// From here a failure closes the audit trail it opened (its sinks hold
+	// connections and goroutines).
+	fail := func(err error) (*Gateway, error) {
+		_ = audit.Close(ctx)
+		return nil, err
+	}
 	var tlsConf *tls.Config
 	if t := cfg.Node.TLS; t != nil {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("node.tls: %w", err)
+			return fail(fmt.Errorf("node.tls: %w", err))
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	apiLn, err := net.Listen("tcp", cfg.Node.Listen)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	adminLn, err := net.Listen("tcp", cfg.Node.AdminListen)
 	if err != nil {
 		apiLn.Close()
-		return nil, err
+		return fail(err)
 	}
 	g := &Gateway{Host: host, server: srv, audit: audit, apiAddr: apiLn.Addr(), adminAdr: adminLn.Addr(), errc: make(chan error, 2)}
 	if host != nil {

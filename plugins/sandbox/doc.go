@@ -14,11 +14,14 @@
 //     directory. Nothing else: not the host's config, its working
 //     directory, the temp directory, /proc or /etc. RLIMIT_FSIZE=0 keeps
 //     even the files it may create empty.
-//   - Exec (Landlock and seccomp): execve is refused; execveat only on a
-//     file descriptor number that the resource limit on open files makes
-//     impossible to obtain once the plugin runs, so the launcher's own exec
-//     is the only one the filter ever lets through; Landlock's execute
-//     right covers the plugin binary and its loader only.
+//   - Exec (Landlock): the execute right covers the plugin binary and its
+//     loader only, so a plugin can at most re-exec itself, into the same
+//     sandbox (no_new_privs, the Landlock domain and the seccomp filters
+//     survive exec). seccomp refuses execve, and execveat unless its
+//     descriptor is the launcher's, but it cannot see execveat's path,
+//     which the kernel uses instead of the descriptor when it is absolute:
+//     without Landlock (best_effort on an old kernel) exec is not fenced,
+//     and the sandbox's status says so.
 //   - Network (seccomp and Landlock): socket() and socketpair() of any
 //     family but AF_UNIX are refused; TCP bind and connect are refused by
 //     Landlock (ABI 4 and newer) as a second line; abstract Unix sockets

@@ -165,6 +165,9 @@ func openVerified(path string, want []byte) (*os.File, error) {
 	if err == nil && !fi.Mode().IsRegular() {
 		err = fmt.Errorf("%s: not a regular file", path)
 	}
+	if err == nil {
+		err = writableByOthers(path, fi)
+	}
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("plugin sandbox: %w", err)
@@ -187,6 +190,20 @@ func openVerified(path string, want []byte) (*os.File, error) {
 		return nil, fmt.Errorf("plugin sandbox: %s is not an ELF executable (a plugin is a binary, not a script)", path)
 	}
 	return f, nil
+}
+
+// writableByOthers refuses a binary that someone other than its owner may
+// write, or whose owner is neither root nor the host's user: hashing and
+// exec'ing one descriptor closes the race of a file swapped in at the path,
+// not that of the same file written between the hash and the exec.
+func writableByOthers(path string, fi os.FileInfo) error {
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s is writable by its group or by others (%v): make it 0755 or stricter", path, fi.Mode().Perm())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%s belongs to uid %d, neither root nor the host's user", path, st.Uid)
+	}
+	return nil
 }
 
 // tasksOfUID counts the tasks (threads) of processes whose real uid is

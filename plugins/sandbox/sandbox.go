@@ -121,7 +121,10 @@ func (s Status) Covers() []string {
 		out = append(out, fmt.Sprintf("landlock v%d (%s)", s.LandlockABI, strings.Join(parts, ", ")))
 	}
 	if s.Seccomp {
-		out = append(out, "seccomp (sockets: unix only; no exec, fork, ptrace, mount, namespaces, bpf, perf_event_open, keyctl, io_uring)")
+		// Not exec: seccomp cannot see execveat's path, and the kernel
+		// ignores the descriptor when the path is absolute, so only
+		// Landlock's execute right restricts what a plugin may exec.
+		out = append(out, "seccomp (sockets: unix only; no fork, ptrace, mount, namespaces, bpf, perf_event_open, keyctl, io_uring)")
 	}
 	if s.Limits {
 		out = append(out, fmt.Sprintf("rlimits (nofile %d, fsize 0, core 0)", MaxOpenFiles))
@@ -139,7 +142,7 @@ func (s Status) Missing() []string {
 	var out []string
 	switch {
 	case s.LandlockABI == 0:
-		out = append(out, fmt.Sprintf("landlock (needs ABI %d)", FullLandlockABI))
+		out = append(out, fmt.Sprintf("landlock (needs ABI %d): without it the plugin can read, and exec, any file the host's user can", FullLandlockABI))
 	case s.LandlockABI < 4:
 		out = append(out, "landlock tcp rules (ABI 4)", "landlock scopes (ABI 6)")
 	case s.LandlockABI < FullLandlockABI:

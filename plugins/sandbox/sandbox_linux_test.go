@@ -449,6 +449,30 @@ func TestChecksumMismatch(t *testing.T) {
 	}
 }
 
+// TestWritableBinaryRefused: a binary its group or others may write is
+// refused before it is hashed, so nobody but its owner can change it
+// between the hash and the exec.
+func TestWritableBinaryRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plugin")
+	copyFile(t, probeBinary(t, "a"), path)
+	if err := os.Chmod(path, 0o775); err != nil {
+		t.Fatal(err)
+	}
+	c := &Command{Path: path, SHA256: sum(t, path)}
+	_, err := c.Runner(hclog.NewNullLogger(), exec.Command(""), t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "writable by its group or by others") {
+		t.Fatalf("a group-writable binary: %v", err)
+	}
+	if err := os.Chmod(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Runner(hclog.NewNullLogger(), exec.Command(""), t.TempDir())
+	if err != nil {
+		t.Fatalf("the same binary, 0755: %v", err)
+	}
+	_ = r
+}
+
 // TestScriptRefused: a plugin is an ELF binary; a script is refused with a
 // reason, in every mode, before anything starts.
 func TestScriptRefused(t *testing.T) {

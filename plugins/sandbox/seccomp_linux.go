@@ -28,7 +28,9 @@ import (
 // denied are refused with EPERM whatever their arguments. Names the
 // architecture does not have (fork on arm64) are skipped.
 var denied = []string{
-	// Exec: only execveat on execFD, below.
+	// Exec: only execveat on execFD, below. This narrows exec, it does not
+	// close it (an absolute path makes the kernel ignore the descriptor):
+	// Landlock's execute right is what fences exec.
 	"execve",
 	// New processes: threads only (clone with CLONE_THREAD, below).
 	"fork", "vfork",
@@ -63,7 +65,10 @@ var conditional = []seccomp.NameWithConditions{
 	// Threads, not processes.
 	{Name: "clone", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.BitsNotSet, Value: unix.CLONE_THREAD}}},
 	// The launcher's exec: the descriptor RLIMIT_NOFILE keeps out of the
-	// plugin's reach, with AT_EMPTY_PATH. Any other execveat is refused.
+	// plugin's reach, with AT_EMPTY_PATH. Any other execveat is refused,
+	// but an absolute path with these arguments passes (the kernel then
+	// ignores the descriptor, and a filter cannot read the path): exec is
+	// Landlock's to fence.
 	{Name: "execveat", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.NotEqual, Value: execFD}}},
 	{Name: "execveat", Conditions: seccomp.ArgumentConditions{{Argument: 4, Operation: seccomp.NotEqual, Value: unix.AT_EMPTY_PATH}}},
 	// Reading a limit is fine; setting one is not.

@@ -331,9 +331,9 @@ type Connection struct {
 	// dial time, which blocks SSRF and DNS rebinding.
 	AllowPrivateNetwork bool `json:"allow_private_network,omitempty"`
 	// Limits bound the connection's calls to its source: pacing, the
-	// bulkhead, the deadline clients may ask for, retries (resilience.go).
+	// bulkhead, the deadline clients may ask for, retries (proxy/guard).
 	Limits ConnectionLimits `json:"limits,omitempty"`
-	// Breaker is the connection's circuit breaker (resilience.go).
+	// Breaker is the connection's circuit breaker (proxy/guard).
 	Breaker Breaker `json:"breaker,omitempty"`
 	// Settings are the connector's own non-secret settings, decoded by the
 	// connector.

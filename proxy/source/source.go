@@ -87,6 +87,9 @@ func NewTransport(src Source, g *guard.Guard, rec *Record, requestID string, rea
 
 // Do sends one HTTP request to the connection's source.
 func (t *Transport) Do(ctx context.Context, req *connectors.HTTPRequest) (*connectors.HTTPResponse, error) {
+	if req == nil {
+		return nil, connectors.Errorf(connectors.CodeInternal, "no request")
+	}
 	return t.src.do(ctx, t, req)
 }
 
