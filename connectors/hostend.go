@@ -31,7 +31,9 @@ var ErrFrameTooLarge = errFrameTooLarge
 // call they name, and hands each Result back to its caller. Calls are
 // multiplexed by call ids HostConn mints; a source request is served only
 // for a call in flight, through that call's Transport, so a plugin cannot
-// reach a source outside a request, nor another connection's source.
+// reach a source outside a request. (It sees every call in flight, so it
+// could name another call's id while that call lasts: docs/design.md says
+// what that allows.)
 //
 // HostConn reports what the plugin said. The host's own rules on top (its
 // transport's error wins over the plugin's, a plugin failure is a
