@@ -184,9 +184,14 @@ func (r *ConfigureResponse) Template(resource unified.ResourceType) *SourceTempl
 	if r == nil {
 		return nil
 	}
-	for i := range r.Templates {
-		if r.Templates[i].Resource == resource {
-			return &r.Templates[i]
+	return TemplateFor(r.Templates, resource)
+}
+
+// TemplateFor returns the template of resource among ts, or nil.
+func TemplateFor(ts []SourceTemplate, resource unified.ResourceType) *SourceTemplate {
+	for i := range ts {
+		if ts[i].Resource == resource {
+			return &ts[i]
 		}
 	}
 	return nil

@@ -104,13 +104,7 @@ func (w *wireClient) shareTemplates(resp *pb.ConfigureResponse) []connectors.Sou
 }
 
 func (w *wireClient) template(connection string, resource unified.ResourceType) *connectors.SourceTemplate {
-	ts := w.templates[connection]
-	for i := range ts {
-		if ts[i].Resource == resource {
-			return &ts[i]
-		}
-	}
-	return nil
+	return connectors.TemplateFor(w.templates[connection], resource)
 }
 
 func (w *wireClient) Read(ctx context.Context, req *connectors.ReadRequest) (*connectors.ReadResponse, error) {

@@ -362,12 +362,7 @@ func (k *kit) checkTemplates() Result {
 	var p problems
 	n := 0
 	for _, t := range k.targets {
-		var tpl *connectors.SourceTemplate
-		for i := range k.templates {
-			if k.templates[i].Resource == t.resource {
-				tpl = &k.templates[i]
-			}
-		}
+		tpl := connectors.TemplateFor(k.templates, t.resource)
 		if tpl == nil {
 			continue
 		}
