@@ -57,6 +57,7 @@ func Fields() []string {
 const (
 	ActionRead         = "read"         // GET /v1/{connection_id}/{resource}/{id}
 	ActionSearch       = "search"       // GET /v1/{connection_id}/{resource}
+	ActionChanges      = "changes"      // GET /v1/{connection_id}/{resource}/_changes
 	ActionPassthrough  = "passthrough"  // /v1/{connection_id}/passthrough/{path}
 	ActionCapabilities = "capabilities" // GET /v1/{connection_id}/capabilities
 	ActionMetadata     = "metadata"     // GET /v1/openapi.json: no tenant data

@@ -140,6 +140,10 @@ func (r *ReadResponse) Release() {
 	}
 }
 
+// MaxSearchLimit bounds SearchRequest.Limit and the records of one
+// SearchResponse.
+const MaxSearchLimit = 500
+
 // SearchRequest asks for one page of records.
 type SearchRequest struct {
 	ConnectionID string
@@ -147,7 +151,10 @@ type SearchRequest struct {
 	// Params holds the search parameters the client gave, only ones the
 	// manifest declares for this resource.
 	Params map[string]string
-	Limit  int // 1..unified.MaxLimit
+	// Limit is the page size, 1..MaxSearchLimit: a client's page is at most
+	// unified.MaxLimit, a change-feed poll asks for its page plus the
+	// records it already returned at its watermark (the host skips those).
+	Limit int
 	// PageToken is the NextPageToken of the previous page, or empty for
 	// the first page.
 	PageToken string

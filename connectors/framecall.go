@@ -302,9 +302,10 @@ func decodeCancel(msg []byte) (uint64, error) {
 // Result.
 
 // maxRecords bounds the records of one Result: a page is at most
-// unified.MaxLimit records (the host refuses more anyway), and a plugin's
-// frame of empty records must not cost the host many times its size.
-const maxRecords = unified.MaxLimit
+// MaxSearchLimit records (the host refuses more than it asked for anyway),
+// and a plugin's frame of empty records must not cost the host many times
+// its size.
+const maxRecords = MaxSearchLimit
 
 // resultMsg is one Result frame, decoded. records are slices of the frame.
 type resultMsg struct {

@@ -29,6 +29,9 @@ func (s *Server) dispatch(x *exchange) *verdict.Problem {
 	if !ok {
 		return verdict.Fail(unified.CodeConnectorUnavailable, "")
 	}
+	if x.route.template == routeChanges {
+		return s.serveChanges(x, c)
+	}
 	// The deadline travels with ctx to the plugin (the data plane carries
 	// it) and from there to every source call the transport makes.
 	ctx, cancel := context.WithDeadline(s.baseCtx, x.deadline)

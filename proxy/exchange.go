@@ -156,6 +156,8 @@ func (x *exchange) action() string {
 		return auditlog.ActionRead
 	case x.route.template == routeSearch:
 		return auditlog.ActionSearch
+	case x.route.template == routeChanges:
+		return auditlog.ActionChanges
 	case x.route.template == routeCapabilities:
 		return auditlog.ActionCapabilities
 	case x.route.template == routePassthrough:

@@ -38,6 +38,8 @@ type query struct {
 	// capab is the manifest entry of the resource: its search parameters are
 	// the only names a problem detail may echo when a connector complains.
 	capab connectors.ResourceCapability
+	// changes is a change poll's starting position; nil for other routes.
+	changes *cursor.Changes
 }
 
 // parseQuery checks the query of a unified route against the connector's
@@ -46,7 +48,7 @@ type query struct {
 // cursor sealed; parameters sent along with it must repeat it exactly.
 func (s *Server) parseQuery(x *exchange) *verdict.Problem {
 	switch x.route.template {
-	case routeRead, routeSearch:
+	case routeRead, routeSearch, routeChanges:
 	case routeCapabilities, routeOpenAPI:
 		if x.rc.QueryArgs().Len() > 0 {
 			return verdict.Fail(unified.CodeInvalidParameter, "")
@@ -63,6 +65,9 @@ func (s *Server) parseQuery(x *exchange) *verdict.Problem {
 		return verdict.Fail(unified.CodeConnectorUnavailable, "")
 	}
 	capab, ok := meta.Resource(x.route.resource)
+	if x.route.template == routeChanges {
+		return s.parseChanges(x, capab)
+	}
 	isRead := x.route.template == routeRead
 	if !ok || (isRead && !capab.Read) || (!isRead && !capab.Search) {
 		return verdict.Fail(unified.CodeUnsupported, string(x.route.resource))
@@ -110,8 +115,8 @@ func (s *Server) parseQuery(x *exchange) *verdict.Problem {
 		case isRead:
 			bad = verdict.Fail(unified.CodeInvalidParameter, verdict.Detail(x.q.capab, name))
 		case name == paramLimit:
-			n, err := strconv.Atoi(val)
-			if err != nil || n < 1 || n > unified.MaxLimit {
+			n, ok := parseLimit(val)
+			if !ok {
 				bad = verdict.Fail(unified.CodeInvalidParameter, paramLimit)
 				return
 			}
@@ -147,6 +152,12 @@ func (s *Server) parseQuery(x *exchange) *verdict.Problem {
 		}
 	}
 	return nil
+}
+
+// parseLimit reads a page size: 1..unified.MaxLimit.
+func parseLimit(v string) (int, bool) {
+	n, err := strconv.Atoi(v)
+	return n, err == nil && n >= 1 && n <= unified.MaxLimit
 }
 
 // normalizeFilter checks a filter's value: a standard filter against its

@@ -10,6 +10,7 @@ import (
 const (
 	routeRead         = "/v1/{connection_id}/{resource}/{id}"
 	routeSearch       = "/v1/{connection_id}/{resource}"
+	routeChanges      = "/v1/{connection_id}/{resource}/_changes"
 	routeCapabilities = "/v1/{connection_id}/capabilities"
 	routePassthrough  = "/v1/{connection_id}/passthrough/{path}"
 	routeOpenAPI      = "/v1/openapi.json"
@@ -32,7 +33,9 @@ type route struct {
 func (r route) public() bool { return r.template == routeOpenAPI }
 
 // unified reports whether the route reads unified records.
-func (r route) unified() bool { return r.template == routeRead || r.template == routeSearch }
+func (r route) unified() bool {
+	return r.template == routeRead || r.template == routeSearch || r.template == routeChanges
+}
 
 // parsePath splits the request path into a route. path is the normalised
 // path (fasthttp's Path) and original the path as sent, from which a
@@ -74,6 +77,10 @@ func parsePath(path, original []byte) (route, bool) {
 	switch {
 	case len(parts) == 2:
 		return route{template: routeSearch, connectionID: conn, resource: unified.ResourceType(parts[1])}, true
+	case len(parts) == 3 && string(parts[2]) == "_changes":
+		// FHIR ids cannot start with '_', so no record's read is shadowed
+		// (a bare "changes" could be an id).
+		return route{template: routeChanges, connectionID: conn, resource: unified.ResourceType(parts[1])}, true
 	case len(parts) == 3 && len(parts[2]) > 0 && bytes.IndexByte(parts[2], '/') < 0:
 		return route{template: routeRead, connectionID: conn, resource: unified.ResourceType(parts[1]), id: string(parts[2])}, true
 	}

@@ -77,7 +77,9 @@ type Server struct {
 	clock      clock.Clock
 	metrics    *metrics
 
-	cursors     *cursor.Sealer
+	cursors *cursor.Sealer
+	// changesTTL is how long a change feed's cursor stays valid.
+	changesTTL  time.Duration
 	keys        clientKeys
 	connections map[string]*connEntry
 	// sources are the HTTP clients of the connections' sources, one per
@@ -128,6 +130,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	if s.cursors, err = newCursorSealer(ctx, o.Config); err != nil {
 		return nil, err
+	}
+	s.changesTTL = config.DefaultChangesCursorTTL
+	if o.Config.Cursor != nil && o.Config.Cursor.ChangesTTL > 0 {
+		s.changesTTL = o.Config.Cursor.ChangesTTL.D()
 	}
 	s.sources = source.NewClients("Ferry/"+Version, o.Config.Limits.MaxUpstreamBodyBytes, s.clock)
 	if err := s.addConnections(providers); err != nil {

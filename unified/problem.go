@@ -31,6 +31,7 @@ const (
 	CodeInternal               Code = "internal"                // 500 a bug in Ferry
 	CodeMisdirectedRequest     Code = "misdirected_request"     // 421 this node's region does not serve the tenant: send the request to its home region
 	CodeRegionUnavailable      Code = "region_unavailable"      // 503 the tenant's home region could not be reached to forward the request
+	CodeChangesOverflow        Code = "changes_overflow"        // 409 more records share one change instant than a change cursor can tell apart
 )
 
 var codeStatus = map[Code]int{
@@ -43,6 +44,7 @@ var codeStatus = map[Code]int{
 	CodeUpstreamTimeout: 504, CodeInternal: 500,
 	CodeRateLimited: 429, CodeSourceRateLimited: 503,
 	CodeMisdirectedRequest: 421, CodeRegionUnavailable: 503,
+	CodeChangesOverflow: 409,
 }
 
 var codeTitle = map[Code]string{
@@ -70,6 +72,7 @@ var codeTitle = map[Code]string{
 	CodeSourceRateLimited:      "The source system's request budget is used up for now; retry after the time in Retry-After.",
 	CodeMisdirectedRequest:     "This region does not serve the tenant; send the request to the endpoint in X-Ferry-Home-Endpoint.",
 	CodeRegionUnavailable:      "The tenant's home region could not be reached.",
+	CodeChangesOverflow:        "More records share one change instant than the change feed can tell apart; search that instant with updated_gte, then poll from just after it.",
 }
 
 // Codes returns every problem code, for documentation and tests.

@@ -22,6 +22,20 @@ type List[T any] struct {
 	NextCursor string `json:"next_cursor,omitempty"`
 }
 
+// Changes is the envelope of a change-feed poll: the records created or
+// updated since the cursor (or since), oldest change first.
+type Changes[T any] struct {
+	// Data are the changed records of this poll, at most `limit`. Always an
+	// array; empty when nothing changed.
+	Data []T `json:"data"`
+	// NextCursor is where the next poll starts. Always present: a change
+	// feed has no last page.
+	NextCursor string `json:"next_cursor"`
+	// HasMore says more changes are already waiting: poll again at once
+	// rather than after the usual interval.
+	HasMore bool `json:"has_more"`
+}
+
 // FilterKind says how a filter's value is written and checked.
 type FilterKind string
 
@@ -38,6 +52,9 @@ const (
 	FilterToken FilterKind = "token"
 	// FilterString is free text the connector matches as its source does.
 	FilterString FilterKind = "string"
+	// FilterOrder names an order of the records; the only one is
+	// "updated_at", oldest change first.
+	FilterOrder FilterKind = "order"
 )
 
 // Filter is a search parameter of the unified API.
@@ -59,7 +76,13 @@ const (
 	FilterCode       = "code"
 	FilterCategory   = "category"
 	FilterStatus     = "status"
+	FilterSort       = "sort"
 )
+
+// SortUpdated is the value of the sort filter that orders records by the
+// time the source last changed them, oldest first. A connector that offers
+// it (and updated_gte) on a resource offers that resource's change feed.
+const SortUpdated = "updated_at"
 
 var standardFilters = []Filter{
 	{FilterPatientID, FilterID, "Only records of this patient (the patient's id on the same connection)."},
@@ -69,6 +92,7 @@ var standardFilters = []Filter{
 	{FilterCode, FilterToken, `Only records with this code: "code" or "system|code"; system may be a short name (loinc, snomed, rxnorm, icd10cm, cvx, ndc).`},
 	{FilterCategory, FilterToken, "Only records in this category (vital-signs, laboratory, problem-list-item…)."},
 	{FilterStatus, FilterToken, "Only records with this status (final, active, completed…)."},
+	{FilterSort, FilterOrder, `The records' order: "updated_at" is oldest change first.`},
 }
 
 // ReservedParams are query parameters every search accepts, handled by the
@@ -106,6 +130,8 @@ func NormalizeFilter(kind FilterKind, v string) (string, bool) {
 		return v, ValidDate(v)
 	case FilterToken:
 		return normalizeToken(v)
+	case FilterOrder:
+		return v, v == SortUpdated
 	case FilterString:
 		for i := 0; i < len(v); i++ {
 			if v[i] < 0x20 || v[i] == 0x7f {

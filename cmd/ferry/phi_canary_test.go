@@ -124,6 +124,8 @@ func TestPHICanary(t *testing.T) {
 		{"/observations?patient_id=" + pid + "&fields=value,code&limit=200", ""},
 		{"/observations?patient_id=ZQXCANARY-PID-7731", ""},
 		{"/documents?patient_id=" + pid + "&raw=true", ""},
+		{"/patients/_changes?since=2000-01-01T00:00:00Z&limit=200", pid},
+		{"/observations/_changes?since=2000-01-01T00:00:00Z&patient_id=" + pid + "&fields=value,code", ""},
 	} {
 		r := c.do("GET", c.conn+s.path, nil, "")
 		if r.status != 200 {

@@ -9,7 +9,7 @@ import (
 
 func TestAllergyCapability(t *testing.T) {
 	clinicalCapability(t, unified.Allergies,
-		[]string{"patient_id", "code", "category", "status", "date_gte", "date_lt", "updated_gte"},
+		[]string{"patient_id", "code", "category", "status", "date_gte", "date_lt", "updated_gte", "sort"},
 		[]string{"patient_id"})
 }
 

@@ -10,7 +10,7 @@ import (
 
 func TestAppointmentSearch(t *testing.T) {
 	adminCapability(t, unified.Appointments,
-		[]string{"patient_id", "date_gte", "date_lt", "status", "updated_gte"}, []string{"patient_id"})
+		[]string{"patient_id", "date_gte", "date_lt", "status", "updated_gte", "sort"}, []string{"patient_id"})
 	adminWantQuery(t, unified.Appointments,
 		map[string]string{"patient_id": "example", "date_gte": "2013-12", "date_lt": "2014", "status": "booked", "updated_gte": "2024-01-02"},
 		"Appointment",

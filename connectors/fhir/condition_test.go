@@ -10,7 +10,7 @@ import (
 
 func TestConditionCapability(t *testing.T) {
 	clinicalCapability(t, unified.Conditions,
-		[]string{"patient_id", "code", "category", "status", "date_gte", "date_lt", "updated_gte"},
+		[]string{"patient_id", "code", "category", "status", "date_gte", "date_lt", "updated_gte", "sort"},
 		[]string{"patient_id"})
 }
 

@@ -219,7 +219,7 @@ func (c *Connector) Search(ctx context.Context, req *connectors.SearchRequest) (
 	if limit <= 0 {
 		limit = unified.DefaultLimit
 	}
-	limit = min(limit, unified.MaxLimit)
+	limit = min(limit, connectors.MaxSearchLimit)
 
 	var tok pageToken
 	if req.PageToken != "" {

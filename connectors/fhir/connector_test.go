@@ -121,7 +121,7 @@ func TestMetadata(t *testing.T) {
 	if !ok || !rc.Read || !rc.Search || len(rc.RequiredParams) != 0 {
 		t.Errorf("patients capability %+v", rc)
 	}
-	if want := []string{"name", "birth_date", "identifier", "updated_gte"}; !slices.Equal(rc.SearchParams, want) {
+	if want := []string{"name", "birth_date", "identifier", "updated_gte", "sort"}; !slices.Equal(rc.SearchParams, want) {
 		t.Errorf("search params %v, want %v", rc.SearchParams, want)
 	}
 	if want := []string{"none", "bearer", "basic", "api_key"}; !slices.Equal(m.AuthKinds, want) {

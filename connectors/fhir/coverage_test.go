@@ -9,7 +9,7 @@ import (
 )
 
 func TestCoverageSearch(t *testing.T) {
-	adminCapability(t, unified.Coverages, []string{"patient_id", "status", "code", "updated_gte"}, []string{"patient_id"})
+	adminCapability(t, unified.Coverages, []string{"patient_id", "status", "code", "updated_gte", "sort"}, []string{"patient_id"})
 	adminWantQuery(t, unified.Coverages,
 		map[string]string{"patient_id": "5", "status": "active", "code": "http://terminology.hl7.org/CodeSystem/v3-ActCode|EHCPOL", "updated_gte": "2024-01-02"},
 		"Coverage",

@@ -14,7 +14,7 @@ import (
 
 func TestDiagnosticReportCapability(t *testing.T) {
 	careCapability(t, unified.DiagnosticReports,
-		[]string{"patient_id", "code", "category", "status", "date_gte", "date_lt", "updated_gte"},
+		[]string{"patient_id", "code", "category", "status", "date_gte", "date_lt", "updated_gte", "sort"},
 		[]string{"patient_id"})
 }
 

@@ -12,7 +12,7 @@ import (
 
 func TestDocumentCapability(t *testing.T) {
 	careCapability(t, unified.Documents,
-		[]string{"patient_id", "code", "category", "status", "date_gte", "date_lt", "updated_gte"},
+		[]string{"patient_id", "code", "category", "status", "date_gte", "date_lt", "updated_gte", "sort"},
 		[]string{"patient_id"})
 }
 

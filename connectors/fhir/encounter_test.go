@@ -13,7 +13,7 @@ import (
 
 func TestEncounterSearch(t *testing.T) {
 	adminCapability(t, unified.Encounters,
-		[]string{"patient_id", "date_gte", "date_lt", "status", "category", "code", "updated_gte"}, []string{"patient_id"})
+		[]string{"patient_id", "date_gte", "date_lt", "status", "category", "code", "updated_gte", "sort"}, []string{"patient_id"})
 	adminWantQuery(t, unified.Encounters,
 		map[string]string{
 			"patient_id": "p1", "date_gte": "2020-01-01", "date_lt": "2021-01-01T00:00:00Z", "status": "finished",

@@ -10,7 +10,7 @@ import (
 
 func TestImmunizationCapability(t *testing.T) {
 	clinicalCapability(t, unified.Immunizations,
-		[]string{"patient_id", "code", "status", "date_gte", "date_lt", "updated_gte"},
+		[]string{"patient_id", "code", "status", "date_gte", "date_lt", "updated_gte", "sort"},
 		[]string{"patient_id"})
 }
 

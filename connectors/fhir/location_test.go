@@ -9,7 +9,7 @@ import (
 )
 
 func TestLocationSearch(t *testing.T) {
-	adminCapability(t, unified.Locations, []string{"name", "identifier", "status", "updated_gte"}, nil)
+	adminCapability(t, unified.Locations, []string{"name", "identifier", "status", "updated_gte", "sort"}, nil)
 	adminWantQuery(t, unified.Locations,
 		map[string]string{"name": "South Wing", "identifier": "B1-S.F2", "status": "suspended", "updated_gte": "2024"},
 		"Location",

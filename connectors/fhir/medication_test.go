@@ -135,7 +135,7 @@ func carePage[U any](t *testing.T, resource unified.ResourceType, raw bool, entr
 
 func TestMedicationCapability(t *testing.T) {
 	careCapability(t, unified.Medications,
-		[]string{"patient_id", "code", "category", "status", "date_gte", "date_lt", "updated_gte"},
+		[]string{"patient_id", "code", "category", "status", "date_gte", "date_lt", "updated_gte", "sort"},
 		[]string{"patient_id"})
 }
 

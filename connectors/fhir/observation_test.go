@@ -239,7 +239,7 @@ func clinicalFilters(names ...string) map[string]string {
 
 func TestObservationCapability(t *testing.T) {
 	clinicalCapability(t, unified.Observations,
-		[]string{"patient_id", "code", "category", "status", "date_gte", "date_lt", "updated_gte"},
+		[]string{"patient_id", "code", "category", "status", "date_gte", "date_lt", "updated_gte", "sort"},
 		[]string{"patient_id"})
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 func TestOrganizationSearch(t *testing.T) {
-	adminCapability(t, unified.Organizations, []string{"name", "identifier", "updated_gte"}, nil)
+	adminCapability(t, unified.Organizations, []string{"name", "identifier", "updated_gte", "sort"}, nil)
 	adminWantQuery(t, unified.Organizations,
 		map[string]string{"name": "Burgers $UMC", "identifier": "urn:oid:2.16.528.1|91654", "updated_gte": "2024-01-02T03:04:05Z"},
 		"Organization",

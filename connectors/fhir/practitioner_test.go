@@ -85,7 +85,7 @@ func adminSource(id string) unified.Source {
 }
 
 func TestPractitionerSearch(t *testing.T) {
-	adminCapability(t, unified.Practitioners, []string{"name", "identifier", "updated_gte"}, nil)
+	adminCapability(t, unified.Practitioners, []string{"name", "identifier", "updated_gte", "sort"}, nil)
 	adminWantQuery(t, unified.Practitioners,
 		map[string]string{"name": "van den, Broek", "identifier": "http://hl7.org/fhir/sid/us-npi|120", "updated_gte": "2024-01-02"},
 		"Practitioner",

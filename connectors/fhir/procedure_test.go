@@ -10,7 +10,7 @@ import (
 
 func TestProcedureCapability(t *testing.T) {
 	careCapability(t, unified.Procedures,
-		[]string{"patient_id", "code", "category", "status", "date_gte", "date_lt", "updated_gte"},
+		[]string{"patient_id", "code", "category", "status", "date_gte", "date_lt", "updated_gte", "sort"},
 		[]string{"patient_id"})
 }
 

@@ -48,6 +48,15 @@ func register(m *resourceMap) {
 	if m.record == nil || m.page == nil {
 		panic("fhir: incomplete mapping: " + string(m.resource))
 	}
+	// Every resource that filters by last change can also be ordered by
+	// it: the two together are its change feed (the host's _changes
+	// route), so neither is declared without the other.
+	for _, p := range m.params {
+		if p.name == unified.FilterUpdatedGTE {
+			m.params = append(m.params, sortParam())
+			break
+		}
+	}
 	resourceMaps[m.resource] = m
 }
 
@@ -88,6 +97,7 @@ const (
 	paramDate                    // an exact date YYYY-MM-DD
 	paramDateGE                  // a lower bound: ge<date>
 	paramDateLT                  // an upper bound: lt<date>
+	paramSort                    // an order: "updated_at" becomes _sort=_lastUpdated
 )
 
 // searchParam is one unified filter of a resource and its FHIR translation.
@@ -107,6 +117,11 @@ func patientParam(fhirParam string, required bool) searchParam {
 
 func updatedParam() searchParam {
 	return searchParam{name: unified.FilterUpdatedGTE, fhir: "_lastUpdated", kind: paramDateGE}
+}
+
+// sortParam orders a search by meta.lastUpdated, oldest first.
+func sortParam() searchParam {
+	return searchParam{name: unified.FilterSort, fhir: "_sort", kind: paramSort}
 }
 
 func dateParams(fhirParam string) []searchParam {
@@ -243,6 +258,11 @@ func (p searchParam) value(v string) (string, error) {
 			return "", bad()
 		}
 		return v, nil
+	case paramSort:
+		if v != unified.SortUpdated {
+			return "", bad()
+		}
+		return "_lastUpdated", nil
 	case paramDateGE, paramDateLT:
 		if !unified.ValidDate(v) {
 			return "", bad()

@@ -32,6 +32,12 @@ func templates(s *Settings) []connectors.SourceTemplate {
 func (m *resourceMap) searchTemplate(s *Settings) *connectors.RequestTemplate {
 	t := &connectors.RequestTemplate{Path: m.fhirType, Header: acceptHeader()}
 	for _, p := range m.params {
+		if p.kind == paramSort {
+			// The value is translated, not prefixed, which a template
+			// cannot say: an ordered search (a change poll) is not
+			// prefetched.
+			continue
+		}
 		q := connectors.QueryTemplate{Name: p.fhir, Filter: p.name}
 		switch p.kind {
 		case paramString:

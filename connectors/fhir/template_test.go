@@ -33,6 +33,8 @@ func sampleFilter(p searchParam) string {
 		return "p-1"
 	case paramDate, paramDateGE, paramDateLT:
 		return "2024-03-07"
+	case paramSort:
+		return unified.SortUpdated
 	}
 	return `Smith, John $1|a\b`
 }
@@ -95,6 +97,9 @@ func TestTemplatesMatchRequests(t *testing.T) {
 					t.Fatalf("%s/%s search %v: %v", mode, r, params, err)
 				}
 				want, ok := tpl.Search.SearchRequest(params, 37)
+				if _, ordered := params[unified.FilterSort]; ordered && !ok {
+					continue // an ordered search is not prefetched: the template says so
+				}
 				if !ok || !sameRequest(tr.first, want) {
 					t.Errorf("%s/%s search %v:\n connector sent %+v\n template says  %+v", mode, r, params, tr.first, want)
 				}

@@ -303,7 +303,7 @@ func (c *Connector) Search(ctx context.Context, req *connectors.SearchRequest) (
 	if limit <= 0 {
 		limit = unified.DefaultLimit
 	}
-	limit = min(limit, unified.MaxLimit)
+	limit = min(limit, connectors.MaxSearchLimit)
 	var tok pageToken
 	if req.PageToken != "" {
 		if tok, err = parsePageToken(req.PageToken); err != nil {

@@ -207,7 +207,7 @@ func (h *Harness) SearchAll(resource unified.ResourceType, params map[string]str
 // every parameter is declared (standard filters are normalised as the host
 // does: "loinc|8867-4" reaches the connector as "http://loinc.org|8867-4"),
 // every required parameter is present on a first page, and the limit is
-// within 1..unified.MaxLimit (0 means the default). Each record returned is
+// within 1..connectors.MaxSearchLimit (0 means the default). Each record returned is
 // checked.
 func (h *Harness) SearchWith(ctx context.Context, req *connectors.SearchRequest) (*connectors.SearchResponse, error) {
 	h.t.Helper()
@@ -240,8 +240,8 @@ func (h *Harness) SearchWith(ctx context.Context, req *connectors.SearchRequest)
 	switch {
 	case req.Limit == 0:
 		req.Limit = unified.DefaultLimit
-	case req.Limit < 0 || req.Limit > unified.MaxLimit:
-		h.t.Fatalf("search of %s: limit %d is outside 1..%d", req.Resource, req.Limit, unified.MaxLimit)
+	case req.Limit < 0 || req.Limit > connectors.MaxSearchLimit:
+		h.t.Fatalf("search of %s: limit %d is outside 1..%d", req.Resource, req.Limit, connectors.MaxSearchLimit)
 	}
 	req.Params, req.ConnectionID, req.Transport = params, h.ConnectionID, h.transport()
 	resp, err := h.Connector.Search(ctx, req)

@@ -61,6 +61,10 @@ type Cursor struct {
 	Keys []CursorKey `json:"keys"`
 	// TTL is how long a cursor stays valid. Default "1h"; at most "24h".
 	TTL Duration `json:"ttl,omitempty"`
+	// ChangesTTL is how long a change feed's cursor stays valid: a client
+	// holds it between polls, and through its own outages. Default "168h";
+	// at most "720h". Keys cannot be dropped before it has passed.
+	ChangesTTL Duration `json:"changes_ttl,omitempty"`
 }
 
 // CursorKey is one cursor sealing key.

@@ -32,6 +32,8 @@ const (
 	DefaultAPIKeyHeader         = "X-API-Key"
 	DefaultCursorTTL            = time.Hour
 	MaxCursorTTL                = 24 * time.Hour
+	DefaultChangesCursorTTL     = 7 * 24 * time.Hour
+	MaxChangesCursorTTL         = 30 * 24 * time.Hour
 	maxConfigBytes              = 8 << 20
 )
 
@@ -97,6 +99,9 @@ func (c *Config) applyDefaults(dir string) {
 	}
 	if c.Cursor != nil && c.Cursor.TTL == 0 {
 		c.Cursor.TTL = Duration(DefaultCursorTTL)
+	}
+	if c.Cursor != nil && c.Cursor.ChangesTTL == 0 {
+		c.Cursor.ChangesTTL = Duration(DefaultChangesCursorTTL)
 	}
 	for i := range c.Connections {
 		cn := &c.Connections[i]
@@ -284,6 +289,9 @@ func (v *validator) checkCursor(c *Config) {
 	}
 	if c.Cursor.TTL < 0 || c.Cursor.TTL.D() > MaxCursorTTL {
 		v.add("$.cursor.ttl", fmt.Sprintf("must be between 0 and %s", MaxCursorTTL))
+	}
+	if c.Cursor.ChangesTTL < 0 || c.Cursor.ChangesTTL.D() > MaxChangesCursorTTL {
+		v.add("$.cursor.changes_ttl", fmt.Sprintf("must be between 0 and %s", MaxChangesCursorTTL))
 	}
 }
 

@@ -77,7 +77,24 @@ type State struct {
 	Limit     int               `json:"l"`
 	Raw       bool              `json:"r,omitempty"`
 	Fields    []string          `json:"f,omitempty"`
+	// Changes is a change feed's position; nil for a search's cursor.
+	Changes *Changes `json:"c,omitempty"`
 }
+
+// Changes is where a change feed stands: the watermark (the source's
+// last-changed time of the newest record returned) and, because records
+// may share that instant, which of those at it were already returned.
+type Changes struct {
+	Watermark string `json:"w"`
+	// Seen holds a SeenHashLen-byte hash of the id of every record returned
+	// whose last change is exactly the watermark.
+	Seen []byte `json:"s,omitempty"`
+}
+
+// SeenHashLen is the length of one id's hash in Changes.Seen: 48 bits keep
+// the chance that two ids of one instant collide below 1e-9 for the
+// hundreds a cursor can hold, which 8-byte hashes would not fit.
+const SeenHashLen = 6
 
 // envelope is the sealed plaintext: the state and its expiry.
 type envelope struct {
@@ -141,9 +158,19 @@ func New(keys []Key, ttl time.Duration) (*Sealer, error) {
 	return s, nil
 }
 
-// Seal returns the cursor for st under binding b.
+// Seal returns the cursor for st under binding b, valid for the sealer's
+// TTL.
 func (s *Sealer) Seal(b Binding, st State) (string, error) {
-	plain, err := json.Marshal(&envelope{Expires: s.now().Add(s.ttl).Unix(), State: st})
+	return s.SealFor(b, st, s.ttl)
+}
+
+// SealFor returns the cursor for st under binding b, valid for ttl: a
+// change feed's cursor is held between polls for far longer than a page's.
+func (s *Sealer) SealFor(b Binding, st State, ttl time.Duration) (string, error) {
+	if ttl <= 0 {
+		return "", errors.New("cursor: ttl must be positive")
+	}
+	plain, err := json.Marshal(&envelope{Expires: s.now().Add(ttl).Unix(), State: st})
 	if err != nil {
 		return "", err
 	}

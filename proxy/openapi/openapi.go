@@ -107,7 +107,7 @@ func build(srcDir, version string) (*document, []string, error) {
 	for _, f := range unified.StandardFilters() {
 		d.Components.Parameters["filter_"+f.Name] = filterParameter(f, pd)
 	}
-	for _, st := range errorStatuses {
+	for _, st := range append(errorStatuses, changesOverflowStatus) {
 		d.Components.Responses["Problem"+strconv.Itoa(st)] = problemResponse(st)
 	}
 	for _, t := range []reflect.Type{reflect.TypeFor[unified.Problem](), reflect.TypeFor[unified.Capabilities]()} {
@@ -178,6 +178,10 @@ func addResource(d *document, s *schemas, r unified.ResourceType) error {
 	if err != nil {
 		return err
 	}
+	changes, err := s.changes(t)
+	if err != nil {
+		return err
+	}
 	name := typeName(t)
 	d.Tags = append(d.Tags, tag{string(r), s.out[name].Description})
 	fields := &parameter{
@@ -213,6 +217,7 @@ func addResource(d *document, s *schemas, r unified.ResourceType) error {
 			Security:    scope,
 		},
 	}
+	d.Paths["/v1/{connection_id}/"+string(r)+"/_changes"] = changesPath(r, name, changes, fields, scope)
 	d.Paths["/v1/{connection_id}/"+string(r)+"/{id}"] = &pathItem{
 		Parameters: []*parameter{{Ref: ref("parameters", "connection_id")}, {Ref: ref("parameters", "id")}},
 		Get: &operation{

@@ -212,23 +212,34 @@ func (s *schemas) enum(t reflect.Type) (*schema, error) {
 // list is the schema of unified.List[T] for the records of item, as the
 // component <item>List.
 func (s *schemas) list(item reflect.Type) (string, error) {
+	return s.envelope(item, reflect.TypeFor[unified.List[json.RawMessage]](), "List", "A page of %s records. ")
+}
+
+// changes is the schema of a change poll's answer of item records.
+func (s *schemas) changes(item reflect.Type) (string, error) {
+	return s.envelope(item, reflect.TypeFor[unified.Changes[json.RawMessage]](), "Changes", "The changed %s records of one poll. ")
+}
+
+// envelope names and records the schema of env, a generic envelope with a
+// data array, holding item records.
+func (s *schemas) envelope(item, env reflect.Type, suffix, intro string) (string, error) {
 	itemRef, err := s.of(item)
 	if err != nil {
 		return "", err
 	}
 	// Type arguments do not change the envelope: take its fields from any
 	// instantiation, and the items from item.
-	env, err := s.object(reflect.TypeFor[unified.List[json.RawMessage]]())
+	sc, err := s.object(env)
 	if err != nil {
 		return "", err
 	}
-	data := env.Properties["data"]
+	data := sc.Properties["data"]
 	if data == nil || data.Type != "array" {
-		return "", fmt.Errorf("openapi: unified.List has no data array")
+		return "", fmt.Errorf("openapi: %s has no data array", env)
 	}
 	data.Items = itemRef
-	name := typeName(item) + "List"
-	env.Description = fmt.Sprintf("A page of %s records. %s", typeName(item), env.Description)
-	s.out[name] = env
+	name := typeName(item) + suffix
+	sc.Description = fmt.Sprintf(intro, typeName(item)) + sc.Description
+	s.out[name] = sc
 	return name, nil
 }

@@ -90,7 +90,8 @@
 // A parameter given twice must match both times; values separated by
 // commas match if any does; a backslash escapes ',', '|', '$' and itself
 // inside a value. An empty value filters nothing. _count (default 20, at
-// most 200; 0 gives the total only) and _offset page the matches, and the
+// most 200; 0 gives the total only) and _offset page the matches,
+// _sort=_lastUpdated orders them oldest change first (no other order), and the
 // next link carries them (unless Options.OmitNextLinks). Like a strict
 // server, the sandbox answers 400 with an OperationOutcome to a parameter
 // it does not know, a modifier (code:text), an _include it does not

@@ -1039,3 +1039,43 @@ func BenchmarkSearch(b *testing.B) {
 		}
 	}
 }
+
+// TestSortByLastUpdated: _sort=_lastUpdated gives the same matches, oldest
+// change first, and is the only order offered.
+func TestSortByLastUpdated(t *testing.T) {
+	s := New(Options{})
+	pid := s.PatientIDs()[0]
+	type stamped struct {
+		Entry []struct {
+			Resource struct {
+				ID   string `json:"id"`
+				Meta struct {
+					LastUpdated string `json:"lastUpdated"`
+				} `json:"meta"`
+			} `json:"resource"`
+		} `json:"entry"`
+	}
+	search := func(q string) stamped {
+		status, body, _ := get(t, s.Handler(), Prefix+"/Observation?patient="+pid+"&_count=200"+q)
+		var b stamped
+		if status != http.StatusOK || json.Unmarshal(body, &b) != nil {
+			t.Fatalf("%s: %d %s", q, status, body)
+		}
+		return b
+	}
+	plain, sorted := search(""), search("&_sort=_lastUpdated")
+	if len(plain.Entry) < 2 || len(sorted.Entry) != len(plain.Entry) {
+		t.Fatalf("%d sorted, %d unsorted matches", len(sorted.Entry), len(plain.Entry))
+	}
+	var prev string
+	for i, e := range sorted.Entry {
+		at := e.Resource.Meta.LastUpdated
+		if at == "" || at < prev {
+			t.Fatalf("entry %d at %q after %q", i, at, prev)
+		}
+		prev = at
+	}
+	if status, _, _ := get(t, s.Handler(), Prefix+"/Observation?patient="+pid+"&_sort=date"); status != http.StatusBadRequest {
+		t.Errorf("_sort=date: status %d, want 400", status)
+	}
+}
