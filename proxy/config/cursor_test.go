@@ -28,7 +28,7 @@ func TestCursorSection(t *testing.T) {
 	c, probs := mutated(t, func(m map[string]any) {
 		m["cursor"] = map[string]any{"keys": []any{map[string]any{"id": "k1", "secret_ref": "env:FERRY_CURSOR_KEY"}}}
 	})
-	if len(probs) != 0 || c.Cursor.TTL.D().String() != "1h0m0s" {
+	if len(probs) != 0 || c.Cursor.TTL.D().String() != "1h0m0s" || c.Cursor.ChangesTTL.D().String() != "168h0m0s" {
 		t.Fatalf("valid cursor section: %v", probs)
 	}
 	_, probs = mutated(t, func(m map[string]any) {
@@ -36,9 +36,9 @@ func TestCursorSection(t *testing.T) {
 			map[string]any{"id": "K1", "secret_ref": "env:A"},
 			map[string]any{"id": "k2", "secret_ref": "vault:x"},
 			map[string]any{"id": "k2", "secret_ref": "env:B"},
-		}, "ttl": "48h"}
+		}, "ttl": "48h", "changes_ttl": "721h"}
 	})
-	for _, path := range []string{"$.cursor.keys[0].id", "$.cursor.keys[1].secret_ref", "$.cursor.keys[2].id", "$.cursor.ttl"} {
+	for _, path := range []string{"$.cursor.keys[0].id", "$.cursor.keys[1].secret_ref", "$.cursor.keys[2].id", "$.cursor.ttl", "$.cursor.changes_ttl"} {
 		if probs[path] == "" {
 			t.Errorf("no problem at %s (got %v)", path, probs)
 		}
