@@ -98,8 +98,14 @@ type Event struct {
 
 // EventData is the records of an event, in the same unified types as reads.
 type EventData struct {
-	Patient          *Patient          `json:"patient,omitempty"`
-	Encounter        *Encounter        `json:"encounter,omitempty"`
-	Observation      *Observation      `json:"observation,omitempty"`
+	// Patient is the patient the event is about, as the source described
+	// them in the message.
+	Patient *Patient `json:"patient,omitempty"`
+	// Encounter is the visit of an encounter.* event.
+	Encounter *Encounter `json:"encounter,omitempty"`
+	// Observation is the result of an observation.created event.
+	Observation *Observation `json:"observation,omitempty"`
+	// DiagnosticReport is the report of a diagnostic_report.created
+	// event, its Results referencing the observations delivered before it.
 	DiagnosticReport *DiagnosticReport `json:"diagnostic_report,omitempty"`
 }

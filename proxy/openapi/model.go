@@ -9,6 +9,8 @@ type document struct {
 	Servers    []server             `json:"servers"`
 	Tags       []tag                `json:"tags"`
 	Paths      map[string]*pathItem `json:"paths"`
+	// Webhooks are the requests Ferry makes to its clients (events).
+	Webhooks   map[string]*pathItem `json:"webhooks,omitempty"`
 	Components components           `json:"components"`
 	Security   []securityReq        `json:"security"`
 }
