@@ -30,9 +30,10 @@ build:
 		$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ferry-connector-$$c ./cmd/ferry-connector-$$c || exit 1; \
 	done
 
-## demo: the gateway, the FHIR plugin and a sandbox FHIR source, on 127.0.0.1:8080
+## demo: the gateway, the FHIR plugin and a sandbox FHIR source, on 127.0.0.1:8080; with
+## --events, an HL7 v2 feed, a sandbox sender and a receiver printing verified webhooks
 demo: build
-	$(BIN)/ferry demo
+	$(BIN)/ferry demo --events
 
 ## test-deps: the pinned npm test peers (Medplum FHIR server, Redocly's OpenAPI linter, the
 ## webhook receiver verifying deliveries with standardwebhooks) and

@@ -317,3 +317,18 @@ func TestEventsSIGKILL(t *testing.T) {
 		t.Fatalf("the message in flight at the kill was acknowledged: %+v", attempts)
 	}
 }
+
+// TestEventsDemo runs `ferry demo --events` (what `make demo` runs): the
+// sandbox sender's four messages are acknowledged AA and their six events
+// reach the demo receiver, signatures verified.
+func TestEventsDemo(t *testing.T) {
+	listen, admin := freePort(t), freePort(t)
+	f := startFerry(t, "demo", "--events", "--listen", listen, "--admin-listen", admin)
+	waitFor(t, func() bool { return strings.Contains(f.stderr.String(), "ADT^A03^ADT_A03 -> AA") }, 30*time.Second)
+	if n := strings.Count(f.stderr.String(), "webhook (signature verified)"); n != 6 {
+		t.Fatalf("%d verified deliveries, want 6:\n%s", n, f.stderr.String())
+	}
+	if strings.Count(f.stderr.String(), "-> AA") != 4 {
+		t.Fatalf("not every message acknowledged AA:\n%s", f.stderr.String())
+	}
+}
