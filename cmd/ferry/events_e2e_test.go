@@ -171,6 +171,14 @@ func TestEventsFaults(t *testing.T) {
 		msgs := feedMessages("OK", 6)
 		allAccepted(t, testpeer.SendHL7(t, fx.feed, msgs, 3*time.Second, 100*time.Millisecond, 5), 6)
 		checkExactlyOnce(t, fx.recv, "/a", msgs)
+		_, metrics := get(t, "http://"+fx.admin+"/metrics", "")
+		for _, want := range []string{`ferry_feed_messages_total{ack="AA",connection="adt"} 6`,
+			`ferry_webhook_deliveries_total{client="demo-app",outcome="delivered",tenant="demo",webhook="a"} 6`,
+			`ferry_webhook_delivery_seconds_sum{client="demo-app",tenant="demo",webhook="b"}`} {
+			if !strings.Contains(string(metrics), want) {
+				t.Fatalf("/metrics lacks %s", want)
+			}
+		}
 		// The full payload carries the records; ids does not.
 		for _, d := range fx.recv.Deliveries(t) {
 			_, hasData := d.Body["data"]
