@@ -130,7 +130,7 @@ func TestEventTypes(t *testing.T) {
 func TestEventRefusals(t *testing.T) {
 	c := newTestConnector(t, `{}`)
 	for name, msg := range map[string]string{
-		"garbage":        "hello",
+		"garbage":         "hello",
 		"ADT without PID": "MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5.1\rPV1|1|I",
 		"A01 without PV1": "MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5.1\rPID|1||X1",
 		"A40 without MRG": "MSH|^~\\&|A|B|C|D|20260101||ADT^A40|1|P|2.5.1\rPID|1||X1",
