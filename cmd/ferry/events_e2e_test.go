@@ -188,6 +188,19 @@ func TestEventsFaults(t *testing.T) {
 		}
 	})
 
+	t.Run("medplum sender", func(t *testing.T) {
+		// @medplum/hl7's Hl7Client as the engine, the receiver down for a
+		// while: the same guarantee.
+		fx.recv.Down(t, time.Second)
+		msgs := feedMessages("MPL", 3)
+		attempts := testpeer.SendHL7Medplum(t, fx.feed, msgs, 3*time.Second, 300*time.Millisecond, 30)
+		allAccepted(t, attempts, 3)
+		if attempts[0].Ack != "AE" {
+			t.Fatalf("first attempt while the receiver was down: %+v", attempts[0])
+		}
+		checkExactlyOnce(t, fx.recv, "/a", append(feedMessages("OK", 6), msgs...))
+	})
+
 	t.Run("receiver down", func(t *testing.T) {
 		fx.recv.Down(t, 2*time.Second)
 		msgs := feedMessages("DOWN", 4)
@@ -196,7 +209,7 @@ func TestEventsFaults(t *testing.T) {
 		if attempts[0].Ack != "AE" {
 			t.Fatalf("first attempt while the receiver was down: %+v", attempts[0])
 		}
-		checkExactlyOnce(t, fx.recv, "/a", append(feedMessages("OK", 6), msgs...))
+		checkExactlyOnce(t, fx.recv, "/a", slices.Concat(feedMessages("OK", 6), feedMessages("MPL", 3), msgs))
 	})
 
 	t.Run("receiver slow past the budget", func(t *testing.T) {
@@ -295,7 +308,7 @@ func TestEventsFaults(t *testing.T) {
 			return len(after) == len(before) && !slices.ContainsFunc(after, func(p int) bool { return slices.Contains(before, p) })
 		}, 10*time.Second)
 		var all []string
-		for _, batch := range [][]string{feedMessages("OK", 6), feedMessages("DOWN", 4), feedMessages("SLOW", 3),
+		for _, batch := range [][]string{feedMessages("OK", 6), feedMessages("MPL", 3), feedMessages("DOWN", 4), feedMessages("SLOW", 3),
 			feedMessages("SPLIT", 3), feedMessages("AFTER", 1), msgs} {
 			all = append(all, batch...)
 		}

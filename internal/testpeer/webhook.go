@@ -156,10 +156,36 @@ func SendHL7(t testing.TB, addr string, messages []string, ackTimeout, resend ti
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runSender(t, exec.Command("/usr/bin/python3", filepath.Join(root, "testdata/peers/hl7-sender/sender.py")),
+		addr, messages, ackTimeout, resend, tries)
+}
+
+// SendHL7Medplum is SendHL7 with @medplum/hl7's Hl7Client as the sender
+// (testdata/peers/medplum/hl7-sender.mjs).
+func SendHL7Medplum(t testing.TB, addr string, messages []string, ackTimeout, resend time.Duration, tries int) []SendAttempt {
+	t.Helper()
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, medplumDir)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@medplum", "hl7", "package.json")); err != nil {
+		t.Fatalf("@medplum/hl7 not installed (%v): run 'make test-deps'", err)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node not found: %v", err)
+	}
+	cmd := exec.Command(node, filepath.Join(dir, "hl7-sender.mjs"))
+	cmd.Dir = dir
+	return runSender(t, cmd, addr, messages, ackTimeout, resend, tries)
+}
+
+func runSender(t testing.TB, cmd *exec.Cmd, addr string, messages []string, ackTimeout, resend time.Duration, tries int) []SendAttempt {
+	t.Helper()
 	host, port, _ := strings.Cut(addr, ":")
 	in, _ := json.Marshal(messages)
-	cmd := exec.Command("/usr/bin/python3", filepath.Join(root, "testdata/peers/hl7-sender/sender.py"), host, port,
-		fmt.Sprint(ackTimeout.Seconds()), fmt.Sprint(resend.Seconds()), fmt.Sprint(tries))
+	cmd.Args = append(cmd.Args, host, port, fmt.Sprint(ackTimeout.Seconds()), fmt.Sprint(resend.Seconds()), fmt.Sprint(tries))
 	cmd.Stdin = bytes.NewReader(in)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -172,7 +198,7 @@ func SendHL7(t testing.TB, addr string, messages []string, ackTimeout, resend ti
 		}
 	}
 	if runErr != nil && len(out) == 0 {
-		t.Fatalf("python3-hl7 sender: %v\n%s", runErr, stderr.String())
+		t.Fatalf("HL7 sender %s: %v\n%s", filepath.Base(cmd.Args[1]), runErr, stderr.String())
 	}
 	return out
 }
