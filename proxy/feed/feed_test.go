@@ -289,3 +289,37 @@ func TestBreakerRefusesFast(t *testing.T) {
 		t.Fatalf("the endpoint was called %d times; the breaker should open after 2", hits.Load())
 	}
 }
+
+// brokenMapper stands for a plugin that fails (crashed, or answered what the
+// host refuses): faults the real connector cannot be made to produce.
+type brokenMapper struct{ events []string }
+
+func (b brokenMapper) MapEvent(context.Context, *connectors.MapEventRequest) (*connectors.MapEventResponse, error) {
+	if b.events == nil {
+		return nil, &connectors.Error{Code: connectors.CodeInternal}
+	}
+	out := &connectors.MapEventResponse{}
+	for _, e := range b.events {
+		out.Events = append(out.Events, json.RawMessage(e))
+	}
+	return out, nil
+}
+
+func TestMapperFailuresAreAE(t *testing.T) {
+	fx := startFeed(t, nil)
+	for name, m := range map[string]brokenMapper{
+		"plugin down":      {},
+		"unknown type":     {events: []string{`{"type":"encounter.exploded","connection_id":"adt","records":[]}`}},
+		"other connection": {events: []string{`{"type":"patient.updated","connection_id":"other","records":[]}`}},
+		"unknown field":    {events: []string{`{"type":"patient.updated","connection_id":"adt","records":[],"extra":1}`}},
+		"not JSON":         {events: []string{`{`}},
+	} {
+		fx.feed.o.Mapper = m
+		if got := send(t, dial(t, fx.addr), adt("A01", "C-"+name, "EPICADT")); got != AckError {
+			t.Errorf("%s: %q", name, got)
+		}
+	}
+	if n := len(fx.recv.deliveries()); n != 0 {
+		t.Fatalf("%d deliveries of refused events", n)
+	}
+}
