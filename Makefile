@@ -76,13 +76,15 @@ fuzz:
 	done
 
 ## bench: the side-by-side table (direct / nginx / bare fasthttp proxy / Ferry, see
-## docs/performance.md; raw CSV under bench/results/), then the hot-path micro-benchmarks.
+## docs/performance.md; raw CSV under bench/results/), then the hot-path micro-benchmarks,
+## then the events workload (ADT over MLLP to a feed, open loop, a receiver answering at once).
 ## nginx comes with the Debian peers. BENCHFLAGS go to ferry-bench, e.g.
 ## BENCHFLAGS='-workloads W1,W3 -profile'.
 BENCHFLAGS ?=
 bench: debian-peers
 	$(GO) run ./bench/cmd/ferry-bench $(BENCHFLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/hotpath/
+	$(GO) test -run '^$$' -bench FeedOpenLoop -benchtime 1x ./bench/
 
 ## bench-micro: every Go micro-benchmark of every module
 bench-micro:
