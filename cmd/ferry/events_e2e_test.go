@@ -37,9 +37,8 @@ const (
 	eventSecretNew = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
 )
 
-// eventsConfig is the demo config with an hl7v2 connection "adt" whose feed
-// listens at feedAddr, and two webhooks of the demo client: "a" (encounter
-// and patient events, ids payload) and "b" (every event, full payload).
+// eventsConfig is the demo config with addEvents' connection and webhooks,
+// written to a file.
 func eventsConfig(t *testing.T, listen, admin, feedAddr, receiverURL string, budget time.Duration) string {
 	t.Helper()
 	bin := binaries(t)
@@ -47,38 +46,49 @@ func eventsConfig(t *testing.T, listen, admin, feedAddr, receiverURL string, bud
 	if err != nil {
 		t.Fatal(err)
 	}
-	hl7Path := filepath.Join(bin, "ferry-connector-hl7v2")
-	hl7Sum, err := fileSHA256(hl7Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgJSON := demoConfig(listen, admin, filepath.Join(bin, "ferry-connector-fhir"), fhirSum, "http://127.0.0.1:1/fhir")
-	cfgJSON = withHL7Connection(cfgJSON, hl7Path, hl7Sum, "mllp://127.0.0.1:1")
 	var cfg map[string]any
-	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+	if err := json.Unmarshal(demoConfig(listen, admin, filepath.Join(bin, "ferry-connector-fhir"), fhirSum, "http://127.0.0.1:1/fhir"), &cfg); err != nil {
 		t.Fatal(err)
 	}
-	conns := cfg["connections"].([]any)
-	hl7 := conns[len(conns)-1].(map[string]any)
-	hl7["id"] = "adt"
-	hl7["settings"] = map[string]any{"id_authority": map[string]any{"namespace": "RIVERSIDE"}}
-	hl7["feed"] = map[string]any{"listen": feedAddr, "sending_application": "EPICADT", "sending_facility": "RIVERSIDE",
-		"ack_budget": budget.String(), "frame_timeout": "2s", "max_frame_bytes": 65536}
-	secrets := []string{"literal:" + eventSecretOld, "literal:" + eventSecretNew}
-	cl := cfg["clients"].([]any)[0].(map[string]any)
-	cl["connections"] = []string{demoConn, "adt"}
-	cl["webhooks"] = []any{
-		map[string]any{"id": "a", "url": receiverURL + "/a", "event_types": []string{"encounter.*", "patient.*"},
-			"secret_refs": secrets, "allow_private_network": true, "breaker_failures": 1000},
-		map[string]any{"id": "b", "url": receiverURL + "/b", "payload": "full", "connections": []string{"adt"},
-			"secret_refs": secrets, "allow_private_network": true, "breaker_failures": 1000},
-	}
+	addEvents(t, feedAddr, receiverURL, budget)(cfg)
 	path := filepath.Join(t.TempDir(), "ferry.json")
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// addEvents adds to a demo config the HL7 v2 plugin, an hl7v2 connection
+// "adt" whose feed listens at feedAddr, and two webhooks of the demo
+// client: "a" (encounter and patient events, ids payload) and "b" (every
+// event, full payload).
+func addEvents(t *testing.T, feedAddr, receiverURL string, budget time.Duration) func(cfg map[string]any) {
+	t.Helper()
+	hl7Path := filepath.Join(binaries(t), "ferry-connector-hl7v2")
+	hl7Sum, err := fileSHA256(hl7Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(cfg map[string]any) {
+		cfg["plugins"] = append(cfg["plugins"].([]any), map[string]any{"kind": "hl7v2", "path": hl7Path, "sha256": hl7Sum})
+		cfg["connections"] = append(cfg["connections"].([]any), map[string]any{
+			"id": "adt", "tenant": demoTenant, "connector": "hl7v2", "base_url": "mllp://127.0.0.1:1",
+			"auth": map[string]any{"kind": "none"}, "allow_insecure_http": true, "allow_private_network": true,
+			"settings": map[string]any{"id_authority": map[string]any{"namespace": "RIVERSIDE"}},
+			"feed": map[string]any{"listen": feedAddr, "sending_application": "EPICADT", "sending_facility": "RIVERSIDE",
+				"ack_budget": budget.String(), "frame_timeout": "2s", "max_frame_bytes": 65536},
+		})
+		secrets := []string{"literal:" + eventSecretOld, "literal:" + eventSecretNew}
+		cl := cfg["clients"].([]any)[0].(map[string]any)
+		cl["connections"] = []string{demoConn, "adt"}
+		cl["webhooks"] = []any{
+			map[string]any{"id": "a", "url": receiverURL + "/a", "event_types": []string{"encounter.*", "patient.*"},
+				"secret_refs": secrets, "allow_private_network": true, "breaker_failures": 1000},
+			map[string]any{"id": "b", "url": receiverURL + "/b", "payload": "full", "connections": []string{"adt"},
+				"secret_refs": secrets, "allow_private_network": true, "breaker_failures": 1000},
+		}
+	}
 }
 
 // feedMessages are n ADT messages (A01, A08, A03 in turn) with control ids
@@ -99,6 +109,8 @@ func feedMessages(prefix string, n int) []string {
 // eventsFixture is a running ferry with its feed and receiver.
 type eventsFixture struct {
 	f                     *proc
+	pid                   int // ferry's process id (under strace, not strace's)
+	traced                *tracedFerry
 	cfg, feed, admin, api string
 	recv                  *testpeer.WebhookReceiver
 }
@@ -109,8 +121,36 @@ func startEvents(t *testing.T, budget time.Duration) *eventsFixture {
 	fx := &eventsFixture{api: freePort(t), admin: freePort(t), feed: freePort(t), recv: recv}
 	fx.cfg = eventsConfig(t, fx.api, fx.admin, fx.feed, recv.URL, budget)
 	fx.f = startFerry(t, "serve", "--config", fx.cfg)
+	fx.pid = fx.f.cmd.Process.Pid
 	waitHTTP(t, "http://"+fx.admin+"/readyz", 200, 30*time.Second)
 	return fx
+}
+
+// startTracedEvents is startEvents with ferry under strace (the PHI
+// canary's harness), so a test can check it wrote no file.
+func startTracedEvents(t *testing.T, budget time.Duration) *eventsFixture {
+	t.Helper()
+	if _, err := os.Stat(straceBin); err != nil {
+		t.Fatalf("%s not found (%v): run `make test-deps`", straceBin, err)
+	}
+	recv := testpeer.StartWebhookReceiver(t, eventSecretOld, eventSecretNew)
+	feed := freePort(t)
+	tf := startTracedFerry(t, "http://127.0.0.1:1/fhir", addEvents(t, feed, recv.URL, budget))
+	return &eventsFixture{f: tf.proc, pid: tf.ferryPID, traced: tf, feed: feed, admin: tf.admin, api: tf.listen, recv: recv}
+}
+
+// noFileWritten stops the traced ferry and checks strace saw no file
+// written.
+func (fx *eventsFixture) noFileWritten(t *testing.T) {
+	t.Helper()
+	fx.traced.stop(t)
+	trace, err := os.ReadFile(fx.traced.trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if writes, _ := fileWrites(string(trace), fx.traced.allow()); len(writes) > 0 {
+		t.Fatalf("ferry wrote files: %v", writes)
+	}
 }
 
 // checkExactlyOnce checks that, after deduplication by webhook-id, path
@@ -165,7 +205,7 @@ func allAccepted(t *testing.T, attempts []testpeer.SendAttempt, n int) {
 }
 
 func TestEventsFaults(t *testing.T) {
-	fx := startEvents(t, 800*time.Millisecond)
+	fx := startTracedEvents(t, 800*time.Millisecond)
 
 	t.Run("delivered", func(t *testing.T) {
 		msgs := feedMessages("OK", 6)
@@ -295,7 +335,7 @@ func TestEventsFaults(t *testing.T) {
 		done := make(chan []testpeer.SendAttempt)
 		go func() { done <- testpeer.SendHL7(t, fx.feed, msgs, 3*time.Second, 300*time.Millisecond, 40) }()
 		time.Sleep(300 * time.Millisecond)
-		before := childPIDs(t, fx.f.cmd.Process.Pid)
+		before := childPIDs(t, fx.pid)
 		for _, pid := range before {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
@@ -304,7 +344,7 @@ func TestEventsFaults(t *testing.T) {
 		// the budget. Either way none is lost or acknowledged undelivered.
 		allAccepted(t, <-done, 9)
 		waitFor(t, func() bool {
-			after := childPIDs(t, fx.f.cmd.Process.Pid)
+			after := childPIDs(t, fx.pid)
 			return len(after) == len(before) && !slices.ContainsFunc(after, func(p int) bool { return slices.Contains(before, p) })
 		}, 10*time.Second)
 		var all []string
@@ -315,6 +355,9 @@ func TestEventsFaults(t *testing.T) {
 		checkExactlyOnce(t, fx.recv, "/a", all)
 		checkExactlyOnce(t, fx.recv, "/b", all)
 	})
+
+	// Through every fault above, Ferry wrote no file.
+	fx.noFileWritten(t)
 }
 
 // TestEventsSIGKILL kills ferry while a message is being delivered; a new
