@@ -50,8 +50,9 @@ func (r *MapEventResponse) Release() {
 }
 
 // MaxEventsPerMessage bounds the events of one message: they travel in one
-// Result, whose records are capped (an ORU^R01 with more results than this
-// is refused as a whole, and its sender keeps it).
+// Result, whose records are capped. A message with more (an ORU^R01 with
+// about 200 results) fails as internal: the feed answers AE and its sender
+// keeps it, rather than AR, which would have it dropped.
 const MaxEventsPerMessage = maxRecords
 
 // The MapEventRequest fields, from proto/connector.proto.
@@ -142,7 +143,9 @@ func (pe *pluginEnd) mapEvent(ctx context.Context, req *MapEventRequest) ([]json
 		return nil, err
 	}
 	if len(resp.Events) > MaxEventsPerMessage {
-		return nil, Errorf(CodeInvalidArgument, "a message gave %d events, over the limit of %d", len(resp.Events), MaxEventsPerMessage)
+		// Not invalid_argument: the message is good, Ferry cannot carry it.
+		// Internal keeps it at the sender (AE) instead of rejecting it.
+		return nil, Errorf(CodeInternal, "a message gave %d events, over the limit of %d", len(resp.Events), MaxEventsPerMessage)
 	}
 	return resp.Events, nil
 }

@@ -129,3 +129,22 @@ func TestMapEventNotAnnounced(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// manyEvents answers more events than a Result may carry.
+type manyEvents struct{ planeConn }
+
+func (manyEvents) MapEvent(context.Context, *MapEventRequest) (*MapEventResponse, error) {
+	out := make([]json.RawMessage, MaxEventsPerMessage+1)
+	for i := range out {
+		out[i] = json.RawMessage(`{}`)
+	}
+	return &MapEventResponse{Events: out}, nil
+}
+
+func TestMapEventOverTheLimitIsNotARejection(t *testing.T) {
+	h, _ := planeOps(t, manyEvents{})
+	_, _, err := h.MapEvent(context.Background(), &MapEventRequest{ConnectionID: "c", Message: []byte("x")})
+	if CodeOf(err) != CodeInternal {
+		t.Fatalf("got %v, want internal (AE, the sender keeps the message)", err)
+	}
+}
