@@ -59,7 +59,7 @@ func StartEvents(ctx context.Context, cfg *config.Config, cfgHash string, conns 
 			return nil, fmt.Errorf("feed %q: connector %q maps no events", cn.ID, cn.Connector)
 		}
 		f, err := feed.New(feed.Options{Connection: cn, Region: cfg.Node.Region, ConfigHash: cfgHash, AuditKey: key,
-			Mapper: mapper, Webhooks: d, Audit: audit, Logger: logger})
+			Mapper: mapper, Webhooks: d, Audit: audit})
 		if err != nil {
 			ev.Close()
 			return nil, err

@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -45,7 +44,6 @@ type Options struct {
 	Mapper   connectors.EventMapper
 	Webhooks *webhook.Dispatcher
 	Audit    Auditor
-	Logger   *slog.Logger
 }
 
 // Stats count what a feed did, for metrics.
@@ -87,9 +85,6 @@ func New(o Options) (*Feed, error) {
 	}
 	if o.Mapper == nil || o.Webhooks == nil || o.Audit == nil || len(o.AuditKey) == 0 {
 		return nil, errors.New("feed: a mapper, webhooks, an audit trail and the tenant's audit key are required")
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	var pfx [4]byte
 	_, _ = rand.Read(pfx[:])

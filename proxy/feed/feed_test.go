@@ -169,7 +169,7 @@ func dial(t *testing.T, addr string) net.Conn {
 }
 
 func TestAckOnlyWhenDelivered(t *testing.T) {
-	fx := startFeed(t, func(f *config.Feed, _ *config.Webhook) { f.AckBudget = config.Duration(time.Second) })
+	fx := startFeed(t, func(f *config.Feed, _ *config.Webhook) { f.AckBudget = config.Duration(5 * time.Second) })
 	conn := dial(t, fx.addr)
 	if got := send(t, conn, adt("A01", "C1", "EPICADT")); got != AckAccept {
 		t.Fatalf("ACK %q", got)
