@@ -7,6 +7,7 @@ LDFLAGS := -s -w -X github.com/ferryhealth/ferry/proxy.Version=$(VERSION)
 CONNECTORS := fhir hl7v2
 MEDPLUM := testdata/peers/medplum
 OPENAPI_LINT := testdata/peers/openapi-lint
+WEBHOOK_RECEIVER := testdata/peers/webhook-receiver
 # The repo's Go modules, by directory: the host (root), the connector SDK that
 # third parties import, and the unified types. The root requires both and the
 # SDK requires unified, each with a replace directive to the folder (no go.work:
@@ -29,17 +30,20 @@ build:
 		$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ferry-connector-$$c ./cmd/ferry-connector-$$c || exit 1; \
 	done
 
-## demo: the gateway, the FHIR plugin and a sandbox FHIR source, on 127.0.0.1:8080
+## demo: the gateway, the FHIR plugin and a sandbox FHIR source, on 127.0.0.1:8080; with
+## --events, an HL7 v2 feed, a sandbox sender and a receiver printing verified webhooks
 demo: build
-	$(BIN)/ferry demo
+	$(BIN)/ferry demo --events
 
-## test-deps: the pinned npm test peers (Medplum FHIR server, Redocly's OpenAPI linter) and
+## test-deps: the pinned npm test peers (Medplum FHIR server, Redocly's OpenAPI linter, the
+## webhook receiver verifying deliveries with standardwebhooks) and
 ## the Debian test peers (rsyslog with TLS for the syslog audit sink, strace for the PHI
 ## canary, python-hl7 for MLLP, nginx for the bench harness's baseline), installed with
 ## apt-get when missing. tools_test.go fails when Go code runs a program this list does not
 ## install (and that not every machine has).
 DEBIAN_PEERS := rsyslog rsyslog-gnutls strace python3-hl7 nginx
-test-deps: $(MEDPLUM)/node_modules/.package-lock.json $(OPENAPI_LINT)/node_modules/.package-lock.json debian-peers
+test-deps: $(MEDPLUM)/node_modules/.package-lock.json $(OPENAPI_LINT)/node_modules/.package-lock.json \
+	$(WEBHOOK_RECEIVER)/node_modules/.package-lock.json debian-peers
 
 debian-peers:
 	@missing=; for p in $(DEBIAN_PEERS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -72,13 +76,15 @@ fuzz:
 	done
 
 ## bench: the side-by-side table (direct / nginx / bare fasthttp proxy / Ferry, see
-## docs/performance.md; raw CSV under bench/results/), then the hot-path micro-benchmarks.
+## docs/performance.md; raw CSV under bench/results/), then the hot-path micro-benchmarks,
+## then the events workload (ADT over MLLP to a feed, open loop, a receiver answering at once).
 ## nginx comes with the Debian peers. BENCHFLAGS go to ferry-bench, e.g.
 ## BENCHFLAGS='-workloads W1,W3 -profile'.
 BENCHFLAGS ?=
 bench: debian-peers
 	$(GO) run ./bench/cmd/ferry-bench $(BENCHFLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/hotpath/
+	$(GO) test -run '^$$' -bench FeedOpenLoop -benchtime 1x ./bench/
 
 ## bench-micro: every Go micro-benchmark of every module
 bench-micro:

@@ -51,6 +51,10 @@ var importRules = []importRule{
 	{pkg: "/proxy/source", direct: true, forbid: []string{"/proxy", "/auditlog"},
 		allow: []string{"/proxy/config", "/proxy/guard", "/proxy/mllp", "/proxy/outauth", "/proxy/secrets"},
 		why:   "the source call knows its connection, its credentials and its guard: never the pipeline, the verdict or the audit trail"},
+	{pkg: "/proxy/webhook", direct: true, forbid: []string{"/proxy", "/auditlog", "/connectors"}, allow: []string{"/proxy/config", "/proxy/secrets", "/proxy/source"},
+		why: "webhook delivery signs and sends bytes it is given: it never sees a connector, and the feed audits its attempts"},
+	{pkg: "/proxy/feed", direct: true, forbid: []string{"/proxy"}, allow: []string{"/proxy/config", "/proxy/mllp", "/proxy/webhook", "/proxy/secrets"},
+		why: "a feed is a room of its own: its listener, the sender's rules and the ACK; it reaches connectors and webhooks through their own packages, not the request pipeline"},
 	{pkg: "/proxy/verdict", direct: true, forbid: []string{"/proxy", "/auditlog"}, allow: []string{"/proxy/guard", "/proxy/source"},
 		why: "the verdict is a pure function of an error and of what the source call recorded: it reads the rooms below it, never the pipeline"},
 }

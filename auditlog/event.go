@@ -66,6 +66,16 @@ const (
 	// a request it relayed to the home region (whose node audits it again,
 	// as served). The forwarding node reached none of the tenant's data.
 	ActionForward = "forward"
+	// ActionEventReceive records a message an inbound feed received
+	// (docs/events.md): RequestID is the message's derived id, Status
+	// what Ferry acknowledged (200 AA, 503 AE, 4xx AR), RecordCount the
+	// events it gave.
+	ActionEventReceive = "event_receive"
+	// ActionEventDeliver records one delivery attempt of an event to a
+	// webhook: RequestID is the webhook-id, Actor the subscribing client,
+	// Route "webhook:" and the subscription id, ResourceType the event
+	// type, Status the endpoint's HTTP status (0 for none).
+	ActionEventDeliver = "event_deliver"
 	// ActionCheckpoint marks a signed checkpoint: an event the Emitter adds
 	// to a stream itself, not a request. See Emitter and docs/audit.md.
 	ActionCheckpoint = "checkpoint"

@@ -59,13 +59,15 @@ func decodeHello(msg []byte) (*helloMsg, error) {
 
 // Call.
 
-// callMsg is one Call frame, decoded. Exactly one of read and search is set
-// for the operations this SDK knows; neither, for a newer host's operation.
+// callMsg is one Call frame, decoded. Exactly one of read, search and
+// mapEvent is set for the operations this SDK knows; none, for a newer
+// host's operation.
 type callMsg struct {
 	id       uint64
 	deadline int64
 	read     *ReadRequest
 	search   *SearchRequest
+	mapEvent *MapEventRequest
 	// prefetch is the host's answer to the request it made before the call,
 	// or nil; prefetchRequest is that request as encoded, which the plugin
 	// compares with the connector's own request encoded the same way (so it
@@ -220,7 +222,7 @@ func decodeCall(msg []byte) (*callMsg, error) {
 			}); err != nil {
 				return err
 			}
-			c.read, c.search = r, nil
+			c.read, c.search, c.mapEvent = r, nil, nil
 		case fCallSearch:
 			r := &SearchRequest{}
 			if err := eachField(data, func(num protowire.Number, v uint64, data []byte) error {
@@ -252,7 +254,13 @@ func decodeCall(msg []byte) (*callMsg, error) {
 			}); err != nil {
 				return err
 			}
-			c.search, c.read = r, nil
+			c.search, c.read, c.mapEvent = r, nil, nil
+		case fCallMapEvent:
+			r, err := decodeMapEvent(data)
+			if err != nil {
+				return err
+			}
+			c.mapEvent, c.read, c.search = r, nil, nil
 		case fCallPrefetch:
 			var request bool
 			if err := eachField(data, func(num protowire.Number, _ uint64, data []byte) error {

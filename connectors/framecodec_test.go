@@ -238,7 +238,16 @@ func FuzzDecodeFrames(f *testing.F) {
 	f.Add(marshal(&testing.T{}, &pb.Result{CallId: 1, Records: [][]byte{[]byte("{}")}}))
 	f.Add(marshal(&testing.T{}, &pb.TransportReply{CallId: 1, Reply: &pb.TransportReply_Http{Http: &pb.HTTPResponse{Status: 200}}}))
 	f.Add([]byte{0x1a, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Add(marshal(&testing.T{}, &pb.Call{CallId: 2, Op: &pb.Call_MapEvent{MapEvent: &pb.MapEventRequest{ConnectionId: "c", Message: []byte("MSH|")}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if c, err := decodeCall(b); err == nil && c.mapEvent != nil {
+			fb := encodeMapEventCall(c.id, c.deadline, c.mapEvent)
+			c2, err := decodeCall(fb.b[frameHeaderLen:])
+			if err != nil || c2.mapEvent == nil || c2.mapEvent.ConnectionID != c.mapEvent.ConnectionID || !bytes.Equal(c2.mapEvent.Message, c.mapEvent.Message) {
+				t.Fatalf("map_event call does not survive a round trip: %v", err)
+			}
+			fb.release()
+		}
 		_, _ = decodeHello(b)
 		_, _ = decodeCancel(b)
 		if tc, err := decodeTransportCall(b); err == nil && tc.http == nil && !tc.exchange {

@@ -177,6 +177,14 @@ func (h *HostConn) Search(ctx context.Context, req *SearchRequest, pre *Prefetch
 // of the data plane. When ctx ends first it tells the plugin (Cancel) and
 // returns at once.
 func (h *HostConn) call(ctx context.Context, tr Transport, read *ReadRequest, search *SearchRequest, pre *Prefetched) (delivery, CallInfo, error) {
+	return h.callFrame(ctx, tr, func(id uint64, deadline int64) *frameBuf {
+		return encodeCall(id, deadline, read, search, pre)
+	})
+}
+
+// callFrame is call for any operation: encode writes the Call frame with
+// the call id and deadline it is given.
+func (h *HostConn) callFrame(ctx context.Context, tr Transport, encode func(id uint64, deadline int64) *frameBuf) (delivery, CallInfo, error) {
 	c := hostCalls.Get().(*hostCall)
 	c.ctx, c.transport = ctx, tr
 	id := h.next.Add(1)
@@ -199,7 +207,7 @@ func (h *HostConn) call(ctx context.Context, tr Transport, read *ReadRequest, se
 	if d, ok := ctx.Deadline(); ok {
 		deadline = d.UnixNano()
 	}
-	fb := encodeCall(id, deadline, read, search, pre)
+	fb := encode(id, deadline)
 	if len(fb.b)-4 > h.maxFrame() { // kind and payload, as send counts
 		fb.release()
 		return delivery{}, CallInfo{}, ErrFrameTooLarge

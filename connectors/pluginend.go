@@ -60,7 +60,7 @@ func serveDataPlane(conn net.Conn, impl Connector) error {
 		done:    make(chan struct{}),
 	}
 	defer pe.w.close()
-	hello := encodeHello(&helloMsg{protocol: ProtocolVersion, maxFrame: MaxFrameBytes, operations: operations})
+	hello := encodeHello(&helloMsg{protocol: ProtocolVersion, maxFrame: MaxFrameBytes, operations: operationsOf(impl)})
 	if err := pe.w.send(ctx, frameHello, hello); err != nil {
 		return err
 	}
@@ -182,6 +182,8 @@ func (pe *pluginEnd) run(ctx context.Context, cancel context.CancelFunc, c *call
 			if resp, err = pe.impl.Search(ctx, c.search); err == nil {
 				records, next = resp.Records, resp.NextPageToken
 			}
+		case c.mapEvent != nil:
+			records, err = pe.mapEvent(ctx, c.mapEvent)
 		default:
 			// An operation of a newer host.
 			err = &Error{Code: CodeUnsupported, Param: "operation"}

@@ -432,6 +432,15 @@ func (i *instance) Search(ctx context.Context, req *connectors.SearchRequest) (*
 	return l.wire.Search(ctx, req)
 }
 
+// MapEvent maps one inbound message to events (connectors.EventMapper).
+func (i *instance) MapEvent(ctx context.Context, req *connectors.MapEventRequest) (*connectors.MapEventResponse, error) {
+	l, err := i.acquire(ctx, false)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return l.wire.MapEvent(ctx, req)
+}
+
 func unavailable(err error) error {
 	return &connectors.Error{Code: connectors.CodeInternal, Err: err}
 }

@@ -42,7 +42,10 @@ type wireClient struct {
 	shared   map[string][]connectors.SourceTemplate
 }
 
-var _ connectors.Connector = (*wireClient)(nil)
+var (
+	_ connectors.Connector   = (*wireClient)(nil)
+	_ connectors.EventMapper = (*wireClient)(nil)
+)
 
 // ErrPluginFailed is wrapped by the error of a call that failed because the
 // plugin process crashed, hung up or broke the protocol, as opposed to a
@@ -149,6 +152,19 @@ func (w *wireClient) Search(ctx context.Context, req *connectors.SearchRequest) 
 	w.count(pre, info)
 	if err != nil {
 		return nil, w.callErr(ctx, tr, err)
+	}
+	return resp, nil
+}
+
+// MapEvent sends one inbound message to the plugin to be mapped. A plugin
+// that does not announce the operation answers unsupported without being
+// called; one that crashes fails the message as a plugin failure, so the
+// sender is refused and resends it.
+func (w *wireClient) MapEvent(ctx context.Context, req *connectors.MapEventRequest) (*connectors.MapEventResponse, error) {
+	resp, info, err := w.conn.MapEvent(ctx, req)
+	w.count(nil, info)
+	if err != nil {
+		return nil, w.callErr(ctx, nil, err)
 	}
 	return resp, nil
 }

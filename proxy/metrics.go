@@ -270,6 +270,9 @@ func (s *Server) serveMetrics(rc *fasthttp.RequestCtx) {
 	writeBreakerMetrics(rc, s.connections)
 	writeAuditMetrics(rc, s.audit)
 	writeSandboxMetrics(rc, s.sandboxes())
+	for _, m := range s.extra {
+		_, _ = rc.Write(m.AppendMetrics(nil))
+	}
 }
 
 // writeBreakerMetrics appends each connection's breaker state to rc's body

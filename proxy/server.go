@@ -65,6 +65,16 @@ type Options struct {
 	// Clock is what deadlines, limits and the connections' guards read;
 	// nil is the system clock.
 	Clock clock.Clock
+	// ExtraMetrics append more families to /metrics in the text format
+	// (the feeds' and webhooks', docs/events.md), read at each scrape.
+	ExtraMetrics []MetricsAppender
+}
+
+// MetricsAppender appends metric families in the Prometheus text format
+// (0.0.4): HELP and TYPE lines, then samples whose labels are config ids,
+// never content.
+type MetricsAppender interface {
+	AppendMetrics(b []byte) []byte
 }
 
 // Server is the API and admin front.
@@ -76,6 +86,7 @@ type Server struct {
 	log        *slog.Logger
 	clock      clock.Clock
 	metrics    *metrics
+	extra      []MetricsAppender
 
 	cursors *cursor.Sealer
 	// changesTTL is how long a change feed's cursor stays valid.
@@ -119,7 +130,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	s := &Server{
 		cfg: o.Config, configHash: o.ConfigHash, conns: o.Connectors, audit: o.Audit, log: o.Logger,
-		clock: clock.Or(o.Clock), metrics: newMetrics(), mode: o.Config.MisdirectedMode(),
+		clock: clock.Or(o.Clock), metrics: newMetrics(), mode: o.Config.MisdirectedMode(), extra: o.ExtraMetrics,
 	}
 	s.metrics.watchHop(o.Connectors)
 	if s.regions, err = newHomeRegions(o.Config); err != nil {

@@ -37,6 +37,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "API listen address")
 	adminListen := fs.String("admin-listen", "127.0.0.1:9090", "admin listen address (/healthz, /readyz, /metrics)")
+	events := fs.Bool("events", false, "also run an HL7 v2 feed on demo-hl7, a sandbox sender pushing ADT and ORU messages to it, and a webhook receiver printing the verified deliveries (docs/events.md)")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return 2
 	}
@@ -68,6 +69,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	// The HL7 v2 sandbox: a patient demographics supplier speaking MLLP,
 	// in this process, on loopback, served through the HL7 v2 plugin. The
 	// demo runs without it when that plugin was not built.
+	var feedAddr string
 	hl7Guide := "\n(ferry-connector-hl7v2 not found next to ferry: the HL7 v2 connection demo-hl7 is left out)\n"
 	if hl7Path, err := siblingBinary("ferry-connector-hl7v2"); err == nil {
 		hl7Sum, err := fileSHA256(hl7Path)
@@ -85,6 +87,22 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		defer hl7Sb.Close()
 		cfgJSON = withHL7Connection(cfgJSON, hl7Path, hl7Sum, "mllp://"+hl7Ln.Addr().String())
 		hl7Guide = ""
+		if *events {
+			recv, err := startDemoReceiver(stderr)
+			if err != nil {
+				fmt.Fprintf(stderr, "ferry demo: %v\n", err)
+				return 3
+			}
+			defer recv.srv.Close()
+			feedLn, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				fmt.Fprintf(stderr, "ferry demo: %v\n", err)
+				return 3
+			}
+			feedAddr = feedLn.Addr().String()
+			feedLn.Close()
+			cfgJSON = withDemoFeed(cfgJSON, feedAddr, recv.url)
+		}
 	}
 	cfg, probs := config.Parse(cfgJSON, "")
 	if len(probs) > 0 {
@@ -141,6 +159,10 @@ Try:
 
 Ctrl-C to stop.
 `, base, g.AdminAddr(), len(ids), len(rec), auth, p, hl7Guide)
+	if feedAddr != "" {
+		fmt.Fprintf(stderr, "Events: the sandbox sender pushes ADT and ORU messages to the feed on %s; each event is\nPOSTed, signed, to the demo receiver, and acknowledged AA once it answered (docs/events.md).\n\n", feedAddr)
+		go sendDemoMessages(feedAddr, stderr)
+	}
 	return g.Wait(logger)
 }
 

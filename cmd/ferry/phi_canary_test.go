@@ -481,8 +481,9 @@ type tracedFerry struct {
 // startTracedFerry starts strace, which starts ferry; ferry starts the
 // plugin, which strace follows too (-f). As root, capabilities are dropped
 // (setpriv) so that the 0555 working directory binds ferry as it would bind
-// any other user.
-func startTracedFerry(t *testing.T, sourceURL string) *tracedFerry {
+// any other user. mods change the config before it is written (the feed
+// canary adds its connection and webhook).
+func startTracedFerry(t *testing.T, sourceURL string, mods ...func(cfg map[string]any)) *tracedFerry {
 	t.Helper()
 	dir := t.TempDir()
 	f := &tracedFerry{
@@ -504,6 +505,9 @@ func startTracedFerry(t *testing.T, sourceURL string) *tracedFerry {
 	}
 	conn := m["connections"].([]any)[0].(map[string]any)
 	conn["settings"] = map[string]any{"patient_search": "subject"}
+	for _, mod := range mods {
+		mod(m)
+	}
 	rawCfg, _ = json.Marshal(m)
 	if err := os.WriteFile(cfg, rawCfg, 0o600); err != nil {
 		t.Fatal(err)

@@ -60,6 +60,31 @@
 // id, which is a PDQ query by identifier in the connection's id_authority
 // that must match exactly one patient. Settings are described on Settings.
 //
+// # Events
+//
+// MapEvent (connectors.EventMapper) turns one message of an inbound feed
+// into unified events; the host frames, authenticates, delivers and
+// acknowledges. The patient comes from PID as above, the encounter from PV1
+// (PV1-19 visit number as its id, PV1-2 class, PV1-3 and PV1-6 locations,
+// PV1-7/8/17 doctors, PV1-44/45 period), each observation from an OBX (its
+// id the report's and OBX-1) and each report from an OBR (OBR-3, else
+// OBR-2, as its id). occurred_at is EVN-6, else EVN-2, else MSH-7.
+//
+//	ADT A01, A04         encounter.started
+//	ADT A02              encounter.updated
+//	ADT A03              encounter.ended
+//	ADT A11              encounter.cancelled
+//	ADT A13              encounter.discharge_cancelled
+//	ADT A08, A28, A31    patient.updated
+//	ADT A40              patient.merged, one per PID/MRG pair (MRG-1 is the
+//	                     record merged away)
+//	ORU R01              observation.created per OBX, then
+//	                     diagnostic_report.created for its OBR
+//
+// Any other message gives no events (the host acknowledges it at once); a
+// message that does not parse, or lacks the segment its type needs, is
+// refused with an invalid argument that carries none of its content.
+//
 // # Page tokens
 //
 // The NextPageToken of a search is one of:

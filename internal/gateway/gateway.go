@@ -28,9 +28,11 @@ import (
 // and admin listeners, the audit trail.
 type Gateway struct {
 	// Host is the plugin host; nil with Options.InProcess.
-	Host     *plugins.Host
-	server   *proxy.Server
-	audit    *auditlog.Emitter
+	Host   *plugins.Host
+	server *proxy.Server
+	audit  *auditlog.Emitter
+	// Events is the feeds and webhooks (docs/events.md).
+	Events   *Events
 	apiAddr  net.Addr
 	adminAdr net.Addr
 	errc     chan error
@@ -75,16 +77,24 @@ func Start(ctx context.Context, cfg *config.Config, cfgHash string, auditOut io.
 	if err != nil {
 		return nil, err
 	}
-	srv, err := proxy.New(ctx, proxy.Options{
-		Config: cfg, ConfigHash: cfgHash, Connectors: conns, TenantSecrets: tenantSecrets, Audit: audit, Logger: logger,
-	})
+	events, err := StartEvents(ctx, cfg, cfgHash, conns, tenantSecrets, audit, logger)
 	if err != nil {
 		_ = audit.Close(ctx)
 		return nil, err
 	}
-	// From here a failure closes the audit trail it opened (its sinks hold
-	// connections and goroutines).
+	srv, err := proxy.New(ctx, proxy.Options{
+		Config: cfg, ConfigHash: cfgHash, Connectors: conns, TenantSecrets: tenantSecrets, Audit: audit, Logger: logger,
+		ExtraMetrics: []proxy.MetricsAppender{events},
+	})
+	if err != nil {
+		events.Close()
+		_ = audit.Close(ctx)
+		return nil, err
+	}
+	// From here a failure closes the feeds and the audit trail it opened
+	// (they hold listeners, connections and goroutines).
 	fail := func(err error) (*Gateway, error) {
+		events.Close()
 		_ = audit.Close(ctx)
 		return nil, err
 	}
@@ -105,7 +115,7 @@ func Start(ctx context.Context, cfg *config.Config, cfgHash string, auditOut io.
 		apiLn.Close()
 		return fail(err)
 	}
-	g := &Gateway{Host: host, server: srv, audit: audit, apiAddr: apiLn.Addr(), adminAdr: adminLn.Addr(), errc: make(chan error, 2)}
+	g := &Gateway{Host: host, server: srv, audit: audit, Events: events, apiAddr: apiLn.Addr(), adminAdr: adminLn.Addr(), errc: make(chan error, 2)}
 	if host != nil {
 		host.Start()
 	}
@@ -137,6 +147,9 @@ func (g *Gateway) Wait(logger *slog.Logger) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	// Feeds first: a message in flight is left unacknowledged, and its
+	// sender resends it to another replica.
+	g.Events.Close()
 	_ = g.server.Shutdown(ctx)
 	if g.Host != nil {
 		g.Host.Close()

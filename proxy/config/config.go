@@ -295,6 +295,9 @@ type Client struct {
 	// RateLimit is the client's inbound request limit on this replica.
 	// Default: none.
 	RateLimit *ClientRateLimit `json:"rate_limit,omitempty"`
+	// Webhooks are the client's event subscriptions (docs/events.md).
+	// Default: none.
+	Webhooks []Webhook `json:"webhooks,omitempty"`
 }
 
 // The client scopes.
@@ -342,6 +345,10 @@ type Connection struct {
 	// Settings are the connector's own non-secret settings, decoded by the
 	// connector.
 	Settings json.RawMessage `json:"settings,omitempty"`
+	// Feed, for an hl7v2 connection, is an inbound message feed delivered
+	// to the webhooks of the tenant's clients (docs/events.md). Default:
+	// none.
+	Feed *Feed `json:"feed,omitempty"`
 }
 
 // Auth is how the host authenticates to a connection's source. The host

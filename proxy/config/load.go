@@ -121,6 +121,7 @@ func (c *Config) applyDefaults(dir string) {
 		}
 	}
 	c.applyRegionDefaults()
+	c.ApplyEventDefaults()
 }
 
 // Warnings lists what is valid but weakens a promise, each at its JSON
@@ -200,6 +201,7 @@ func (c *Config) Validate() []Problem {
 	}
 
 	connTenant := map[string]string{}
+	feedListens := map[string]string{}
 	for i, cn := range c.Connections {
 		at := fmt.Sprintf("$.connections[%d]", i)
 		v.id(at+".id", cn.ID)
@@ -219,6 +221,7 @@ func (c *Config) Validate() []Problem {
 		if cn.Timeout < 0 || cn.Timeout.D() > MaxConnectionTimeout {
 			v.add(at+".timeout", fmt.Sprintf("must be between 0 and %s", MaxConnectionTimeout))
 		}
+		v.feed(at+".feed", cn, c.DevMode, feedListens)
 	}
 
 	clients := map[string]bool{}
@@ -250,6 +253,7 @@ func (c *Config) Validate() []Problem {
 				v.add(fmt.Sprintf("%s.connections[%d]", at, j), fmt.Sprintf("connection %q belongs to another tenant", id))
 			}
 		}
+		v.webhooks(at, cl, secretsOf[cl.Tenant].s, secretsOf[cl.Tenant].awsUsable, c.DevMode)
 	}
 	v.checkCursor(c)
 	v.resilience(c)

@@ -4,11 +4,13 @@ package openapi
 // not matter here: the document is written with sorted keys.
 
 type document struct {
-	OpenAPI    string               `json:"openapi"`
-	Info       info                 `json:"info"`
-	Servers    []server             `json:"servers"`
-	Tags       []tag                `json:"tags"`
-	Paths      map[string]*pathItem `json:"paths"`
+	OpenAPI string               `json:"openapi"`
+	Info    info                 `json:"info"`
+	Servers []server             `json:"servers"`
+	Tags    []tag                `json:"tags"`
+	Paths   map[string]*pathItem `json:"paths"`
+	// Webhooks are the requests Ferry makes to its clients (events).
+	Webhooks   map[string]*pathItem `json:"webhooks,omitempty"`
 	Components components           `json:"components"`
 	Security   []securityReq        `json:"security"`
 }

@@ -110,7 +110,7 @@ func build(srcDir, version string) (*document, []string, error) {
 	for _, st := range append(errorStatuses, changesOverflowStatus) {
 		d.Components.Responses["Problem"+strconv.Itoa(st)] = problemResponse(st)
 	}
-	for _, t := range []reflect.Type{reflect.TypeFor[unified.Problem](), reflect.TypeFor[unified.Capabilities]()} {
+	for _, t := range []reflect.Type{reflect.TypeFor[unified.Problem](), reflect.TypeFor[unified.Capabilities](), reflect.TypeFor[unified.Event]()} {
 		if _, err := s.of(t); err != nil {
 			return nil, nil, err
 		}
@@ -125,7 +125,9 @@ func build(srcDir, version string) (*document, []string, error) {
 		tag{"capabilities", "What a connection's connector offers: resources, and the filters each accepts or requires."},
 		tag{"passthrough", "Requests relayed to a connection's source system, for what the unified resources do not cover."},
 		tag{"meta", "This document."},
+		tag{"events", "What Ferry sends to a client's webhooks: events from the sources' feeds (docs/events.md)."},
 	)
+	d.Webhooks = map[string]*pathItem{"event": eventWebhook()}
 
 	d.Paths["/v1/{connection_id}/capabilities"] = &pathItem{
 		Parameters: []*parameter{{Ref: ref("parameters", "connection_id")}},

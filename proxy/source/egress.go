@@ -165,3 +165,9 @@ func withPort(scheme, h string) string {
 	}
 	return net.JoinHostPort(strings.Trim(h, "[]"), port)
 }
+
+// EgressDialer is the dialer of the egress policy for other outbound
+// clients of the host (webhook deliveries): it refuses loopback, private,
+// link-local and reserved addresses at connect time, after DNS
+// resolution, unless allowPrivate.
+func EgressDialer(allowPrivate bool) *net.Dialer { return egressDialer(allowPrivate) }

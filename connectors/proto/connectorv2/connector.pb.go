@@ -1174,6 +1174,63 @@ func (x *Hello) GetOperations() []string {
 	return nil
 }
 
+// MapEventRequest asks the connector to turn one message a source pushed
+// to Ferry (an HL7 v2 message received on a feed) into events. The host
+// has already framed, authenticated and acknowledged nothing yet: it
+// acknowledges the sender only once the events are delivered.
+type MapEventRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ConnectionId string                 `protobuf:"bytes,1,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	// message is the message as received, unframed.
+	Message       []byte `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MapEventRequest) Reset() {
+	*x = MapEventRequest{}
+	mi := &file_connector_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MapEventRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MapEventRequest) ProtoMessage() {}
+
+func (x *MapEventRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MapEventRequest.ProtoReflect.Descriptor instead.
+func (*MapEventRequest) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *MapEventRequest) GetConnectionId() string {
+	if x != nil {
+		return x.ConnectionId
+	}
+	return ""
+}
+
+func (x *MapEventRequest) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
 type ReadRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ConnectionId  string                 `protobuf:"bytes,1,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
@@ -1186,7 +1243,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_connector_proto_msgTypes[15]
+	mi := &file_connector_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1198,7 +1255,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[15]
+	mi := &file_connector_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1211,7 +1268,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{15}
+	return file_connector_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReadRequest) GetConnectionId() string {
@@ -1252,7 +1309,7 @@ type Param struct {
 
 func (x *Param) Reset() {
 	*x = Param{}
-	mi := &file_connector_proto_msgTypes[16]
+	mi := &file_connector_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1264,7 +1321,7 @@ func (x *Param) String() string {
 func (*Param) ProtoMessage() {}
 
 func (x *Param) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[16]
+	mi := &file_connector_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1277,7 +1334,7 @@ func (x *Param) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Param.ProtoReflect.Descriptor instead.
 func (*Param) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{16}
+	return file_connector_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Param) GetName() string {
@@ -1309,7 +1366,7 @@ type SearchRequest struct {
 
 func (x *SearchRequest) Reset() {
 	*x = SearchRequest{}
-	mi := &file_connector_proto_msgTypes[17]
+	mi := &file_connector_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1378,7 @@ func (x *SearchRequest) String() string {
 func (*SearchRequest) ProtoMessage() {}
 
 func (x *SearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[17]
+	mi := &file_connector_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1391,7 @@ func (x *SearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchRequest.ProtoReflect.Descriptor instead.
 func (*SearchRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{17}
+	return file_connector_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SearchRequest) GetConnectionId() string {
@@ -1393,7 +1450,7 @@ type Prefetch struct {
 
 func (x *Prefetch) Reset() {
 	*x = Prefetch{}
-	mi := &file_connector_proto_msgTypes[18]
+	mi := &file_connector_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1462,7 @@ func (x *Prefetch) String() string {
 func (*Prefetch) ProtoMessage() {}
 
 func (x *Prefetch) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[18]
+	mi := &file_connector_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1475,7 @@ func (x *Prefetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prefetch.ProtoReflect.Descriptor instead.
 func (*Prefetch) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{18}
+	return file_connector_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Prefetch) GetRequest() *HTTPRequest {
@@ -1447,6 +1504,7 @@ type Call struct {
 	//
 	//	*Call_Read
 	//	*Call_Search
+	//	*Call_MapEvent
 	Op            isCall_Op `protobuf_oneof:"op"`
 	Prefetch      *Prefetch `protobuf:"bytes,5,opt,name=prefetch,proto3" json:"prefetch,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1455,7 +1513,7 @@ type Call struct {
 
 func (x *Call) Reset() {
 	*x = Call{}
-	mi := &file_connector_proto_msgTypes[19]
+	mi := &file_connector_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1467,7 +1525,7 @@ func (x *Call) String() string {
 func (*Call) ProtoMessage() {}
 
 func (x *Call) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[19]
+	mi := &file_connector_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1480,7 +1538,7 @@ func (x *Call) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Call.ProtoReflect.Descriptor instead.
 func (*Call) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{19}
+	return file_connector_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Call) GetCallId() uint64 {
@@ -1522,6 +1580,15 @@ func (x *Call) GetSearch() *SearchRequest {
 	return nil
 }
 
+func (x *Call) GetMapEvent() *MapEventRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Call_MapEvent); ok {
+			return x.MapEvent
+		}
+	}
+	return nil
+}
+
 func (x *Call) GetPrefetch() *Prefetch {
 	if x != nil {
 		return x.Prefetch
@@ -1541,9 +1608,18 @@ type Call_Search struct {
 	Search *SearchRequest `protobuf:"bytes,4,opt,name=search,proto3,oneof"`
 }
 
+type Call_MapEvent struct {
+	// map_event is served only by a plugin whose Hello lists "map_event";
+	// its Result's records are the events (unified.Event as JSON, in
+	// order), possibly none.
+	MapEvent *MapEventRequest `protobuf:"bytes,10,opt,name=map_event,json=mapEvent,proto3,oneof"`
+}
+
 func (*Call_Read) isCall_Op() {}
 
 func (*Call_Search) isCall_Op() {}
+
+func (*Call_MapEvent) isCall_Op() {}
 
 // Cancel tells the plugin the host has given up on a call: the call's
 // context ends; a late Result is ignored.
@@ -1556,7 +1632,7 @@ type Cancel struct {
 
 func (x *Cancel) Reset() {
 	*x = Cancel{}
-	mi := &file_connector_proto_msgTypes[20]
+	mi := &file_connector_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1644,7 @@ func (x *Cancel) String() string {
 func (*Cancel) ProtoMessage() {}
 
 func (x *Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[20]
+	mi := &file_connector_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1657,7 @@ func (x *Cancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cancel.ProtoReflect.Descriptor instead.
 func (*Cancel) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{20}
+	return file_connector_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Cancel) GetCallId() uint64 {
@@ -1597,7 +1673,7 @@ type Result struct {
 	CallId uint64                 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	Error  *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	// records are unified objects as JSON: one for a read, a page for a
-	// search.
+	// search, the events of a map_event (unified.Event), in order.
 	Records [][]byte `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
 	// next_page_token is the connector's opaque state for the next page; the
 	// host seals it into the client's cursor and never shows it in clear.
@@ -1611,7 +1687,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_connector_proto_msgTypes[21]
+	mi := &file_connector_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1699,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[21]
+	mi := &file_connector_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1712,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{21}
+	return file_connector_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Result) GetCallId() uint64 {
@@ -1692,7 +1768,7 @@ type TransportCall struct {
 
 func (x *TransportCall) Reset() {
 	*x = TransportCall{}
-	mi := &file_connector_proto_msgTypes[22]
+	mi := &file_connector_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1704,7 +1780,7 @@ func (x *TransportCall) String() string {
 func (*TransportCall) ProtoMessage() {}
 
 func (x *TransportCall) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[22]
+	mi := &file_connector_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1717,7 +1793,7 @@ func (x *TransportCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransportCall.ProtoReflect.Descriptor instead.
 func (*TransportCall) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{22}
+	return file_connector_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TransportCall) GetCallId() uint64 {
@@ -1791,7 +1867,7 @@ type TransportReply struct {
 
 func (x *TransportReply) Reset() {
 	*x = TransportReply{}
-	mi := &file_connector_proto_msgTypes[23]
+	mi := &file_connector_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1803,7 +1879,7 @@ func (x *TransportReply) String() string {
 func (*TransportReply) ProtoMessage() {}
 
 func (x *TransportReply) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[23]
+	mi := &file_connector_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1816,7 +1892,7 @@ func (x *TransportReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransportReply.ProtoReflect.Descriptor instead.
 func (*TransportReply) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{23}
+	return file_connector_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TransportReply) GetCallId() uint64 {
@@ -1941,7 +2017,10 @@ const file_connector_proto_rawDesc = "" +
 	"\tmax_frame\x18\x02 \x01(\x04R\bmaxFrame\x12\x1e\n" +
 	"\n" +
 	"operations\x18\x03 \x03(\tR\n" +
-	"operations\"p\n" +
+	"operations\"P\n" +
+	"\x0fMapEventRequest\x12#\n" +
+	"\rconnection_id\x18\x01 \x01(\tR\fconnectionId\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\fR\amessage\"p\n" +
 	"\vReadRequest\x12#\n" +
 	"\rconnection_id\x18\x01 \x01(\tR\fconnectionId\x12\x1a\n" +
 	"\bresource\x18\x02 \x01(\tR\bresource\x12\x0e\n" +
@@ -1960,12 +2039,14 @@ const file_connector_proto_rawDesc = "" +
 	"\x03raw\x18\x06 \x01(\bR\x03raw\"\x83\x01\n" +
 	"\bPrefetch\x129\n" +
 	"\arequest\x18\x01 \x01(\v2\x1f.ferry.connector.v2.HTTPRequestR\arequest\x12<\n" +
-	"\bresponse\x18\x02 \x01(\v2 .ferry.connector.v2.HTTPResponseR\bresponse\"\xef\x01\n" +
+	"\bresponse\x18\x02 \x01(\v2 .ferry.connector.v2.HTTPResponseR\bresponse\"\xb3\x02\n" +
 	"\x04Call\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x1a\n" +
 	"\bdeadline\x18\x02 \x01(\x03R\bdeadline\x125\n" +
 	"\x04read\x18\x03 \x01(\v2\x1f.ferry.connector.v2.ReadRequestH\x00R\x04read\x12;\n" +
-	"\x06search\x18\x04 \x01(\v2!.ferry.connector.v2.SearchRequestH\x00R\x06search\x128\n" +
+	"\x06search\x18\x04 \x01(\v2!.ferry.connector.v2.SearchRequestH\x00R\x06search\x12B\n" +
+	"\tmap_event\x18\n" +
+	" \x01(\v2#.ferry.connector.v2.MapEventRequestH\x00R\bmapEvent\x128\n" +
 	"\bprefetch\x18\x05 \x01(\v2\x1c.ferry.connector.v2.PrefetchR\bprefetchB\x04\n" +
 	"\x02op\"!\n" +
 	"\x06Cancel\x12\x17\n" +
@@ -2027,7 +2108,7 @@ func file_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_connector_proto_goTypes = []any{
 	(ErrorCode)(0),             // 0: ferry.connector.v2.ErrorCode
 	(ValueEncoding)(0),         // 1: ferry.connector.v2.ValueEncoding
@@ -2047,15 +2128,16 @@ var file_connector_proto_goTypes = []any{
 	(*ExchangeRequest)(nil),    // 15: ferry.connector.v2.ExchangeRequest
 	(*ExchangeResponse)(nil),   // 16: ferry.connector.v2.ExchangeResponse
 	(*Hello)(nil),              // 17: ferry.connector.v2.Hello
-	(*ReadRequest)(nil),        // 18: ferry.connector.v2.ReadRequest
-	(*Param)(nil),              // 19: ferry.connector.v2.Param
-	(*SearchRequest)(nil),      // 20: ferry.connector.v2.SearchRequest
-	(*Prefetch)(nil),           // 21: ferry.connector.v2.Prefetch
-	(*Call)(nil),               // 22: ferry.connector.v2.Call
-	(*Cancel)(nil),             // 23: ferry.connector.v2.Cancel
-	(*Result)(nil),             // 24: ferry.connector.v2.Result
-	(*TransportCall)(nil),      // 25: ferry.connector.v2.TransportCall
-	(*TransportReply)(nil),     // 26: ferry.connector.v2.TransportReply
+	(*MapEventRequest)(nil),    // 18: ferry.connector.v2.MapEventRequest
+	(*ReadRequest)(nil),        // 19: ferry.connector.v2.ReadRequest
+	(*Param)(nil),              // 20: ferry.connector.v2.Param
+	(*SearchRequest)(nil),      // 21: ferry.connector.v2.SearchRequest
+	(*Prefetch)(nil),           // 22: ferry.connector.v2.Prefetch
+	(*Call)(nil),               // 23: ferry.connector.v2.Call
+	(*Cancel)(nil),             // 24: ferry.connector.v2.Cancel
+	(*Result)(nil),             // 25: ferry.connector.v2.Result
+	(*TransportCall)(nil),      // 26: ferry.connector.v2.TransportCall
+	(*TransportReply)(nil),     // 27: ferry.connector.v2.TransportReply
 }
 var file_connector_proto_depIdxs = []int32{
 	0,  // 0: ferry.connector.v2.Error.code:type_name -> ferry.connector.v2.ErrorCode
@@ -2072,26 +2154,27 @@ var file_connector_proto_depIdxs = []int32{
 	12, // 11: ferry.connector.v2.HTTPResponse.headers:type_name -> ferry.connector.v2.Header
 	3,  // 12: ferry.connector.v2.HTTPResponse.error:type_name -> ferry.connector.v2.Error
 	3,  // 13: ferry.connector.v2.ExchangeResponse.error:type_name -> ferry.connector.v2.Error
-	19, // 14: ferry.connector.v2.SearchRequest.params:type_name -> ferry.connector.v2.Param
+	20, // 14: ferry.connector.v2.SearchRequest.params:type_name -> ferry.connector.v2.Param
 	13, // 15: ferry.connector.v2.Prefetch.request:type_name -> ferry.connector.v2.HTTPRequest
 	14, // 16: ferry.connector.v2.Prefetch.response:type_name -> ferry.connector.v2.HTTPResponse
-	18, // 17: ferry.connector.v2.Call.read:type_name -> ferry.connector.v2.ReadRequest
-	20, // 18: ferry.connector.v2.Call.search:type_name -> ferry.connector.v2.SearchRequest
-	21, // 19: ferry.connector.v2.Call.prefetch:type_name -> ferry.connector.v2.Prefetch
-	3,  // 20: ferry.connector.v2.Result.error:type_name -> ferry.connector.v2.Error
-	13, // 21: ferry.connector.v2.TransportCall.http:type_name -> ferry.connector.v2.HTTPRequest
-	15, // 22: ferry.connector.v2.TransportCall.exchange:type_name -> ferry.connector.v2.ExchangeRequest
-	14, // 23: ferry.connector.v2.TransportReply.http:type_name -> ferry.connector.v2.HTTPResponse
-	16, // 24: ferry.connector.v2.TransportReply.exchange:type_name -> ferry.connector.v2.ExchangeResponse
-	4,  // 25: ferry.connector.v2.Connector.Metadata:input_type -> ferry.connector.v2.MetadataRequest
-	7,  // 26: ferry.connector.v2.Connector.Configure:input_type -> ferry.connector.v2.ConfigureRequest
-	6,  // 27: ferry.connector.v2.Connector.Metadata:output_type -> ferry.connector.v2.MetadataResponse
-	8,  // 28: ferry.connector.v2.Connector.Configure:output_type -> ferry.connector.v2.ConfigureResponse
-	27, // [27:29] is the sub-list for method output_type
-	25, // [25:27] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	19, // 17: ferry.connector.v2.Call.read:type_name -> ferry.connector.v2.ReadRequest
+	21, // 18: ferry.connector.v2.Call.search:type_name -> ferry.connector.v2.SearchRequest
+	18, // 19: ferry.connector.v2.Call.map_event:type_name -> ferry.connector.v2.MapEventRequest
+	22, // 20: ferry.connector.v2.Call.prefetch:type_name -> ferry.connector.v2.Prefetch
+	3,  // 21: ferry.connector.v2.Result.error:type_name -> ferry.connector.v2.Error
+	13, // 22: ferry.connector.v2.TransportCall.http:type_name -> ferry.connector.v2.HTTPRequest
+	15, // 23: ferry.connector.v2.TransportCall.exchange:type_name -> ferry.connector.v2.ExchangeRequest
+	14, // 24: ferry.connector.v2.TransportReply.http:type_name -> ferry.connector.v2.HTTPResponse
+	16, // 25: ferry.connector.v2.TransportReply.exchange:type_name -> ferry.connector.v2.ExchangeResponse
+	4,  // 26: ferry.connector.v2.Connector.Metadata:input_type -> ferry.connector.v2.MetadataRequest
+	7,  // 27: ferry.connector.v2.Connector.Configure:input_type -> ferry.connector.v2.ConfigureRequest
+	6,  // 28: ferry.connector.v2.Connector.Metadata:output_type -> ferry.connector.v2.MetadataResponse
+	8,  // 29: ferry.connector.v2.Connector.Configure:output_type -> ferry.connector.v2.ConfigureResponse
+	28, // [28:30] is the sub-list for method output_type
+	26, // [26:28] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_connector_proto_init() }
@@ -2099,15 +2182,16 @@ func file_connector_proto_init() {
 	if File_connector_proto != nil {
 		return
 	}
-	file_connector_proto_msgTypes[19].OneofWrappers = []any{
+	file_connector_proto_msgTypes[20].OneofWrappers = []any{
 		(*Call_Read)(nil),
 		(*Call_Search)(nil),
+		(*Call_MapEvent)(nil),
 	}
-	file_connector_proto_msgTypes[22].OneofWrappers = []any{
+	file_connector_proto_msgTypes[23].OneofWrappers = []any{
 		(*TransportCall_Http)(nil),
 		(*TransportCall_Exchange)(nil),
 	}
-	file_connector_proto_msgTypes[23].OneofWrappers = []any{
+	file_connector_proto_msgTypes[24].OneofWrappers = []any{
 		(*TransportReply_Http)(nil),
 		(*TransportReply_Exchange)(nil),
 	}
@@ -2117,7 +2201,7 @@ func file_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_proto_rawDesc), len(file_connector_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

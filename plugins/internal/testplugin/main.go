@@ -6,7 +6,8 @@
 // "badjson", "env" (what environment the plugin got), "escape" (a
 // Transport call for a path outside the base URL), "exchange" (one
 // message exchange through the Transport, answering with the reply) and
-// "inflight" (how many "hang" calls the process is serving).
+// "inflight" (how many "hang" calls the process is serving). It maps feed
+// messages too (MapEvent): "exit" dies mid-message, "panic" panics.
 //
 // A connection whose settings say "templates" gets a read template that
 // matches "echo"'s source request, so the host prefetches it.
@@ -166,6 +167,20 @@ func (conn) Read(ctx context.Context, req *connectors.ReadRequest) (*connectors.
 		return &connectors.ReadResponse{Record: b}, nil
 	}
 	return nil, &connectors.Error{Code: connectors.CodeNotFound}
+}
+
+// MapEvent answers one event per message, and dies mid-message on "exit"
+// and panics on "panic", for the host's handling of a crash while a feed's
+// message is being mapped.
+func (conn) MapEvent(_ context.Context, req *connectors.MapEventRequest) (*connectors.MapEventResponse, error) {
+	switch string(req.Message) {
+	case "exit":
+		os.Exit(3)
+	case "panic":
+		panic("mapping")
+	}
+	b, _ := json.Marshal(map[string]any{"type": "patient.updated", "connection_id": req.ConnectionID, "records": []any{}})
+	return &connectors.MapEventResponse{Events: []json.RawMessage{b}}, nil
 }
 
 func (conn) Search(ctx context.Context, req *connectors.SearchRequest) (*connectors.SearchResponse, error) {
