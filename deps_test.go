@@ -51,6 +51,8 @@ var importRules = []importRule{
 	{pkg: "/proxy/source", direct: true, forbid: []string{"/proxy", "/auditlog"},
 		allow: []string{"/proxy/config", "/proxy/guard", "/proxy/mllp", "/proxy/outauth", "/proxy/secrets"},
 		why:   "the source call knows its connection, its credentials and its guard: never the pipeline, the verdict or the audit trail"},
+	{pkg: "/proxy/identity", direct: true, forbid: []string{"/proxy", "/connectors", "/auditlog", "/unified"}, allow: []string{"/proxy/config"},
+		why: "token validation says who is asking from a token and the config alone: no request, record or audit event"},
 	{pkg: "/proxy/verdict", direct: true, forbid: []string{"/proxy", "/auditlog"}, allow: []string{"/proxy/guard", "/proxy/source"},
 		why: "the verdict is a pure function of an error and of what the source call recorded: it reads the rooms below it, never the pipeline"},
 }

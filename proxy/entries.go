@@ -104,14 +104,14 @@ type clientEntry struct {
 // clientKeys finds a client by the SHA-256 of its API key.
 type clientKeys map[[sha256.Size]byte]*clientEntry
 
-func newClientKeys(clients []config.Client) (clientKeys, error) {
-	out := make(clientKeys, len(clients))
+// tokenClients finds a client by its tenant and OAuth client id.
+type tokenClients map[[2]string]*clientEntry
+
+func newClients(clients []config.Client) (clientKeys, tokenClients, error) {
+	keys := make(clientKeys, len(clients))
+	byToken := tokenClients{}
 	for _, c := range clients {
-		var d [sha256.Size]byte
-		if _, err := hex.Decode(d[:], []byte(c.APIKeySHA256)); err != nil {
-			return nil, fmt.Errorf("client %q: api_key_sha256: %w", c.ID, err)
-		}
-		e := &clientEntry{id: c.ID, tenant: c.Tenant, digest: d, allowed: map[string]bool{}, scopes: map[string]bool{}}
+		e := &clientEntry{id: c.ID, tenant: c.Tenant, allowed: map[string]bool{}, scopes: map[string]bool{}}
 		for _, id := range c.Connections {
 			e.allowed[id] = true
 		}
@@ -121,9 +121,18 @@ func newClientKeys(clients []config.Client) (clientKeys, error) {
 		if c.RateLimit != nil {
 			e.limiter = newTokenBucket(c.RateLimit.RequestsPerSecond, c.RateLimit.BurstOrDefault())
 		}
-		out[d] = e
+		if c.OAuthClientID != "" {
+			byToken[[2]string{c.Tenant, c.OAuthClientID}] = e
+		}
+		if c.APIKeySHA256 == "" {
+			continue
+		}
+		if _, err := hex.Decode(e.digest[:], []byte(c.APIKeySHA256)); err != nil {
+			return nil, nil, fmt.Errorf("client %q: api_key_sha256: %w", c.ID, err)
+		}
+		keys[e.digest] = e
 	}
-	return out, nil
+	return keys, byToken, nil
 }
 
 // newCursorSealer builds the cursor sealer from the config's keys. Cursor

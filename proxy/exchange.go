@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferryhealth/ferry/auditlog"
 	"github.com/ferryhealth/ferry/proxy/guard"
+	"github.com/ferryhealth/ferry/proxy/identity"
 	"github.com/ferryhealth/ferry/proxy/source"
 	"github.com/ferryhealth/ferry/proxy/verdict"
 	"github.com/ferryhealth/ferry/unified"
@@ -22,6 +23,10 @@ type exchange struct {
 	requestID string       // request_id
 	route     route        // route
 	client    *clientEntry // authenticate
+	// token is the access token the client presented (nil: an API key);
+	// challenge is the Bearer challenge a 401 carries.
+	token     *identity.Token // authenticate
+	challenge string          // authenticate
 	conn      *connEntry   // resolve_connection
 	place     placement    // residency
 	q         query        // parse_query
@@ -84,6 +89,7 @@ func (s *Server) serveAPI(rc *fasthttp.RequestCtx) {
 			x.requestID = newRequestID()
 		}
 		p.Write(rc, x.requestID)
+		x.writeChallenge(p)
 		x.code = p.Code
 	}
 	x.status = rc.Response.StatusCode()

@@ -16,6 +16,7 @@ import (
 	"github.com/ferryhealth/ferry/internal/clock"
 	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/proxy/cursor"
+	"github.com/ferryhealth/ferry/proxy/identity"
 	"github.com/ferryhealth/ferry/proxy/secrets"
 	"github.com/ferryhealth/ferry/proxy/source"
 	"github.com/ferryhealth/ferry/residency"
@@ -79,6 +80,10 @@ type Server struct {
 
 	cursors     *cursor.Sealer
 	keys        clientKeys
+	// verifier checks OAuth access tokens against the tenants' issuers;
+	// tokenClients finds the client a token names.
+	verifier     *identity.Verifier
+	tokenClients tokenClients
 	connections map[string]*connEntry
 	// sources are the HTTP clients of the connections' sources, one per
 	// origin and egress policy.
@@ -133,8 +138,11 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err := s.addConnections(providers); err != nil {
 		return nil, err
 	}
-	if s.keys, err = newClientKeys(o.Config.Clients); err != nil {
+	if s.keys, s.tokenClients, err = newClients(o.Config.Clients); err != nil {
 		return nil, err
+	}
+	if s.verifier, err = identity.New(o.Config, identity.Options{HTTP: source.KeySetClient, Clock: s.clock}); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	s.api = &fasthttp.Server{
 		Handler:               s.serveAPI,
@@ -177,6 +185,7 @@ func (s *Server) ServeAdmin(ln net.Listener) error { return s.admin.Serve(ln) }
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := errors.Join(s.api.ShutdownWithContext(ctx), s.admin.ShutdownWithContext(ctx))
 	s.cancel()
+	s.verifier.Close()
 	// Keep-alive connections to sources would otherwise linger until
 	// their idle timeout.
 	for _, cn := range s.connections {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 
 	"github.com/ferryhealth/ferry/proxy/config"
+	"github.com/ferryhealth/ferry/proxy/identity"
 	"github.com/ferryhealth/ferry/proxy/verdict"
 	"github.com/ferryhealth/ferry/unified"
 )
@@ -51,6 +52,9 @@ func (s *Server) authenticate(x *exchange) *verdict.Problem {
 	key, ok := bytesCutPrefixFold(auth, "bearer ")
 	if !ok || len(key) == 0 {
 		return verdict.Fail(unified.CodeUnauthenticated, "")
+	}
+	if identity.LooksLikeJWT(key) {
+		return s.authenticateToken(x, key)
 	}
 	d := sha256.Sum256(key)
 	c := s.keys[d]
