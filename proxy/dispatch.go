@@ -25,6 +25,11 @@ func (s *Server) dispatch(x *exchange) *verdict.Problem {
 	case routePassthrough:
 		return s.servePassthrough(x)
 	}
+	if x.authz.empty {
+		x.rc.Response.Header.SetContentType("application/json")
+		x.rc.SetBody([]byte(`{"data":[]}`))
+		return nil
+	}
 	c, ok := s.conns.Connector(x.conn.kind)
 	if !ok {
 		return verdict.Fail(unified.CodeConnectorUnavailable, "")
@@ -45,6 +50,9 @@ func (s *Server) dispatch(x *exchange) *verdict.Problem {
 		// The record may be a slice of the plugin's frame, which goes back
 		// to its pool once the answer holds a copy.
 		defer resp.Release()
+		if !x.authz.admits(x.route.resource, resp.Record) {
+			return s.refuse(x, x.authz.recordRefusal(), unified.CodeNotFound)
+		}
 		rec, ok := checkRecord(resp.Record, x.route.id, x.q.fields)
 		if !ok {
 			return verdict.Fail(unified.CodeConnectorError, "")
@@ -74,14 +82,21 @@ func (s *Server) dispatch(x *exchange) *verdict.Problem {
 	buf := bytebufferpool.Get()
 	defer bytebufferpool.Put(buf)
 	buf.WriteString(`{"data":[`)
-	for i, r := range resp.Records {
+	n := 0
+	for _, r := range resp.Records {
+		if !x.authz.admits(x.route.resource, r) {
+			// A record the connector should not have answered: dropped,
+			// not an error, so a source that cannot filter still serves.
+			continue
+		}
 		rec, ok := checkRecord(r, "", x.q.fields)
 		if !ok {
 			return verdict.Fail(unified.CodeConnectorError, "")
 		}
-		if i > 0 {
+		if n > 0 {
 			buf.WriteByte(',')
 		}
+		n++
 		buf.Write(rec)
 	}
 	buf.WriteString(`]`)
@@ -92,7 +107,7 @@ func (s *Server) dispatch(x *exchange) *verdict.Problem {
 		buf.WriteByte('"')
 	}
 	buf.WriteByte('}')
-	x.records = len(resp.Records)
+	x.records = n
 	x.rc.Response.Header.SetContentType("application/json")
 	x.rc.SetStatusCode(fasthttp.StatusOK)
 	x.rc.SetBody(buf.B)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferryhealth/ferry/auditlog"
+	"github.com/ferryhealth/ferry/proxy/authz"
 	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/proxy/cursor"
 	"github.com/ferryhealth/ferry/proxy/guard"
@@ -99,6 +100,8 @@ type clientEntry struct {
 	allowed map[string]bool
 	scopes  map[string]bool
 	limiter *tokenBucket // nil: no inbound limit
+	// grant is the client's smart_scopes; nil when it has none.
+	grant *authz.Grant
 }
 
 // clientKeys finds a client by the SHA-256 of its API key.
@@ -120,6 +123,10 @@ func newClients(clients []config.Client) (clientKeys, tokenClients, error) {
 		}
 		if c.RateLimit != nil {
 			e.limiter = newTokenBucket(c.RateLimit.RequestsPerSecond, c.RateLimit.BurstOrDefault())
+		}
+		if len(c.SMARTScopes) > 0 {
+			g := authz.NewGrant(c.SMARTScopes)
+			e.grant = &g
 		}
 		if c.OAuthClientID != "" {
 			byToken[[2]string{c.Tenant, c.OAuthClientID}] = e

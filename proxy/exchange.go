@@ -29,6 +29,7 @@ type exchange struct {
 	challenge string          // authenticate
 	conn      *connEntry   // resolve_connection
 	place     placement    // residency
+	authz     authzState   // authorize, restrict_query
 	q         query        // parse_query
 	// deadline is when the request must be answered by: its connection's
 	// timeout, or the client's X-Ferry-Timeout within max_timeout, from
@@ -147,6 +148,7 @@ func (s *Server) finish(x *exchange) {
 			}
 		}
 	}
+	s.auditIdentity(x, ev)
 	s.audit.Emit(s.baseCtx, ev)
 }
 

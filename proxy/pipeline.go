@@ -24,6 +24,10 @@ type stage struct {
 // source's Retry-After hold, the breaker, the bulkhead) comes last, so that
 // a request refused for its own faults never takes a slot or a probe.
 // Pacing and retries happen per source call, in the host transport.
+// Authorization comes in two steps: authorize refuses a route the
+// client's scopes do not reach before any work is spent; restrict_query,
+// once the query is known, forces a scope's restriction and the patient
+// compartment on it (and dispatch checks every record against them).
 // Residency comes as soon as the tenant and connection are known, and
 // before anything reads the tenant's secrets, admits its audit event or
 // calls its source: a node outside the tenant's home region answers 421 or
@@ -38,6 +42,7 @@ var pipeline = []stage{
 	{"rate_limit", (*Server).limitClient},
 	{"admit_audit", (*Server).admitAudit},
 	{"parse_query", (*Server).parseQuery},
+	{"restrict_query", (*Server).restrictQuery},
 	{"deadline", (*Server).setDeadline},
 	{"admit_connection", (*Server).admitConnection},
 	{"dispatch", (*Server).dispatch},

@@ -141,7 +141,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if s.keys, s.tokenClients, err = newClients(o.Config.Clients); err != nil {
 		return nil, err
 	}
-	if s.verifier, err = identity.New(o.Config, identity.Options{HTTP: source.KeySetClient, Clock: s.clock}); err != nil {
+	if s.verifier, err = identity.New(o.Config, identity.Options{HTTP: source.KeySetClient, Clock: s.clock, Grant: tokenGrant}); err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	s.api = &fasthttp.Server{

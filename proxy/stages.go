@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 
-	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/proxy/identity"
 	"github.com/ferryhealth/ferry/proxy/verdict"
 	"github.com/ferryhealth/ferry/unified"
@@ -131,24 +130,6 @@ func (s *Server) admitAudit(x *exchange) *verdict.Problem {
 	}
 	if err := s.audit.Admit(x.conn.cfg.Tenant); err != nil {
 		return verdict.Fail(unified.CodeAuditUnavailable, "")
-	}
-	return nil
-}
-
-// authorize checks the client's scope for the route: unified reads and
-// capabilities need "read", passthrough needs "passthrough".
-func (s *Server) authorize(x *exchange) *verdict.Problem {
-	switch {
-	case x.route.public():
-		return nil
-	case x.route.template == routePassthrough:
-		if !x.client.scopes[config.ScopePassthrough] {
-			return verdict.Fail(unified.CodeForbidden, "")
-		}
-	default:
-		if !x.client.scopes[config.ScopeRead] {
-			return verdict.Fail(unified.CodeForbidden, "")
-		}
 	}
 	return nil
 }

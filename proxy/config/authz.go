@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ferryhealth/ferry/proxy/authz"
 )
 
 // Inbound authorization: the OAuth 2.0 issuers a tenant trusts, and what
@@ -175,6 +177,14 @@ func (v *validator) oauthClient(c *Config, at string, cl Client, seen map[[2]str
 	for _, t := range c.Tenants {
 		if t.ID == cl.Tenant && len(t.Issuers) == 0 {
 			v.add(path, fmt.Sprintf("tenant %q trusts no issuer (tenants[].issuers)", cl.Tenant))
+		}
+	}
+}
+
+func (v *validator) smartScopes(at string, cl Client) {
+	for i, sc := range cl.SMARTScopes {
+		if _, err := authz.ParseScope(sc); err != nil {
+			v.add(fmt.Sprintf("%s.smart_scopes[%d]", at, i), fmt.Sprintf("scope %q: %v", sc, err))
 		}
 	}
 }

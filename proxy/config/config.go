@@ -297,6 +297,12 @@ type Client struct {
 	// searches) and "passthrough" (raw requests relayed to the source).
 	// Default ["read"].
 	Scopes []string `json:"scopes,omitempty"`
+	// SMARTScopes are SMART v2 resource scopes ("system/Observation.rs?
+	// category=vital-signs", "patient/*.rs"). For an API key they are what
+	// the client may read; for a token client they bound what its tokens'
+	// scopes grant (a request needs both). Default: none (an API key reads
+	// every resource; a token's scopes alone decide).
+	SMARTScopes []string `json:"smart_scopes,omitempty"`
 	// RateLimit is the client's inbound request limit on this replica.
 	// Default: none.
 	RateLimit *ClientRateLimit `json:"rate_limit,omitempty"`

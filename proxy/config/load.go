@@ -238,6 +238,7 @@ func (c *Config) Validate() []Problem {
 			keys[cl.APIKeySHA256] = cl.ID
 		}
 		v.oauthClient(c, at, cl, oauthIDs)
+		v.smartScopes(at, cl)
 		for j, sc := range cl.Scopes {
 			if sc != ScopeRead && sc != ScopePassthrough {
 				v.add(fmt.Sprintf("%s.scopes[%d]", at, j), fmt.Sprintf("unknown scope %q (read, passthrough)", sc))

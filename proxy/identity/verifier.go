@@ -42,6 +42,9 @@ type Token struct {
 	// checks it against HL7's value set.
 	PurposeOfUse string
 	Expiry       time.Time
+	// Grant is what Options.Grant made of the token once, when it was
+	// validated, so a cached token is not read again per request.
+	Grant any
 }
 
 // HTTPClient returns the client that fetches an issuer's key set, given
@@ -55,6 +58,9 @@ type Options struct {
 	Clock clock.Clock
 	// CacheSize bounds the validated-token table; default 10000.
 	CacheSize int
+	// Grant, when set, is called once per validated token; its result is
+	// kept in Token.Grant.
+	Grant func(*Token) any
 }
 
 // Verifier validates access tokens against one config's issuers.
@@ -63,6 +69,7 @@ type Verifier struct {
 	cache    *tokenCache
 	clock    clock.Clock
 	cancel   context.CancelFunc
+	grant    func(*Token) any
 }
 
 type issuer struct {
@@ -85,7 +92,7 @@ func New(c *config.Config, o Options) (*Verifier, error) {
 	}
 	clk := clock.Or(o.Clock)
 	ctx, cancel := context.WithCancel(context.Background())
-	v := &Verifier{byIssuer: map[string][]*issuer{}, cache: newTokenCache(o.CacheSize), clock: clk, cancel: cancel}
+	v := &Verifier{byIssuer: map[string][]*issuer{}, cache: newTokenCache(o.CacheSize), clock: clk, cancel: cancel, grant: o.Grant}
 	noFail := true
 	for _, t := range c.Tenants {
 		for _, is := range t.Issuers {
@@ -156,6 +163,9 @@ func (v *Verifier) Verify(ctx context.Context, raw []byte) (*Token, error) {
 	t, err := v.verify(ctx, string(raw))
 	if err != nil {
 		return nil, ErrInvalidToken
+	}
+	if v.grant != nil {
+		t.Grant = v.grant(t)
 	}
 	v.cache.put(key, t, now)
 	return t, nil

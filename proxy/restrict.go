@@ -1,0 +1,100 @@
+package proxy
+
+import (
+	"github.com/ferryhealth/ferry/proxy/authz"
+	"github.com/ferryhealth/ferry/proxy/verdict"
+	"github.com/ferryhealth/ferry/unified"
+)
+
+// restrictQuery forces what the client's grants allow onto the parsed
+// query: a scope's restriction (category, code, status) and the patient
+// compartment (patient_id). Records are checked again after the plugin
+// (admits), so a connector that ignores a filter cannot widen either.
+//
+// Escapes from a compartment are answered as a missing record would be:
+// another patient by id is 404 not_found, a search for another patient is
+// an empty page, and neither reaches the source.
+func (s *Server) restrictQuery(x *exchange) *verdict.Problem {
+	if p := x.applyGrants(s); p != nil {
+		return p
+	}
+	return x.checkRequired()
+}
+
+func (x *exchange) applyGrants(s *Server) *verdict.Problem {
+	a := &x.authz
+	if len(a.grants) == 0 || !x.route.unified() {
+		return nil
+	}
+	r := x.route.resource
+	for _, g := range a.grants {
+		acc, ok := g.Allow(r, x.op(), x.q.params)
+		if !ok {
+			return s.refuse(x, refusedScope, unified.CodeInsufficientScope)
+		}
+		a.filters = append(a.filters, acc.Filters...)
+		if acc.Compartment && authz.InCompartment(r) {
+			if x.token == nil || x.token.Patient == "" {
+				// A patient/ scope with no patient to confine it to.
+				return s.refuse(x, refusedCompartment, unified.CodeInsufficientScope)
+			}
+			a.patient = x.token.Patient
+		}
+	}
+	if x.route.template == routeSearch {
+		for _, f := range a.filters {
+			if x.q.capab.Accepts(f.Name) {
+				x.q.setParam(f.Name, f.Value)
+			}
+		}
+	}
+	if a.patient == "" {
+		return nil
+	}
+	switch {
+	case r == unified.Patients && x.route.template == routeRead:
+		if x.route.id != a.patient {
+			return s.refuse(x, refusedCompartment, unified.CodeNotFound)
+		}
+	case r == unified.Patients:
+		// No filter names a patient's own id: other patients are dropped
+		// by admits.
+	default:
+		if v, ok := x.q.params[unified.FilterPatientID]; ok && v != a.patient && x.route.template == routeSearch {
+			a.refusal, a.empty = refusedCompartment, true
+			s.metrics.authzRefused(x.client.id, refusedCompartment)
+			return nil
+		}
+		if x.route.template == routeSearch {
+			if !x.q.capab.Accepts(unified.FilterPatientID) {
+				return s.refuse(x, refusedCompartment, unified.CodeInsufficientScope)
+			}
+			x.q.setParam(unified.FilterPatientID, a.patient)
+		}
+	}
+	return nil
+}
+
+func (q *query) setParam(name, value string) {
+	if q.params == nil {
+		q.params = map[string]string{}
+	}
+	q.params[name] = value
+}
+
+// admits reports whether a plugin's record may be answered: it satisfies
+// every forced filter and belongs to the compartment's patient.
+func (a *authzState) admits(r unified.ResourceType, rec []byte) bool {
+	if len(a.filters) == 0 && a.patient == "" {
+		return true
+	}
+	return authz.Admits(r, rec, a.filters, a.patient)
+}
+
+// recordRefusal is why a record was not admitted.
+func (a *authzState) recordRefusal() string {
+	if a.patient != "" {
+		return refusedCompartment
+	}
+	return refusedScope
+}
