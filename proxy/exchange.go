@@ -27,10 +27,10 @@ type exchange struct {
 	// challenge is the Bearer challenge a 401 carries.
 	token     *identity.Token // authenticate
 	challenge string          // authenticate
-	conn      *connEntry   // resolve_connection
-	place     placement    // residency
-	authz     authzState   // authorize, restrict_query
-	q         query        // parse_query
+	conn      *connEntry      // resolve_connection
+	place     placement       // residency
+	authz     authzState      // authorize, restrict_query
+	q         query           // parse_query
 	// deadline is when the request must be answered by: its connection's
 	// timeout, or the client's X-Ferry-Timeout within max_timeout, from
 	// its arrival. shortened says the client asked for less than the

@@ -78,13 +78,13 @@ type Server struct {
 	clock      clock.Clock
 	metrics    *metrics
 
-	cursors     *cursor.Sealer
-	keys        clientKeys
+	cursors *cursor.Sealer
+	keys    clientKeys
 	// verifier checks OAuth access tokens against the tenants' issuers;
 	// tokenClients finds the client a token names.
 	verifier     *identity.Verifier
 	tokenClients tokenClients
-	connections map[string]*connEntry
+	connections  map[string]*connEntry
 	// sources are the HTTP clients of the connections' sources, one per
 	// origin and egress policy.
 	sources *source.Clients
