@@ -35,6 +35,12 @@ type authzState struct {
 	// empty answers the search with an empty page without calling the
 	// source: what a search for a missing patient answers.
 	empty bool
+	// purpose is the HL7 PurposeOfUse code the client declared (its
+	// token's claim, else X-Purpose-Of-Use); breakGlass says it was BTG
+	// and allowed, alert that the event must be flagged for alerting.
+	purpose    string
+	breakGlass bool
+	alert      bool
 }
 
 // tokenGrant parses a token's scopes once, when it is validated.
@@ -59,6 +65,12 @@ func (s *Server) authorize(x *exchange) *verdict.Problem {
 		if !x.client.scopes[config.ScopeRead] {
 			return verdict.Fail(unified.CodeForbidden, "")
 		}
+	}
+	if p := s.checkPurpose(x); p != nil {
+		return p
+	}
+	if p := s.checkPolicy(x); p != nil {
+		return p
 	}
 	a := &x.authz
 	if x.token != nil {

@@ -12,6 +12,7 @@ import (
 // not the client itself and the patient are keyed like patient_ref.
 func (s *Server) auditIdentity(x *exchange, ev *auditlog.Event) {
 	ev.AuthzRefusal = x.authz.refusal
+	ev.BreakGlass, ev.SecurityAlert = x.authz.breakGlass, x.authz.alert
 	t := s.tenants[ev.Tenant]
 	keyed := func(kind, v string) string {
 		if t == nil || !t.served || v == "" {

@@ -102,6 +102,10 @@ type clientEntry struct {
 	limiter *tokenBucket // nil: no inbound limit
 	// grant is the client's smart_scopes; nil when it has none.
 	grant *authz.Grant
+	// policy is the client's minimum-necessary policy; nil when it has
+	// none. purpose is what it must declare; nil: nothing.
+	policy  *authz.Policy
+	purpose *config.PurposeOfUsePolicy
 }
 
 // clientKeys finds a client by the SHA-256 of its API key.
@@ -127,6 +131,14 @@ func newClients(clients []config.Client) (clientKeys, tokenClients, error) {
 		if len(c.SMARTScopes) > 0 {
 			g := authz.NewGrant(c.SMARTScopes)
 			e.grant = &g
+		}
+		if p := c.Policy; p != nil {
+			rules := map[string]authz.FieldRule{}
+			for r, f := range p.Fields {
+				rules[r] = authz.FieldRule{Allow: f.Allow, Deny: f.Deny}
+			}
+			e.policy = authz.NewPolicy(p.Resources, p.Operations, rules)
+			e.purpose = p.PurposeOfUse
 		}
 		if c.OAuthClientID != "" {
 			byToken[[2]string{c.Tenant, c.OAuthClientID}] = e

@@ -18,7 +18,28 @@ func (s *Server) restrictQuery(x *exchange) *verdict.Problem {
 	if p := x.applyGrants(s); p != nil {
 		return p
 	}
+	if p := x.applyFieldPolicy(s); p != nil {
+		return p
+	}
 	return x.checkRequired()
+}
+
+// applyFieldPolicy narrows the field mask to the client's field policy;
+// raw source data would bypass it, so raw is refused where it applies.
+func (x *exchange) applyFieldPolicy(s *Server) *verdict.Problem {
+	pol := x.client.policy
+	if pol == nil || !x.route.unified() {
+		return nil
+	}
+	mask, restricted := pol.Mask(x.route.resource, x.q.fields)
+	if !restricted {
+		return nil
+	}
+	if x.q.raw {
+		return s.refuse(x, refusedPolicy, unified.CodeInsufficientScope)
+	}
+	x.q.fields = mask
+	return nil
 }
 
 func (x *exchange) applyGrants(s *Server) *verdict.Problem {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferryhealth/ferry/proxy/authz"
+	"github.com/ferryhealth/ferry/unified"
 )
 
 // Inbound authorization: the OAuth 2.0 issuers a tenant trusts, and what
@@ -188,3 +189,124 @@ func (v *validator) smartScopes(at string, cl Client) {
 		}
 	}
 }
+
+// Policy is a client's minimum-necessary policy, for API keys and tokens
+// alike: what it may read, of which fields, and why (docs/authorization.md).
+// The connections it may use are its connections list.
+type Policy struct {
+	// Resources are the unified resources the client may use. Default:
+	// every resource.
+	Resources []string `json:"resources,omitempty"`
+	// Operations are what it may do with them: read, search (create and
+	// update when the unified API has writes). Default: every operation.
+	Operations []string `json:"operations,omitempty"`
+	// Fields restrict the top-level fields of a resource's records, by
+	// unified resource: an allowlist or a denylist, applied by the host
+	// after the plugin like fields=. "id" is always kept. raw=true is
+	// refused for a resource with a field policy.
+	Fields map[string]FieldPolicy `json:"fields,omitempty"`
+	// PurposeOfUse says what the client must declare. Default: nothing.
+	PurposeOfUse *PurposeOfUsePolicy `json:"purpose_of_use,omitempty"`
+}
+
+// FieldPolicy is an allowlist or a denylist of a resource's fields; one of
+// the two.
+type FieldPolicy struct {
+	Allow []string `json:"allow,omitempty"`
+	Deny  []string `json:"deny,omitempty"`
+}
+
+// PurposeOfUsePolicy is what a client must declare, as an HL7
+// PurposeOfUse code in X-Purpose-Of-Use or its token's purpose-of-use
+// claim.
+type PurposeOfUsePolicy struct {
+	// Required refuses a request that declares none. Default false.
+	Required bool `json:"required,omitempty"`
+	// Allowed are the codes it may declare. Default: any of the value
+	// set but BTG.
+	Allowed []string `json:"allowed,omitempty"`
+	// BreakGlass lets it declare BTG (break-glass): served like any
+	// other purpose, widening nothing, and audited with
+	// security_alert. Default false: BTG is refused with 403.
+	BreakGlass bool `json:"break_glass,omitempty"`
+}
+
+// The policy operations.
+var policyOperations = []string{"read", "search", "create", "update"}
+
+func (v *validator) policy(at string, p *Policy) {
+	if p == nil {
+		return
+	}
+	at += ".policy"
+	for i, r := range p.Resources {
+		if !unified.ResourceType(r).Known() {
+			v.add(fmt.Sprintf("%s.resources[%d]", at, i), fmt.Sprintf("no unified resource %q", r))
+		}
+	}
+	for i, op := range p.Operations {
+		if !slices.Contains(policyOperations, op) {
+			v.add(fmt.Sprintf("%s.operations[%d]", at, i), fmt.Sprintf("unknown operation %q (%s)", op, strings.Join(policyOperations, ", ")))
+		}
+	}
+	for r, fp := range p.Fields {
+		fat := fmt.Sprintf("%s.fields.%s", at, r)
+		known := unified.ResourceType(r).Fields()
+		if known == nil {
+			v.add(fat, fmt.Sprintf("no unified resource %q", r))
+			continue
+		}
+		if (len(fp.Allow) == 0) == (len(fp.Deny) == 0) {
+			v.add(fat, "exactly one of allow and deny")
+		}
+		for name, list := range map[string][]string{"allow": fp.Allow, "deny": fp.Deny} {
+			for i, f := range list {
+				if !slices.Contains(known, f) {
+					v.add(fmt.Sprintf("%s.%s[%d]", fat, name, i), fmt.Sprintf("%s has no field %q", r, f))
+				} else if f == "id" && name == "deny" {
+					v.add(fmt.Sprintf("%s.%s[%d]", fat, name, i), "id is always kept")
+				}
+			}
+		}
+	}
+	if pu := p.PurposeOfUse; pu != nil {
+		for i, c := range pu.Allowed {
+			if !PurposeOfUse(c) {
+				v.add(fmt.Sprintf("%s.purpose_of_use.allowed[%d]", at, i), fmt.Sprintf("%q is not an HL7 PurposeOfUse code", c))
+			}
+			if c == PurposeBreakGlass && !pu.BreakGlass {
+				v.add(fmt.Sprintf("%s.purpose_of_use.allowed[%d]", at, i), "BTG needs break_glass: true")
+			}
+		}
+	}
+}
+
+// PurposeBreakGlass is HL7's break-the-glass purpose of use.
+const PurposeBreakGlass = "BTG"
+
+// PurposeOfUse reports whether code is in HL7's PurposeOfUse value set
+// (terminology.hl7.org/ValueSet/v3-PurposeOfUse).
+func PurposeOfUse(code string) bool { return purposesOfUse[code] != "" }
+
+// PurposeOfUseCode returns the value set's own string for code, so a
+// lookup with a request's bytes keeps nothing of the request.
+func PurposeOfUseCode(code []byte) (string, bool) {
+	c, ok := purposesOfUse[string(code)]
+	return c, ok
+}
+
+var purposesOfUse = func() map[string]string {
+	m := map[string]string{}
+	for _, c := range []string{
+		"PurposeOfUse", "HMARKT", "HOPERAT", "CAREMGT", "DONAT", "FRAUD", "GOV", "HACCRED", "HCOMPL",
+		"HDECD", "HDIRECT", "HDM", "HLEGAL", "HOUTCOMS", "HPRGRP", "HQUALIMP", "HSYSADMIN", "LABELING",
+		"METAMGT", "MEMADMIN", "MILCDM", "PATADMIN", "PATSFTY", "PERFMSR", "RECORDMGT", "SYSDEV",
+		"HTEST", "TRAIN", "HPAYMT", "CLMATTCH", "COVAUTH", "COVERAGE", "ELIGDTRM", "ELIGVER", "ENROLLM",
+		"MILDCRG", "REMITADV", "HRESCH", "BIORCH", "CLINTRCH", "CLINTRCHNPC", "CLINTRCHPC", "PRECLINTRCH",
+		"DSRCH", "POARCH", "TRANSRCH", "PATRQT", "FAMRQT", "PWATRNY", "SUPNWK", "PUBHLTH", "DISASTER",
+		"THREAT", "TREAT", "CLINTRL", "COC", "ETREAT", "BTG", "ERTREAT", "POPHLTH",
+	} {
+		m[c] = c
+	}
+	return m
+}()

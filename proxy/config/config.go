@@ -303,6 +303,9 @@ type Client struct {
 	// scopes grant (a request needs both). Default: none (an API key reads
 	// every resource; a token's scopes alone decide).
 	SMARTScopes []string `json:"smart_scopes,omitempty"`
+	// Policy is the client's minimum-necessary policy: resources,
+	// operations, fields, purpose of use. Default: none.
+	Policy *Policy `json:"policy,omitempty"`
 	// RateLimit is the client's inbound request limit on this replica.
 	// Default: none.
 	RateLimit *ClientRateLimit `json:"rate_limit,omitempty"`

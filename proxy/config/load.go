@@ -239,6 +239,7 @@ func (c *Config) Validate() []Problem {
 		}
 		v.oauthClient(c, at, cl, oauthIDs)
 		v.smartScopes(at, cl)
+		v.policy(at, cl.Policy)
 		for j, sc := range cl.Scopes {
 			if sc != ScopeRead && sc != ScopePassthrough {
 				v.add(fmt.Sprintf("%s.scopes[%d]", at, j), fmt.Sprintf("unknown scope %q (read, passthrough)", sc))
