@@ -55,6 +55,8 @@ var importRules = []importRule{
 		why: "token validation says who is asking from a token and the config alone: no request, record or audit event"},
 	{pkg: "/proxy/authz", direct: true, forbid: []string{"/proxy", "/connectors", "/auditlog"},
 		why: "authorization decisions are pure: scopes, compartments and policies in, a decision out; the pipeline forces them"},
+	{pkg: "/proxy/pseudonym", direct: true, forbid: []string{"/"},
+		why: "pseudonyms are sealed from keys and values alone: no config, request or audit event"},
 	{pkg: "/proxy/verdict", direct: true, forbid: []string{"/proxy", "/auditlog"}, allow: []string{"/proxy/guard", "/proxy/source"},
 		why: "the verdict is a pure function of an error and of what the source call recorded: it reads the rooms below it, never the pipeline"},
 }

@@ -54,6 +54,9 @@ func (s *Server) dispatch(x *exchange) *verdict.Problem {
 			return s.refuse(x, x.authz.recordRefusal(), unified.CodeNotFound)
 		}
 		rec, ok := checkRecord(resp.Record, x.route.id, x.q.fields)
+		if ok {
+			rec, ok = s.sealRecord(x, rec)
+		}
 		if !ok {
 			return verdict.Fail(unified.CodeConnectorError, "")
 		}
@@ -90,6 +93,9 @@ func (s *Server) dispatch(x *exchange) *verdict.Problem {
 			continue
 		}
 		rec, ok := checkRecord(r, "", x.q.fields)
+		if ok {
+			rec, ok = s.sealRecord(x, rec)
+		}
 		if !ok {
 			return verdict.Fail(unified.CodeConnectorError, "")
 		}

@@ -28,6 +28,10 @@ type stage struct {
 // client's scopes do not reach before any work is spent; restrict_query,
 // once the query is known, forces a scope's restriction and the patient
 // compartment on it (and dispatch checks every record against them).
+// A pseudonymized client's pseudonyms are opened into the source's ids
+// before the query is parsed, so every later stage, the cursor and the
+// audit trail's keyed patient reference see the real ids, and only
+// dispatch's answer is sealed again.
 // Residency comes as soon as the tenant and connection are known, and
 // before anything reads the tenant's secrets, admits its audit event or
 // calls its source: a node outside the tenant's home region answers 421 or
@@ -41,6 +45,7 @@ var pipeline = []stage{
 	{"authorize", (*Server).authorize},
 	{"rate_limit", (*Server).limitClient},
 	{"admit_audit", (*Server).admitAudit},
+	{"open_pseudonyms", (*Server).openPseudonyms},
 	{"parse_query", (*Server).parseQuery},
 	{"restrict_query", (*Server).restrictQuery},
 	{"deadline", (*Server).setDeadline},

@@ -131,16 +131,25 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if s.tenants, err = newTenants(ctx, o.Config, providers); err != nil {
 		return nil, err
 	}
-	if s.cursors, err = newCursorSealer(ctx, o.Config); err != nil {
+	ckeys, err := cursorKeys(ctx, o.Config)
+	if err != nil {
+		return nil, err
+	}
+	if s.cursors, err = newCursorSealer(o.Config, ckeys); err != nil {
 		return nil, err
 	}
 	s.sources = source.NewClients("Ferry/"+Version, o.Config.Limits.MaxUpstreamBodyBytes, s.clock)
 	if err := s.addConnections(providers); err != nil {
 		return nil, err
 	}
-	if s.keys, s.tokenClients, err = newClients(o.Config.Clients); err != nil {
+	keys, tokens, clients, err := newClients(o.Config.Clients)
+	if err != nil {
 		return nil, err
 	}
+	if err := addPseudonyms(o.Config, ckeys, clients); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	s.keys, s.tokenClients = keys, tokens
 	if s.verifier, err = identity.New(o.Config, identity.Options{HTTP: source.KeySetClient, Clock: s.clock, Grant: tokenGrant}); err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}

@@ -207,7 +207,25 @@ type Policy struct {
 	Fields map[string]FieldPolicy `json:"fields,omitempty"`
 	// PurposeOfUse says what the client must declare. Default: nothing.
 	PurposeOfUse *PurposeOfUsePolicy `json:"purpose_of_use,omitempty"`
+	// Pseudonyms, when set, replace every id the client sees (records',
+	// references', source ids) with stateless pseudonyms it uses in later
+	// requests; raw and passthrough are refused. Default: none.
+	Pseudonyms *Pseudonyms `json:"pseudonyms,omitempty"`
 }
+
+// Pseudonyms configures a client's pseudonyms (docs/authorization.md).
+type Pseudonyms struct {
+	// Identifiers is what becomes of identifier values in records (MRNs,
+	// SSNs…): "drop" (default) or "tokenize" (each value sealed, per
+	// identifier system).
+	Identifiers string `json:"identifiers,omitempty"`
+}
+
+// The pseudonyms identifier modes.
+const (
+	IdentifiersDrop     = "drop"
+	IdentifiersTokenize = "tokenize"
+)
 
 // FieldPolicy is an allowlist or a denylist of a resource's fields; one of
 // the two.
@@ -267,6 +285,13 @@ func (v *validator) policy(at string, p *Policy) {
 					v.add(fmt.Sprintf("%s.%s[%d]", fat, name, i), "id is always kept")
 				}
 			}
+		}
+	}
+	if ps := p.Pseudonyms; ps != nil {
+		switch ps.Identifiers {
+		case "", IdentifiersDrop, IdentifiersTokenize:
+		default:
+			v.add(at+".pseudonyms.identifiers", "must be drop or tokenize")
 		}
 	}
 	if pu := p.PurposeOfUse; pu != nil {
