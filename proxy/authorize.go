@@ -21,6 +21,8 @@ type authzState struct {
 	// token's and the client's configured ones. None: an API key client
 	// without smart_scopes, limited by its coarse scopes only.
 	grants []*authz.Grant
+	// grantBuf backs grants, so a request allocates nothing for them.
+	grantBuf [2]*authz.Grant
 	// filters are forced on the search and checked on every record.
 	filters []authz.Filter
 	// patient is the compartment's patient: records of any other patient
@@ -73,6 +75,7 @@ func (s *Server) authorize(x *exchange) *verdict.Problem {
 		return p
 	}
 	a := &x.authz
+	a.grants = a.grantBuf[:0]
 	if x.token != nil {
 		g, _ := x.token.Grant.(*authz.Grant)
 		if g == nil {

@@ -38,7 +38,7 @@ type testIssuer struct {
 	key *rsa.PrivateKey
 }
 
-func startTestIssuer(t *testing.T) *testIssuer {
+func startTestIssuer(t testing.TB) *testIssuer {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -55,7 +55,7 @@ func startTestIssuer(t *testing.T) *testIssuer {
 
 // claims is a token's payload; sign fills what the caller left out with
 // what a valid token of this issuer carries.
-func (ti *testIssuer) sign(t *testing.T, c map[string]any, alg jose.SignatureAlgorithm, key any, kid string) string {
+func (ti *testIssuer) sign(t testing.TB, c map[string]any, alg jose.SignatureAlgorithm, key any, kid string) string {
 	t.Helper()
 	now := time.Now()
 	full := map[string]any{"iss": ti.url, "aud": audOther, "sub": "other-svc", "client_id": "other-svc",

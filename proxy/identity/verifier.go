@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -139,15 +140,9 @@ func (v *Verifier) Empty() bool { return len(v.byIssuer) == 0 }
 // LooksLikeJWT reports whether a bearer credential has a JWS compact
 // serialization's shape (three dot-separated parts), so API keys, which
 // have no dot, never reach the parser.
-func LooksLikeJWT(b []byte) bool {
-	n := 0
-	for _, c := range b {
-		if c == '.' {
-			n++
-		}
-	}
-	return n == 2
-}
+func LooksLikeJWT(b []byte) bool { return bytes.Count(b, dot) == 2 }
+
+var dot = []byte{'.'}
 
 // Verify validates a token and says what it carries. ctx bounds a refetch
 // of a key set on an unknown kid.
