@@ -20,9 +20,10 @@ type authzState struct {
 	// grants are the SMART grants that must all allow the request: the
 	// token's and the client's configured ones. None: an API key client
 	// without smart_scopes, limited by its coarse scopes only.
-	grants []*authz.Grant
-	// grantBuf backs grants, so a request allocates nothing for them.
-	grantBuf [2]*authz.Grant
+	grants [2]*authz.Grant
+	// ngrants is how many of grants are set: a fixed array, so a request
+	// allocates nothing for them.
+	ngrants int
 	// filters are forced on the search and checked on every record.
 	filters []authz.Filter
 	// patient is the compartment's patient: records of any other patient
@@ -43,6 +44,11 @@ type authzState struct {
 	purpose    string
 	breakGlass bool
 	alert      bool
+}
+
+func (a *authzState) addGrant(g *authz.Grant) {
+	a.grants[a.ngrants] = g
+	a.ngrants++
 }
 
 // tokenGrant parses a token's scopes once, when it is validated.
@@ -75,21 +81,20 @@ func (s *Server) authorize(x *exchange) *verdict.Problem {
 		return p
 	}
 	a := &x.authz
-	a.grants = a.grantBuf[:0]
 	if x.token != nil {
 		g, _ := x.token.Grant.(*authz.Grant)
 		if g == nil {
 			return verdict.Fail(unified.CodeInternal, "")
 		}
-		a.grants = append(a.grants, g)
+		a.addGrant(g)
 		if g.HasPatientScopes() {
 			a.compartment = x.token.Patient
 		}
 	}
 	if x.client.grant != nil {
-		a.grants = append(a.grants, x.client.grant)
+		a.addGrant(x.client.grant)
 	}
-	if len(a.grants) == 0 {
+	if a.ngrants == 0 {
 		return nil
 	}
 	switch x.route.template {
@@ -97,7 +102,7 @@ func (s *Server) authorize(x *exchange) *verdict.Problem {
 		// A raw request reaches anything of the source: only a grant
 		// that already reaches everything may make one, never a token
 		// confined to a patient.
-		for _, g := range a.grants {
+		for _, g := range a.grants[:a.ngrants] {
 			if !g.Passthrough() || a.compartment != "" {
 				return s.refuse(x, refusedScope, unified.CodeInsufficientScope)
 			}
@@ -106,7 +111,7 @@ func (s *Server) authorize(x *exchange) *verdict.Problem {
 		if !x.route.resource.Known() {
 			return nil // parse_query answers 404
 		}
-		for _, g := range a.grants {
+		for _, g := range a.grants[:a.ngrants] {
 			if _, ok := g.Allow(x.route.resource, x.op(), nil); !ok {
 				return s.refuse(x, refusedScope, unified.CodeInsufficientScope)
 			}

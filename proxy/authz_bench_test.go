@@ -60,8 +60,7 @@ func BenchmarkAuthorization(b *testing.B) {
 		}
 		b.ReportAllocs()
 		for b.Loop() {
-			x := x0
-			x.client, x.token, x.authz = nil, nil, authzState{}
+			x := exchange{rc: rc, requestID: x0.requestID, route: x0.route, conn: x0.conn, q: x0.q}
 			if p := e.srv.authenticate(&x); p != nil {
 				b.Fatal(p.Code)
 			}

@@ -44,11 +44,11 @@ func (x *exchange) applyFieldPolicy(s *Server) *verdict.Problem {
 
 func (x *exchange) applyGrants(s *Server) *verdict.Problem {
 	a := &x.authz
-	if len(a.grants) == 0 || !x.route.unified() {
+	if a.ngrants == 0 || !x.route.unified() {
 		return nil
 	}
 	r := x.route.resource
-	for _, g := range a.grants {
+	for _, g := range a.grants[:a.ngrants] {
 		acc, ok := g.Allow(r, x.op(), x.q.params)
 		if !ok {
 			return s.refuse(x, refusedScope, unified.CodeInsufficientScope)
