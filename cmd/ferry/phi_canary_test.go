@@ -205,6 +205,7 @@ func TestPHICanary(t *testing.T) {
 	if r.status < 400 {
 		t.Errorf("unknown connection: %d", r.status)
 	}
+	checkCanaryAuthorization(t, c, pid, capab)
 	metricsUp := c.metrics(f.admin)
 
 	// 5. The source fails: every kind of request again, now on error paths
@@ -502,6 +503,7 @@ func startTracedFerry(t *testing.T, sourceURL string) *tracedFerry {
 	}
 	conn := m["connections"].([]any)[0].(map[string]any)
 	conn["settings"] = map[string]any{"patient_search": "subject"}
+	m["clients"] = append(m["clients"].([]any), canaryResearchClient())
 	rawCfg, _ = json.Marshal(m)
 	if err := os.WriteFile(cfg, rawCfg, 0o600); err != nil {
 		t.Fatal(err)
