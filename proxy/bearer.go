@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"context"
-
 	"github.com/ferryhealth/ferry/proxy/verdict"
 	"github.com/ferryhealth/ferry/unified"
 )
@@ -21,9 +19,10 @@ const (
 
 func (s *Server) authenticateToken(x *exchange, raw []byte) *verdict.Problem {
 	x.challenge = challengeInvalidToken
-	// The deadline of the request is not known yet; a refetch of a key set
-	// is bounded by identity's own fetch timeout.
-	t, err := s.verifier.Verify(context.Background(), raw)
+	// The request's deadline is not known yet (it depends on the
+	// connection); a refetch of a key set is bounded by identity's own
+	// fetch timeout, and ends with the server.
+	t, err := s.verifier.Verify(s.baseCtx, raw)
 	if err != nil {
 		s.metrics.tokenRefused()
 		return verdict.Fail(unified.CodeUnauthenticated, "")

@@ -184,8 +184,13 @@ func (v *validator) oauthClient(c *Config, at string, cl Client, seen map[[2]str
 
 func (v *validator) smartScopes(at string, cl Client) {
 	for i, sc := range cl.SMARTScopes {
-		if _, err := authz.ParseScope(sc); err != nil {
+		parsed, err := authz.ParseScope(sc)
+		switch {
+		case err != nil:
 			v.add(fmt.Sprintf("%s.smart_scopes[%d]", at, i), fmt.Sprintf("scope %q: %v", sc, err))
+		case parsed.Context == authz.ContextPatient && cl.OAuthClientID == "":
+			// An API key names no patient: the scope could never be used.
+			v.add(fmt.Sprintf("%s.smart_scopes[%d]", at, i), "a patient/ scope needs a token's patient claim: set oauth_client_id")
 		}
 	}
 }
