@@ -114,6 +114,12 @@ func TestPurposeOfUseAndBreakGlass(t *testing.T) {
 			t.Fatalf("routine event flagged: %v", routine)
 		}
 	}
+	if mf := scrapeMetrics(t, e.srv)["ferry_break_glass_total"]; mf == nil || len(mf.GetMetric()) != 1 || mf.GetMetric()[0].GetCounter().GetValue() != 1 {
+		t.Errorf("ferry_break_glass_total: %v", mf)
+	}
+	if n := metricLabels(t, e.srv, "ferry_authorization_refusals_total", "client", "clinic", "reason", "purpose_of_use"); n != 3 {
+		t.Errorf("purpose_of_use refusals of clinic = %v, want 3", n)
+	}
 }
 
 func TestPurposeOfUseFromToken(t *testing.T) {

@@ -3,6 +3,9 @@ package identity
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"sync/atomic"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -62,4 +65,41 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("accepted %q as %+v with an empty key set", raw, tok)
 		}
 	})
+}
+
+// TestUnknownKidRefetchIsRateLimited: a flood of tokens naming unknown
+// kids costs the issuer at most one refetch per jwks_refetch_interval,
+// not one per token.
+func TestUnknownKidRefetchIsRateLimited(t *testing.T) {
+	var fetches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fetches.Add(1)
+		_, _ = w.Write([]byte(`{"keys":[]}`))
+	}))
+	defer srv.Close()
+	c := &config.Config{DevMode: true, Tenants: []config.Tenant{{ID: "t", Issuers: []config.Issuer{{
+		Issuer: srv.URL, JWKSURL: srv.URL, Audience: "a", Algorithms: []string{"RS256"},
+		ClockSkew: config.Duration(time.Second), JWKSRefetchInterval: config.Duration(time.Hour),
+		JWKSRefreshInterval: config.Duration(time.Hour), PatientClaim: "patient", PurposeOfUseClaim: "pou",
+	}}}}}
+	v, err := New(c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for fetches.Load() < 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // the first fetch happens at start
+	}
+	enc := base64.RawURLEncoding.EncodeToString
+	for i := 0; i < 20; i++ {
+		tok := enc([]byte(fmt.Sprintf(`{"alg":"RS256","kid":"k%d"}`, i))) + "." +
+			enc([]byte(fmt.Sprintf(`{"iss":%q,"aud":"a","exp":%d}`, srv.URL, time.Now().Add(time.Minute).Unix()))) + ".c2ln"
+		if _, err := v.Verify(context.Background(), []byte(tok)); err == nil {
+			t.Fatal("a token with an unknown kid was accepted")
+		}
+	}
+	if n := fetches.Load(); n > 2 {
+		t.Fatalf("%d key set fetches for 20 unknown kids, want at most 2 (start and one refetch)", n)
+	}
 }
