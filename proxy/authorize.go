@@ -38,6 +38,9 @@ type authzState struct {
 	// empty answers the search with an empty page without calling the
 	// source: what a search for a missing patient answers.
 	empty bool
+	// ownPatient answers a compartment's patients search with a read of
+	// its patient.
+	ownPatient bool
 	// purpose is the HL7 PurposeOfUse code the client declared (its
 	// token's claim, else X-Purpose-Of-Use); breakGlass says it was BTG
 	// and allowed, alert that the event must be flagged for alerting.

@@ -40,12 +40,20 @@ func (s *Server) dispatch(x *exchange) *verdict.Problem {
 	defer cancel()
 	tr := s.lendTransport(x, true)
 
-	if x.route.template == routeRead {
+	if x.route.template == routeRead || x.authz.ownPatient {
+		id := x.route.id
+		if x.authz.ownPatient {
+			id = x.authz.patient
+		}
 		resp, err := c.Read(ctx, &connectors.ReadRequest{
-			ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, ID: x.route.id, Raw: x.q.raw, Transport: tr,
+			ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, ID: id, Raw: x.q.raw, Transport: tr,
 		})
 		if err != nil {
-			return s.judge(x, err)
+			p := s.judge(x, err)
+			if x.authz.ownPatient && p.Code == unified.CodeNotFound {
+				return s.writeOwnPatient(x, nil)
+			}
+			return p
 		}
 		// The record may be a slice of the plugin's frame, which goes back
 		// to its pool once the answer holds a copy.
@@ -53,12 +61,15 @@ func (s *Server) dispatch(x *exchange) *verdict.Problem {
 		if !x.authz.admits(x.route.resource, resp.Record) {
 			return s.refuse(x, x.authz.recordRefusal(), unified.CodeNotFound)
 		}
-		rec, ok := checkRecord(resp.Record, x.route.id, x.q.fields)
+		rec, ok := checkRecord(resp.Record, id, x.q.fields)
 		if ok {
 			rec, ok = s.sealRecord(x, rec)
 		}
 		if !ok {
 			return verdict.Fail(unified.CodeConnectorError, "")
+		}
+		if x.authz.ownPatient {
+			return s.writeOwnPatient(x, rec)
 		}
 		x.records = 1
 		x.rc.Response.Header.SetContentType("application/json")

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/valyala/fasthttp"
+
 	"github.com/ferryhealth/ferry/proxy/authz"
 	"github.com/ferryhealth/ferry/proxy/verdict"
 	"github.com/ferryhealth/ferry/unified"
@@ -77,9 +79,13 @@ func (x *exchange) applyGrants(s *Server) *verdict.Problem {
 		if x.route.id != a.patient {
 			return s.refuse(x, refusedCompartment, unified.CodeNotFound)
 		}
+	case r == unified.Patients && x.q.capab.Read:
+		// No filter names a patient's own id, and paging through the
+		// source's patients to find one would tell the client how many
+		// there are: the search is answered by reading the patient.
+		a.ownPatient = true
 	case r == unified.Patients:
-		// No filter names a patient's own id: other patients are dropped
-		// by admits.
+		// A connector without reads: other patients are dropped by admits.
 	default:
 		if v, ok := x.q.params[unified.FilterPatientID]; ok && v != a.patient && x.route.template == routeSearch {
 			a.refusal, a.empty = refusedCompartment, true
@@ -118,4 +124,20 @@ func (a *authzState) recordRefusal() string {
 		return refusedCompartment
 	}
 	return refusedScope
+}
+
+// writeOwnPatient answers a compartment's patients search: the patient's
+// record alone (nil: none), with no cursor.
+func (s *Server) writeOwnPatient(x *exchange, rec []byte) *verdict.Problem {
+	body := make([]byte, 0, len(rec)+12)
+	body = append(body, `{"data":[`...)
+	body = append(body, rec...)
+	body = append(body, "]}"...)
+	if rec != nil {
+		x.records = 1
+	}
+	x.rc.Response.Header.SetContentType("application/json")
+	x.rc.SetStatusCode(fasthttp.StatusOK)
+	x.rc.SetBody(body)
+	return nil
 }
