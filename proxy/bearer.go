@@ -24,12 +24,10 @@ func (s *Server) authenticateToken(x *exchange, raw []byte) *verdict.Problem {
 	// fetch timeout, and ends with the server.
 	t, err := s.verifier.Verify(s.baseCtx, raw)
 	if err != nil {
-		s.metrics.tokenRefused()
 		return verdict.Fail(unified.CodeUnauthenticated, "")
 	}
 	c := s.tokenClients[[2]string{t.Tenant, t.ClientID}]
 	if c == nil {
-		s.metrics.tokenRefused()
 		return verdict.Fail(unified.CodeUnauthenticated, "")
 	}
 	x.client, x.token = c, t

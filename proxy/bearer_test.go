@@ -158,7 +158,10 @@ func TestBearerTokensFromOIDCProvider(t *testing.T) {
 func TestBearerTokenAttacks(t *testing.T) {
 	op := startOIDC(t)
 	ti := startTestIssuer(t)
-	e := startWithIssuers(t, op, ti, nil)
+	e := startWithIssuers(t, op, ti, func(c map[string]any) {
+		c["clients"] = append(c["clients"].([]any), map[string]any{"id": "dotted", "tenant": "other",
+			"api_key_sha256": sha("key.with.dots"), "connections": []string{"other"}})
+	})
 	now := time.Now()
 	pubDER, _ := x509.MarshalPKIXPublicKey(&ti.key.PublicKey)
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
@@ -192,7 +195,15 @@ func TestBearerTokenAttacks(t *testing.T) {
 		wantRefused(t, name, e.do(t, "GET", "/v1/other/patients?limit=1", tok, nil), 401, challengeInvalidToken)
 	}
 	wantRefused(t, "no credentials", e.do(t, "GET", "/v1/other/patients?limit=1", "", nil), 401, challengeNone)
-	for _, ev := range e.audit.events(t)[1:] {
+	if n := scrapeMetrics(t, e.srv)["ferry_access_tokens_total"]; n == nil || len(n.GetMetric()) != 2 {
+		t.Fatalf("ferry_access_tokens_total: %v", n)
+	}
+	// An API key that happens to look like a JWT is still an API key.
+	if r := e.do(t, "GET", "/v1/other/patients?limit=1", "key.with.dots", nil); r.status != 200 {
+		t.Fatalf("an API key with two dots: %d %s", r.status, r.body)
+	}
+	events := e.audit.events(t)
+	for _, ev := range events[1 : len(events)-1] {
 		if ev["action"] != "refused" || ev["actor"] != nil {
 			t.Fatalf("a refused token's audit event: %v", ev)
 		}

@@ -52,8 +52,18 @@ func (s *Server) authenticate(x *exchange) *verdict.Problem {
 	if !ok || len(key) == 0 {
 		return verdict.Fail(unified.CodeUnauthenticated, "")
 	}
-	if identity.LooksLikeJWT(key) {
-		return s.authenticateToken(x, key)
+	if identity.LooksLikeJWT(key) && !s.verifier.Empty() {
+		p := s.authenticateToken(x, key)
+		if p == nil {
+			return nil
+		}
+		if s.keys[sha256.Sum256(key)] == nil {
+			s.metrics.tokenRefused()
+			return p
+		}
+		// Not a token of any issuer, but an API key that happens to have
+		// two dots.
+		x.challenge = ""
 	}
 	d := sha256.Sum256(key)
 	c := s.keys[d]
