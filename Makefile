@@ -8,6 +8,7 @@ CONNECTORS := fhir hl7v2
 MEDPLUM := testdata/peers/medplum
 OPENAPI_LINT := testdata/peers/openapi-lint
 WEBHOOK_RECEIVER := testdata/peers/webhook-receiver
+OIDC_PROVIDER := testdata/peers/oidc-provider
 # The repo's Go modules, by directory: the host (root), the connector SDK that
 # third parties import, and the unified types. The root requires both and the
 # SDK requires unified, each with a replace directive to the folder (no go.work:
@@ -36,14 +37,15 @@ demo: build
 	$(BIN)/ferry demo --events
 
 ## test-deps: the pinned npm test peers (Medplum FHIR server, Redocly's OpenAPI linter, the
-## webhook receiver verifying deliveries with standardwebhooks) and
+## webhook receiver verifying deliveries with standardwebhooks, panva's oidc-provider for inbound
+## access tokens) and
 ## the Debian test peers (rsyslog with TLS for the syslog audit sink, strace for the PHI
 ## canary, python-hl7 for MLLP, nginx for the bench harness's baseline), installed with
 ## apt-get when missing. tools_test.go fails when Go code runs a program this list does not
 ## install (and that not every machine has).
 DEBIAN_PEERS := rsyslog rsyslog-gnutls strace python3-hl7 nginx
 test-deps: $(MEDPLUM)/node_modules/.package-lock.json $(OPENAPI_LINT)/node_modules/.package-lock.json \
-	$(WEBHOOK_RECEIVER)/node_modules/.package-lock.json debian-peers
+	$(WEBHOOK_RECEIVER)/node_modules/.package-lock.json $(OIDC_PROVIDER)/node_modules/.package-lock.json debian-peers
 
 debian-peers:
 	@missing=; for p in $(DEBIAN_PEERS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

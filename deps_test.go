@@ -55,6 +55,12 @@ var importRules = []importRule{
 		why: "webhook delivery signs and sends bytes it is given: it never sees a connector, and the feed audits its attempts"},
 	{pkg: "/proxy/feed", direct: true, forbid: []string{"/proxy"}, allow: []string{"/proxy/config", "/proxy/mllp", "/proxy/webhook", "/proxy/secrets"},
 		why: "a feed is a room of its own: its listener, the sender's rules and the ACK; it reaches connectors and webhooks through their own packages, not the request pipeline"},
+	{pkg: "/proxy/identity", direct: true, forbid: []string{"/proxy", "/connectors", "/auditlog", "/unified"}, allow: []string{"/proxy/config"},
+		why: "token validation says who is asking from a token and the config alone: no request, record or audit event"},
+	{pkg: "/proxy/authz", direct: true, forbid: []string{"/proxy", "/connectors", "/auditlog"},
+		why: "authorization decisions are pure: scopes, compartments and policies in, a decision out; the pipeline forces them"},
+	{pkg: "/proxy/pseudonym", direct: true, forbid: []string{"/"},
+		why: "pseudonyms are sealed from keys and values alone: no config, request or audit event"},
 	{pkg: "/proxy/verdict", direct: true, forbid: []string{"/proxy", "/auditlog"}, allow: []string{"/proxy/guard", "/proxy/source"},
 		why: "the verdict is a pure function of an error and of what the source call recorded: it reads the rooms below it, never the pipeline"},
 }

@@ -29,8 +29,13 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	dst = appendOptStringField(dst, FieldTraceID, e.TraceID)
 	dst = appendOptStringField(dst, FieldTenant, e.Tenant)
 	dst = appendOptStringField(dst, FieldActor, e.Actor)
+	dst = appendOptStringField(dst, FieldTokenIssuer, e.TokenIssuer)
+	dst = appendOptStringField(dst, FieldTokenSubject, e.TokenSubject)
+	dst = appendOptStringField(dst, FieldScopes, e.Scopes)
 	dst = appendStringField(dst, FieldSourceIP, e.SourceIP)
 	dst = appendOptStringField(dst, FieldPurposeOfUse, e.PurposeOfUse)
+	dst = appendOptTrue(dst, FieldBreakGlass, e.BreakGlass)
+	dst = appendOptTrue(dst, FieldSecurityAlert, e.SecurityAlert)
 	dst = appendStringField(dst, FieldAction, e.Action)
 	dst = appendOptStringField(dst, FieldResourceType, e.ResourceType)
 	dst = appendStringField(dst, FieldRoute, e.Route)
@@ -43,6 +48,7 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	dst = strconv.AppendInt(dst, int64(e.Status), 10)
 
 	dst = appendOptStringField(dst, FieldErrorCode, e.ErrorCode)
+	dst = appendOptStringField(dst, FieldAuthzRefusal, e.AuthzRefusal)
 
 	dst = append(dst, ',')
 	dst = appendKey(dst, FieldRecordCount)
@@ -69,6 +75,16 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	dst = appendStringField(dst, FieldPrevHash, e.PrevHash)
 	dst = appendOptStringField(dst, FieldSig, e.Sig)
 	return append(dst, '}')
+}
+
+// appendOptTrue appends `,"name":true` when v is set, as omitempty does.
+func appendOptTrue(dst []byte, name string, v bool) []byte {
+	if !v {
+		return dst
+	}
+	dst = append(dst, ',')
+	dst = appendKey(dst, name)
+	return append(dst, "true"...)
 }
 
 // appendKey appends `"name":`. Field names are plain ASCII identifiers, so

@@ -11,8 +11,13 @@ const (
 	FieldTraceID           = "trace_id"
 	FieldTenant            = "tenant"
 	FieldActor             = "actor"
+	FieldTokenIssuer       = "token_issuer"
+	FieldTokenSubject      = "token_subject"
+	FieldScopes            = "scopes"
 	FieldSourceIP          = "source_ip"
 	FieldPurposeOfUse      = "purpose_of_use"
+	FieldBreakGlass        = "break_glass"
+	FieldSecurityAlert     = "security_alert"
 	FieldAction            = "action"
 	FieldResourceType      = "resource_type"
 	FieldRoute             = "route"
@@ -21,6 +26,7 @@ const (
 	FieldRegion            = "region"
 	FieldStatus            = "status"
 	FieldErrorCode         = "error_code"
+	FieldAuthzRefusal      = "authz_refusal"
 	FieldRecordCount       = "record_count"
 	FieldLatencyProxyUS    = "latency_proxy_us"
 	FieldLatencyUpstreamUS = "latency_upstream_us"
@@ -35,9 +41,10 @@ const (
 // fields is the wire order, kept next to the constants so the two are read
 // together; Fields hands out a copy so callers cannot reorder it.
 var fields = [...]string{
-	FieldTime, FieldRequestID, FieldTraceID, FieldTenant, FieldActor, FieldSourceIP,
-	FieldPurposeOfUse, FieldAction, FieldResourceType, FieldRoute, FieldConnection,
-	FieldConnector, FieldRegion, FieldStatus, FieldErrorCode, FieldRecordCount,
+	FieldTime, FieldRequestID, FieldTraceID, FieldTenant, FieldActor, FieldTokenIssuer,
+	FieldTokenSubject, FieldScopes, FieldSourceIP, FieldPurposeOfUse, FieldBreakGlass,
+	FieldSecurityAlert, FieldAction, FieldResourceType, FieldRoute, FieldConnection,
+	FieldConnector, FieldRegion, FieldStatus, FieldErrorCode, FieldAuthzRefusal, FieldRecordCount,
 	FieldLatencyProxyUS, FieldLatencyUpstreamUS, FieldPatientRef, FieldConfigHash,
 	FieldChainID, FieldSeq, FieldPrevHash, FieldSig,
 }
@@ -120,12 +127,27 @@ type Event struct {
 	// Actor is the authenticated client id (or API key fingerprint); absent
 	// when authentication failed.
 	Actor string `json:"actor,omitempty"`
+	// TokenIssuer is the iss of the access token the client presented;
+	// absent for an API key.
+	TokenIssuer string `json:"token_issuer,omitempty"`
+	// TokenSubject is the token's sub when it names the client itself (a
+	// client credentials token); any other subject (a user, a patient) is
+	// written as a keyed reference like PatientRef, never in clear.
+	TokenSubject string `json:"token_subject,omitempty"`
+	// Scopes are the token's SMART resource scopes, space-separated;
+	// absent for an API key.
+	Scopes string `json:"scopes,omitempty"`
 	// SourceIP is the peer address as Ferry saw it (after trusted-proxy
 	// handling); a request always has one.
 	SourceIP string `json:"source_ip"`
 	// PurposeOfUse is the purpose the client declared (for example
 	// "TREATMENT"), from a closed vocabulary; absent when none was declared.
 	PurposeOfUse string `json:"purpose_of_use,omitempty"`
+	// BreakGlass says the client invoked break-glass (purpose of use BTG).
+	BreakGlass bool `json:"break_glass,omitempty"`
+	// SecurityAlert flags an event a SIEM should alert on: break-glass
+	// access. Routine access never sets it.
+	SecurityAlert bool `json:"security_alert,omitempty"`
 	// Action is one of the Action constants.
 	Action string `json:"action"`
 	// ResourceType is the unified resource name (for example "patients");
@@ -150,6 +172,11 @@ type Event struct {
 	// a plain string so this package need not import unified); absent on
 	// success.
 	ErrorCode string `json:"error_code,omitempty"`
+	// AuthzRefusal is why authorization refused or narrowed the request:
+	// scope, compartment, policy or purpose_of_use; absent when it did
+	// not. An escape from a patient compartment answered like a missing
+	// record is recorded here although its status is 404 or 200.
+	AuthzRefusal string `json:"authz_refusal,omitempty"`
 	// RecordCount is how many records the response disclosed; 0 is a real
 	// answer and always written.
 	RecordCount int `json:"record_count"`

@@ -122,11 +122,8 @@ func (s *Server) parseChanges(x *exchange, capab connectors.ResourceCapability) 
 	case since == "":
 		return verdict.Fail(unified.CodeMissingParameter, paramSince)
 	}
-	for _, r := range capab.RequiredParams {
-		if _, ok := x.q.params[r]; !ok {
-			return verdict.Fail(unified.CodeMissingParameter, r)
-		}
-	}
+	// Required filters are checked in restrict_query, once authorization
+	// has forced its own (a compartment's patient_id).
 	x.q.changes = &cursor.Changes{Watermark: since}
 	return nil
 }
@@ -144,7 +141,7 @@ func (s *Server) resumeChanges(x *exchange, token string, limitSet, fieldsSet bo
 			return verdict.Fail(unified.CodeInvalidCursor, name)
 		}
 	}
-	x.q.params = st.Params
+	x.q.params, x.q.resumed = st.Params, true
 	if !limitSet {
 		x.q.limit = st.Limit
 	}
@@ -192,7 +189,14 @@ func (s *Server) serveChanges(x *exchange, c connectors.Connector) *verdict.Prob
 		return prob
 	}
 	poll.more = poll.more || resp.NextPageToken != "" || len(resp.Records) == fetch
+	return s.writeChanges(x, poll)
+}
 
+// writeChanges answers a poll: the records authorization admits, sealed for
+// a pseudonymized client, and the cursor of the next poll. A record
+// dropped here still moves the watermark: the client may not see it, and
+// must not be shown it again.
+func (s *Server) writeChanges(x *exchange, poll changePoll) *verdict.Problem {
 	next, err := s.cursors.SealFor(x.changeBinding(), cursor.State{
 		Params: x.q.params, Limit: x.q.limit, Fields: x.q.fields, Changes: &poll.next,
 	}, s.changesTTL)
@@ -202,14 +206,22 @@ func (s *Server) serveChanges(x *exchange, c connectors.Connector) *verdict.Prob
 	buf := bytebufferpool.Get()
 	defer bytebufferpool.Put(buf)
 	buf.WriteString(`{"data":[`)
-	for i, r := range poll.records {
+	n := 0
+	for _, r := range poll.records {
+		if !x.authz.admits(x.route.resource, r) {
+			continue
+		}
 		rec, ok := checkRecord(r, "", x.q.fields)
+		if ok {
+			rec, ok = s.sealRecord(x, rec)
+		}
 		if !ok {
 			return verdict.Fail(unified.CodeConnectorError, "")
 		}
-		if i > 0 {
+		if n > 0 {
 			buf.WriteByte(',')
 		}
+		n++
 		buf.Write(rec)
 	}
 	// Cursors are base64url: nothing in them needs JSON escaping.
@@ -220,7 +232,7 @@ func (s *Server) serveChanges(x *exchange, c connectors.Connector) *verdict.Prob
 	} else {
 		buf.WriteString(`","has_more":false}`)
 	}
-	x.records = len(poll.records)
+	x.records = n
 	x.rc.Response.Header.SetContentType("application/json")
 	x.rc.SetStatusCode(fasthttp.StatusOK)
 	x.rc.SetBody(buf.B)

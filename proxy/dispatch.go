@@ -25,6 +25,15 @@ func (s *Server) dispatch(x *exchange) *verdict.Problem {
 	case routePassthrough:
 		return s.servePassthrough(x)
 	}
+	if x.authz.empty && x.route.template == routeChanges {
+		// Another patient's feed, in a compartment: no changes, ever.
+		return s.writeChanges(x, changePoll{next: *x.q.changes})
+	}
+	if x.authz.empty {
+		x.rc.Response.Header.SetContentType("application/json")
+		x.rc.SetBody([]byte(`{"data":[]}`))
+		return nil
+	}
 	c, ok := s.conns.Connector(x.conn.kind)
 	if !ok {
 		return verdict.Fail(unified.CodeConnectorUnavailable, "")
@@ -38,19 +47,36 @@ func (s *Server) dispatch(x *exchange) *verdict.Problem {
 	defer cancel()
 	tr := s.lendTransport(x, true)
 
-	if x.route.template == routeRead {
+	if x.route.template == routeRead || x.authz.ownPatient {
+		id := x.route.id
+		if x.authz.ownPatient {
+			id = x.authz.patient
+		}
 		resp, err := c.Read(ctx, &connectors.ReadRequest{
-			ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, ID: x.route.id, Raw: x.q.raw, Transport: tr,
+			ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, ID: id, Raw: x.q.raw, Transport: tr,
 		})
 		if err != nil {
-			return s.judge(x, err)
+			p := s.judge(x, err)
+			if x.authz.ownPatient && p.Code == unified.CodeNotFound {
+				return s.writeOwnPatient(x, nil)
+			}
+			return p
 		}
 		// The record may be a slice of the plugin's frame, which goes back
 		// to its pool once the answer holds a copy.
 		defer resp.Release()
-		rec, ok := checkRecord(resp.Record, x.route.id, x.q.fields)
+		if !x.authz.admits(x.route.resource, resp.Record) {
+			return s.refuse(x, x.authz.recordRefusal(), unified.CodeNotFound)
+		}
+		rec, ok := checkRecord(resp.Record, id, x.q.fields)
+		if ok {
+			rec, ok = s.sealRecord(x, rec)
+		}
 		if !ok {
 			return verdict.Fail(unified.CodeConnectorError, "")
+		}
+		if x.authz.ownPatient {
+			return s.writeOwnPatient(x, rec)
 		}
 		x.records = 1
 		x.rc.Response.Header.SetContentType("application/json")
@@ -77,14 +103,24 @@ func (s *Server) dispatch(x *exchange) *verdict.Problem {
 	buf := bytebufferpool.Get()
 	defer bytebufferpool.Put(buf)
 	buf.WriteString(`{"data":[`)
-	for i, r := range resp.Records {
+	n := 0
+	for _, r := range resp.Records {
+		if !x.authz.admits(x.route.resource, r) {
+			// A record the connector should not have answered: dropped,
+			// not an error, so a source that cannot filter still serves.
+			continue
+		}
 		rec, ok := checkRecord(r, "", x.q.fields)
+		if ok {
+			rec, ok = s.sealRecord(x, rec)
+		}
 		if !ok {
 			return verdict.Fail(unified.CodeConnectorError, "")
 		}
-		if i > 0 {
+		if n > 0 {
 			buf.WriteByte(',')
 		}
+		n++
 		buf.Write(rec)
 	}
 	buf.WriteString(`]`)
@@ -95,7 +131,7 @@ func (s *Server) dispatch(x *exchange) *verdict.Problem {
 		buf.WriteByte('"')
 	}
 	buf.WriteByte('}')
-	x.records = len(resp.Records)
+	x.records = n
 	x.rc.Response.Header.SetContentType("application/json")
 	x.rc.SetStatusCode(fasthttp.StatusOK)
 	x.rc.SetBody(buf.B)

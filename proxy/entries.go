@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/ferryhealth/ferry/auditlog"
+	"github.com/ferryhealth/ferry/proxy/authz"
 	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/proxy/cursor"
 	"github.com/ferryhealth/ferry/proxy/guard"
+	"github.com/ferryhealth/ferry/proxy/pseudonym"
 	"github.com/ferryhealth/ferry/proxy/secrets"
 	"github.com/ferryhealth/ferry/proxy/source"
 )
@@ -99,19 +101,31 @@ type clientEntry struct {
 	allowed map[string]bool
 	scopes  map[string]bool
 	limiter *tokenBucket // nil: no inbound limit
+	// grant is the client's smart_scopes; nil when it has none.
+	grant *authz.Grant
+	// policy is the client's minimum-necessary policy; nil when it has
+	// none. purpose is what it must declare; nil: nothing.
+	policy  *authz.Policy
+	purpose *config.PurposeOfUsePolicy
+	// pseudo seals and opens the client's pseudonyms; nil when it sees
+	// real ids. pseudoIDs is what becomes of identifier values.
+	pseudo    *pseudonym.Sealer
+	pseudoIDs pseudonym.Identifiers
 }
 
 // clientKeys finds a client by the SHA-256 of its API key.
 type clientKeys map[[sha256.Size]byte]*clientEntry
 
-func newClientKeys(clients []config.Client) (clientKeys, error) {
-	out := make(clientKeys, len(clients))
+// tokenClients finds a client by its tenant and OAuth client id.
+type tokenClients map[[2]string]*clientEntry
+
+func newClients(clients []config.Client) (clientKeys, tokenClients, []*clientEntry, error) {
+	keys := make(clientKeys, len(clients))
+	byToken := tokenClients{}
+	all := make([]*clientEntry, 0, len(clients))
 	for _, c := range clients {
-		var d [sha256.Size]byte
-		if _, err := hex.Decode(d[:], []byte(c.APIKeySHA256)); err != nil {
-			return nil, fmt.Errorf("client %q: api_key_sha256: %w", c.ID, err)
-		}
-		e := &clientEntry{id: c.ID, tenant: c.Tenant, digest: d, allowed: map[string]bool{}, scopes: map[string]bool{}}
+		e := &clientEntry{id: c.ID, tenant: c.Tenant, allowed: map[string]bool{}, scopes: map[string]bool{}}
+		all = append(all, e)
 		for _, id := range c.Connections {
 			e.allowed[id] = true
 		}
@@ -121,20 +135,42 @@ func newClientKeys(clients []config.Client) (clientKeys, error) {
 		if c.RateLimit != nil {
 			e.limiter = newTokenBucket(c.RateLimit.RequestsPerSecond, c.RateLimit.BurstOrDefault())
 		}
-		out[d] = e
+		if len(c.SMARTScopes) > 0 {
+			g := authz.NewGrant(c.SMARTScopes)
+			e.grant = &g
+		}
+		if p := c.Policy; p != nil {
+			rules := map[string]authz.FieldRule{}
+			for r, f := range p.Fields {
+				rules[r] = authz.FieldRule{Allow: f.Allow, Deny: f.Deny}
+			}
+			e.policy = authz.NewPolicy(p.Resources, p.Operations, rules)
+			e.purpose = p.PurposeOfUse
+		}
+		if c.OAuthClientID != "" {
+			byToken[[2]string{c.Tenant, c.OAuthClientID}] = e
+		}
+		if c.APIKeySHA256 == "" {
+			continue
+		}
+		if _, err := hex.Decode(e.digest[:], []byte(c.APIKeySHA256)); err != nil {
+			return nil, nil, nil, fmt.Errorf("client %q: api_key_sha256: %w", c.ID, err)
+		}
+		keys[e.digest] = e
 	}
-	return out, nil
+	return keys, byToken, all, nil
 }
 
-// newCursorSealer builds the cursor sealer from the config's keys. Cursor
-// keys are the operator's, not a tenant's, so they resolve with the env
-// provider (a Kubernetes secret in the environment). In dev_mode without a
-// cursor section, a random key serves this process alone.
-func newCursorSealer(ctx context.Context, c *config.Config) (*cursor.Sealer, error) {
+// cursorKeys resolves the config's cursor keys. Cursor keys are the
+// operator's, not a tenant's, so they resolve with the env provider (a
+// Kubernetes secret in the environment). In dev_mode without a cursor
+// section, a random key serves this process alone. Pseudonyms are derived
+// from the same keys.
+func cursorKeys(ctx context.Context, c *config.Config) ([]cursor.Key, error) {
 	if c.Cursor == nil {
 		var k [32]byte
 		_, _ = rand.Read(k[:])
-		return cursor.New([]cursor.Key{{ID: "dev", Secret: k[:]}}, config.DefaultCursorTTL)
+		return []cursor.Key{{ID: "dev", Secret: k[:]}}, nil
 	}
 	keys := make([]cursor.Key, 0, len(c.Cursor.Keys))
 	for _, k := range c.Cursor.Keys {
@@ -144,9 +180,47 @@ func newCursorSealer(ctx context.Context, c *config.Config) (*cursor.Sealer, err
 		}
 		keys = append(keys, cursor.Key{ID: k.ID, Secret: v.Reveal()})
 	}
-	s, err := cursor.New(keys, c.Cursor.TTL.D())
+	return keys, nil
+}
+
+// newCursorSealer builds the cursor sealer from the resolved keys.
+func newCursorSealer(c *config.Config, keys []cursor.Key) (*cursor.Sealer, error) {
+	ttl := config.DefaultCursorTTL
+	if c.Cursor != nil {
+		ttl = c.Cursor.TTL.D()
+	}
+	s, err := cursor.New(keys, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("cursor: %w", err)
 	}
 	return s, nil
+}
+
+// addPseudonyms derives the sealer of every client configured for
+// pseudonyms from the operator's keys.
+func addPseudonyms(c *config.Config, keys []cursor.Key, clients []*clientEntry) error {
+	pk := make([]pseudonym.Key, len(keys))
+	for i, k := range keys {
+		pk[i] = pseudonym.Key{ID: k.ID, Secret: k.Secret}
+	}
+	var root *pseudonym.Keys
+	for i, cl := range c.Clients {
+		if cl.Policy == nil || cl.Policy.Pseudonyms == nil {
+			continue
+		}
+		var err error
+		if root == nil {
+			if root, err = pseudonym.NewKeys(pk); err != nil {
+				return err
+			}
+		}
+		e := clients[i]
+		if e.pseudo, err = root.ForClient(cl.ID); err != nil {
+			return fmt.Errorf("client %q: %w", cl.ID, err)
+		}
+		if cl.Policy.Pseudonyms.Identifiers == config.IdentifiersTokenize {
+			e.pseudoIDs = pseudonym.TokenizeIdentifiers
+		}
+	}
+	return nil
 }

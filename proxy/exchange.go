@@ -8,7 +8,9 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/ferryhealth/ferry/auditlog"
+	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/proxy/guard"
+	"github.com/ferryhealth/ferry/proxy/identity"
 	"github.com/ferryhealth/ferry/proxy/source"
 	"github.com/ferryhealth/ferry/proxy/verdict"
 	"github.com/ferryhealth/ferry/unified"
@@ -22,9 +24,14 @@ type exchange struct {
 	requestID string       // request_id
 	route     route        // route
 	client    *clientEntry // authenticate
-	conn      *connEntry   // resolve_connection
-	place     placement    // residency
-	q         query        // parse_query
+	// token is the access token the client presented (nil: an API key);
+	// challenge is the Bearer challenge a 401 carries.
+	token     *identity.Token // authenticate
+	challenge string          // authenticate
+	conn      *connEntry      // resolve_connection
+	place     placement       // residency
+	authz     authzState      // authorize, restrict_query
+	q         query           // parse_query
 	// deadline is when the request must be answered by: its connection's
 	// timeout, or the client's X-Ferry-Timeout within max_timeout, from
 	// its arrival. shortened says the client asked for less than the
@@ -84,6 +91,7 @@ func (s *Server) serveAPI(rc *fasthttp.RequestCtx) {
 			x.requestID = newRequestID()
 		}
 		p.Write(rc, x.requestID)
+		x.writeChallenge(p)
 		x.code = p.Code
 	}
 	x.status = rc.Response.StatusCode()
@@ -115,7 +123,7 @@ func (s *Server) finish(x *exchange) {
 	ev := &auditlog.Event{
 		RequestID:             x.requestID,
 		SourceIP:              x.rc.RemoteIP().String(),
-		PurposeOfUse:          purposeOfUse(x.rc),
+		PurposeOfUse:          x.purpose(),
 		Action:                x.action(),
 		ResourceType:          string(x.route.resource),
 		Route:                 x.route.template,
@@ -141,6 +149,7 @@ func (s *Server) finish(x *exchange) {
 			}
 		}
 	}
+	s.auditIdentity(x, ev)
 	s.audit.Emit(s.baseCtx, ev)
 }
 
@@ -166,6 +175,15 @@ func (x *exchange) action() string {
 	return auditlog.ActionRefused
 }
 
+// purpose is the purpose of use the audit event records: what
+// authorization read, else the header of a request refused before it.
+func (x *exchange) purpose() string {
+	if x.authz.purpose != "" {
+		return x.authz.purpose
+	}
+	return purposeOfUse(x.rc)
+}
+
 // purposeOfUse reads the client's declared purpose. Only a code of HL7's
 // PurposeOfUse value set (v3 ActReason, the codes HIPAA and TEFCA
 // exchanges use) is kept: the header is free text a client could misuse,
@@ -175,30 +193,9 @@ func purposeOfUse(rc *fasthttp.RequestCtx) string {
 	if len(v) == 0 || len(v) > 16 {
 		return ""
 	}
-	if code, ok := purposesOfUse[string(v)]; ok {
-		return code
-	}
-	return ""
+	c, _ := config.PurposeOfUseCode(v)
+	return c
 }
-
-// purposesOfUse is the HL7 v3 PurposeOfUse value set
-// (terminology.hl7.org/ValueSet/v3-PurposeOfUse), code → itself, so a
-// lookup returns the constant string rather than the request's bytes.
-var purposesOfUse = func() map[string]string {
-	m := map[string]string{}
-	for _, c := range []string{
-		"PurposeOfUse", "HMARKT", "HOPERAT", "CAREMGT", "DONAT", "FRAUD", "GOV", "HACCRED", "HCOMPL",
-		"HDECD", "HDIRECT", "HDM", "HLEGAL", "HOUTCOMS", "HPRGRP", "HQUALIMP", "HSYSADMIN", "LABELING",
-		"METAMGT", "MEMADMIN", "MILCDM", "PATADMIN", "PATSFTY", "PERFMSR", "RECORDMGT", "SYSDEV",
-		"HTEST", "TRAIN", "HPAYMT", "CLMATTCH", "COVAUTH", "COVERAGE", "ELIGDTRM", "ELIGVER", "ENROLLM",
-		"MILDCRG", "REMITADV", "HRESCH", "BIORCH", "CLINTRCH", "CLINTRCHNPC", "CLINTRCHPC", "PRECLINTRCH",
-		"DSRCH", "POARCH", "TRANSRCH", "PATRQT", "FAMRQT", "PWATRNY", "SUPNWK", "PUBHLTH", "DISASTER",
-		"THREAT", "TREAT", "CLINTRL", "COC", "ETREAT", "BTG", "ERTREAT", "POPHLTH",
-	} {
-		m[c] = c
-	}
-	return m
-}()
 
 func ms(d time.Duration) string {
 	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)

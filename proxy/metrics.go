@@ -34,6 +34,7 @@ type metrics struct {
 	clientRejections *prometheus.CounterVec
 	// misdirected counts requests for tenants of other regions.
 	misdirected *prometheus.CounterVec
+	authz       authzMetrics
 }
 
 func newMetrics() *metrics {
@@ -53,6 +54,7 @@ func newMetrics() *metrics {
 		Help: "Requests for a tenant whose home is another region, by home region and outcome: redirect (421), forward, forward_failed (503).",
 	}, []string{"home_region", "outcome"})
 	m.reg.MustRegister(m.guards.Collectors()...)
+	m.reg.MustRegister(m.newAuthzMetrics()...)
 	m.reg.MustRegister(m.duration, m.clientRejections, m.misdirected,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m

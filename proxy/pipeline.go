@@ -24,6 +24,14 @@ type stage struct {
 // source's Retry-After hold, the breaker, the bulkhead) comes last, so that
 // a request refused for its own faults never takes a slot or a probe.
 // Pacing and retries happen per source call, in the host transport.
+// Authorization comes in two steps: authorize refuses a route the
+// client's scopes do not reach before any work is spent; restrict_query,
+// once the query is known, forces a scope's restriction and the patient
+// compartment on it (and dispatch checks every record against them).
+// A pseudonymized client's pseudonyms are opened into the source's ids
+// before the query is parsed, so every later stage, the cursor and the
+// audit trail's keyed patient reference see the real ids, and only
+// dispatch's answer is sealed again.
 // Residency comes as soon as the tenant and connection are known, and
 // before anything reads the tenant's secrets, admits its audit event or
 // calls its source: a node outside the tenant's home region answers 421 or
@@ -37,7 +45,9 @@ var pipeline = []stage{
 	{"authorize", (*Server).authorize},
 	{"rate_limit", (*Server).limitClient},
 	{"admit_audit", (*Server).admitAudit},
+	{"open_pseudonyms", (*Server).openPseudonyms},
 	{"parse_query", (*Server).parseQuery},
+	{"restrict_query", (*Server).restrictQuery},
 	{"deadline", (*Server).setDeadline},
 	{"admit_connection", (*Server).admitConnection},
 	{"dispatch", (*Server).dispatch},

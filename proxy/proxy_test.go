@@ -114,7 +114,7 @@ func testConfig(sourceURL string, extra func(map[string]any)) []byte {
 	return b
 }
 
-func start(t *testing.T, mutate func(map[string]any)) *env {
+func start(t testing.TB, mutate func(map[string]any)) *env {
 	t.Helper()
 	sb := sandbox.New(sandbox.Options{})
 	up := httptest.NewServer(sb.Handler())

@@ -35,6 +35,8 @@ type query struct {
 	// pageToken is the connector's token for the page asked for, from the
 	// client's cursor; empty for a first page.
 	pageToken string
+	// resumed says the search continues a cursor's.
+	resumed bool
 	// capab is the manifest entry of the resource: its search parameters are
 	// the only names a problem detail may echo when a connector complains.
 	capab connectors.ResourceCapability
@@ -144,9 +146,20 @@ func (s *Server) parseQuery(x *exchange) *verdict.Problem {
 		return nil
 	}
 	if cur != "" {
+		x.q.resumed = true
 		return s.resumeSearch(x, cur, limitSet)
 	}
-	for _, r := range capab.RequiredParams {
+	return nil
+}
+
+// checkRequired refuses a first search without a filter its connector
+// requires. It runs once authorization has forced its own filters (a
+// compartment's patient_id among them), in restrict_query.
+func (x *exchange) checkRequired() *verdict.Problem {
+	if x.route.template != routeSearch && x.route.template != routeChanges || x.q.resumed {
+		return nil
+	}
+	for _, r := range x.q.capab.RequiredParams {
 		if _, ok := x.q.params[r]; !ok {
 			return verdict.Fail(unified.CodeMissingParameter, r)
 		}
@@ -201,7 +214,7 @@ func (s *Server) resumeSearch(x *exchange, token string, limitSet bool) *verdict
 
 // cursorBinding is what a cursor of this exchange is bound to.
 func (x *exchange) cursorBinding() cursor.Binding {
-	return cursor.Binding{Client: x.client.id, Connection: x.conn.cfg.ID, Resource: string(x.route.resource)}
+	return cursor.Binding{Client: x.client.id, Connection: x.conn.cfg.ID, Resource: string(x.route.resource), Compartment: x.authz.compartment}
 }
 
 // nextCursor seals the state of the page after this one.

@@ -16,6 +16,7 @@ import (
 	"github.com/ferryhealth/ferry/internal/clock"
 	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/proxy/cursor"
+	"github.com/ferryhealth/ferry/proxy/identity"
 	"github.com/ferryhealth/ferry/proxy/secrets"
 	"github.com/ferryhealth/ferry/proxy/source"
 	"github.com/ferryhealth/ferry/residency"
@@ -90,9 +91,13 @@ type Server struct {
 
 	cursors *cursor.Sealer
 	// changesTTL is how long a change feed's cursor stays valid.
-	changesTTL  time.Duration
-	keys        clientKeys
-	connections map[string]*connEntry
+	changesTTL time.Duration
+	keys       clientKeys
+	// verifier checks OAuth access tokens against the tenants' issuers;
+	// tokenClients finds the client a token names.
+	verifier     *identity.Verifier
+	tokenClients tokenClients
+	connections  map[string]*connEntry
 	// sources are the HTTP clients of the connections' sources, one per
 	// origin and egress policy.
 	sources *source.Clients
@@ -139,7 +144,11 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if s.tenants, err = newTenants(ctx, o.Config, providers); err != nil {
 		return nil, err
 	}
-	if s.cursors, err = newCursorSealer(ctx, o.Config); err != nil {
+	ckeys, err := cursorKeys(ctx, o.Config)
+	if err != nil {
+		return nil, err
+	}
+	if s.cursors, err = newCursorSealer(o.Config, ckeys); err != nil {
 		return nil, err
 	}
 	s.changesTTL = config.DefaultChangesCursorTTL
@@ -150,8 +159,16 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err := s.addConnections(providers); err != nil {
 		return nil, err
 	}
-	if s.keys, err = newClientKeys(o.Config.Clients); err != nil {
+	keys, tokens, clients, err := newClients(o.Config.Clients)
+	if err != nil {
 		return nil, err
+	}
+	if err := addPseudonyms(o.Config, ckeys, clients); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	s.keys, s.tokenClients = keys, tokens
+	if s.verifier, err = identity.New(o.Config, identity.Options{HTTP: source.KeySetClient, Clock: s.clock, Grant: tokenGrant}); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	s.api = &fasthttp.Server{
 		Handler:               s.serveAPI,
@@ -194,6 +211,7 @@ func (s *Server) ServeAdmin(ln net.Listener) error { return s.admin.Serve(ln) }
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := errors.Join(s.api.ShutdownWithContext(ctx), s.admin.ShutdownWithContext(ctx))
 	s.cancel()
+	s.verifier.Close()
 	// Keep-alive connections to sources would otherwise linger until
 	// their idle timeout.
 	for _, cn := range s.connections {

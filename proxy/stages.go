@@ -6,7 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 
-	"github.com/ferryhealth/ferry/proxy/config"
+	"github.com/ferryhealth/ferry/proxy/identity"
 	"github.com/ferryhealth/ferry/proxy/verdict"
 	"github.com/ferryhealth/ferry/unified"
 )
@@ -51,6 +51,19 @@ func (s *Server) authenticate(x *exchange) *verdict.Problem {
 	key, ok := bytesCutPrefixFold(auth, "bearer ")
 	if !ok || len(key) == 0 {
 		return verdict.Fail(unified.CodeUnauthenticated, "")
+	}
+	if identity.LooksLikeJWT(key) && !s.verifier.Empty() {
+		p := s.authenticateToken(x, key)
+		if p == nil {
+			return nil
+		}
+		if s.keys[sha256.Sum256(key)] == nil {
+			s.metrics.tokenRefused()
+			return p
+		}
+		// Not a token of any issuer, but an API key that happens to have
+		// two dots.
+		x.challenge = ""
 	}
 	d := sha256.Sum256(key)
 	c := s.keys[d]
@@ -127,24 +140,6 @@ func (s *Server) admitAudit(x *exchange) *verdict.Problem {
 	}
 	if err := s.audit.Admit(x.conn.cfg.Tenant); err != nil {
 		return verdict.Fail(unified.CodeAuditUnavailable, "")
-	}
-	return nil
-}
-
-// authorize checks the client's scope for the route: unified reads and
-// capabilities need "read", passthrough needs "passthrough".
-func (s *Server) authorize(x *exchange) *verdict.Problem {
-	switch {
-	case x.route.public():
-		return nil
-	case x.route.template == routePassthrough:
-		if !x.client.scopes[config.ScopePassthrough] {
-			return verdict.Fail(unified.CodeForbidden, "")
-		}
-	default:
-		if !x.client.scopes[config.ScopeRead] {
-			return verdict.Fail(unified.CodeForbidden, "")
-		}
 	}
 	return nil
 }

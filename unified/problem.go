@@ -14,6 +14,7 @@ const (
 	CodeInvalidID              Code = "invalid_id"              // 400 a path id is malformed
 	CodeUnauthenticated        Code = "unauthenticated"         // 401 missing or wrong credentials
 	CodeForbidden              Code = "forbidden"               // 403 authenticated, but not allowed this connection
+	CodeInsufficientScope      Code = "insufficient_scope"      // 403 the client's scopes or policy do not cover this request
 	CodeNotFound               Code = "not_found"               // 404 no such route or record
 	CodeConnectionNotFound     Code = "connection_not_found"    // 404 no such connection for this client
 	CodeMethodNotAllowed       Code = "method_not_allowed"      // 405
@@ -37,7 +38,7 @@ const (
 var codeStatus = map[Code]int{
 	CodeBadRequest: 400, CodeInvalidParameter: 400, CodeMissingParameter: 400, CodeInvalidCursor: 400,
 	CodeInvalidID: 400, CodeUnsupported: 400,
-	CodeUnauthenticated: 401, CodeForbidden: 403, CodeNotFound: 404, CodeConnectionNotFound: 404,
+	CodeUnauthenticated: 401, CodeForbidden: 403, CodeInsufficientScope: 403, CodeNotFound: 404, CodeConnectionNotFound: 404,
 	CodeMethodNotAllowed: 405, CodeRequestTooLarge: 413,
 	CodeUpstreamError: 502, CodeConnectorError: 502,
 	CodeConnectorUnavailable: 503, CodeCredentialsUnavailable: 503, CodeSourceUnavailable: 503, CodeAuditUnavailable: 503,
@@ -55,6 +56,7 @@ var codeTitle = map[Code]string{
 	CodeInvalidID:              "The id in the path is malformed.",
 	CodeUnauthenticated:        "Missing or invalid credentials.",
 	CodeForbidden:              "This client may not use this connection.",
+	CodeInsufficientScope:      "The client's scopes or policy do not allow this request.",
 	CodeNotFound:               "Not found.",
 	CodeConnectionNotFound:     "No such connection.",
 	CodeMethodNotAllowed:       "Method not allowed.",

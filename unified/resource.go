@@ -234,3 +234,29 @@ func (r ResourceType) Fields() []string {
 	}
 	return out
 }
+
+// fhirTypes maps the FHIR R4 resource types that have a unified
+// counterpart: what the FHIR connector maps and what SMART scopes name.
+var fhirTypes = map[string]ResourceType{
+	"Patient":            Patients,
+	"Practitioner":       Practitioners,
+	"Organization":       Organizations,
+	"Location":           Locations,
+	"Encounter":          Encounters,
+	"Observation":        Observations,
+	"Condition":          Conditions,
+	"AllergyIntolerance": Allergies,
+	"MedicationRequest":  Medications,
+	"Immunization":       Immunizations,
+	"Procedure":          Procedures,
+	"DiagnosticReport":   DiagnosticReports,
+	"DocumentReference":  Documents,
+	"Appointment":        Appointments,
+	"Coverage":           Coverages,
+}
+
+// FromFHIRType returns the unified resource a FHIR resource type maps to.
+func FromFHIRType(t string) (ResourceType, bool) {
+	r, ok := fhirTypes[t]
+	return r, ok
+}

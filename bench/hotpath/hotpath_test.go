@@ -115,7 +115,12 @@ func newGateway(tb testing.TB, plugin bool) *gateway {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := testConfig(tb, "http://"+fix.Addr()+harness.FHIRPrefix)
+	return serveGateway(tb, fix, testConfig(tb, "http://"+fix.Addr()+harness.FHIRPrefix), plugin)
+}
+
+// serveGateway serves cfg as newGateway does.
+func serveGateway(tb testing.TB, fix *harness.Fixture, cfg *config.Config, plugin bool) *gateway {
+	tb.Helper()
 	ctx := context.Background()
 	var conns proxy.Connectors
 	if plugin {

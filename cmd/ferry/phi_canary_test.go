@@ -207,6 +207,7 @@ func TestPHICanary(t *testing.T) {
 	if r.status < 400 {
 		t.Errorf("unknown connection: %d", r.status)
 	}
+	checkCanaryAuthorization(t, c, pid, capab)
 	metricsUp := c.metrics(f.admin)
 
 	// 5. The source fails: every kind of request again, now on error paths
@@ -505,6 +506,7 @@ func startTracedFerry(t *testing.T, sourceURL string, mods ...func(cfg map[strin
 	}
 	conn := m["connections"].([]any)[0].(map[string]any)
 	conn["settings"] = map[string]any{"patient_search": "subject"}
+	m["clients"] = append(m["clients"].([]any), canaryResearchClient())
 	for _, mod := range mods {
 		mod(m)
 	}

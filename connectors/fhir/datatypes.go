@@ -236,25 +236,6 @@ func firstCode(c *fhirCodeableConcept) string {
 	return ""
 }
 
-// fhirTypes maps the FHIR resource types that have a unified counterpart.
-var fhirTypes = map[string]unified.ResourceType{
-	"Patient":            unified.Patients,
-	"Practitioner":       unified.Practitioners,
-	"Organization":       unified.Organizations,
-	"Location":           unified.Locations,
-	"Encounter":          unified.Encounters,
-	"Observation":        unified.Observations,
-	"Condition":          unified.Conditions,
-	"AllergyIntolerance": unified.Allergies,
-	"MedicationRequest":  unified.Medications,
-	"Immunization":       unified.Immunizations,
-	"Procedure":          unified.Procedures,
-	"DiagnosticReport":   unified.DiagnosticReports,
-	"DocumentReference":  unified.Documents,
-	"Appointment":        unified.Appointments,
-	"Coverage":           unified.Coverages,
-}
-
 // referenceOf maps a FHIR reference. Only a relative "Type/id" (optionally
 // with "/_history/v") to a unified resource becomes a followable reference;
 // an absolute URL, a contained "#x", a urn:uuid or a conditional reference
@@ -267,7 +248,7 @@ func referenceOf(r *fhirReference) (u unified.Reference, typ string) {
 	if !ok {
 		return u, ""
 	}
-	if res, known := fhirTypes[typ]; known {
+	if res, known := unified.FromFHIRType(typ); known {
 		u.Resource, u.ID = res, id
 	}
 	return u, typ

@@ -64,7 +64,7 @@ func TestExampleSet(t *testing.T) {
 		}
 		r := newExample(filepath.Base(file), body)
 		all = append(all, r)
-		if _, mapped := fhirTypes[r.typ]; mapped {
+		if _, mapped := unified.FromFHIRType(r.typ); mapped {
 			everything = append(everything, `{"resource":`+string(body)+`}`)
 		}
 		if r.typ == "Bundle" {

@@ -152,6 +152,10 @@ type Tenant struct {
 	AllowedRegions []string `json:"allowed_regions,omitempty"`
 	Secrets        Secrets  `json:"secrets"`
 	Audit          Audit    `json:"audit"`
+	// Issuers are the OAuth 2.0 authorization servers whose JWT access
+	// tokens the tenant's clients may present (docs/authorization.md).
+	// Default: none (API keys only).
+	Issuers []Issuer `json:"issuers,omitempty"`
 }
 
 // Secrets says where a tenant's credentials live. Every secret reference
@@ -283,8 +287,13 @@ type Client struct {
 	ID     string `json:"id"`
 	Tenant string `json:"tenant"`
 	// APIKeySHA256 is the lowercase hex SHA-256 of the client's API key.
-	// The key itself is never stored.
-	APIKeySHA256 string `json:"api_key_sha256"`
+	// The key itself is never stored. Required unless oauth_client_id is
+	// set.
+	APIKeySHA256 string `json:"api_key_sha256,omitempty"`
+	// OAuthClientID matches the client to access tokens of its tenant's
+	// issuers: their client_id claim, or sub when they have none. Unique
+	// within the tenant. Default: none (API key only).
+	OAuthClientID string `json:"oauth_client_id,omitempty"`
 	// Connections lists the connection ids this client may use; they must
 	// belong to the client's tenant.
 	Connections []string `json:"connections"`
@@ -292,6 +301,15 @@ type Client struct {
 	// searches) and "passthrough" (raw requests relayed to the source).
 	// Default ["read"].
 	Scopes []string `json:"scopes,omitempty"`
+	// SMARTScopes are SMART v2 resource scopes ("system/Observation.rs?
+	// category=vital-signs", "patient/*.rs"). For an API key they are what
+	// the client may read; for a token client they bound what its tokens'
+	// scopes grant (a request needs both). Default: none (an API key reads
+	// every resource; a token's scopes alone decide).
+	SMARTScopes []string `json:"smart_scopes,omitempty"`
+	// Policy is the client's minimum-necessary policy: resources,
+	// operations, fields, purpose of use. Default: none.
+	Policy *Policy `json:"policy,omitempty"`
 	// RateLimit is the client's inbound request limit on this replica.
 	// Default: none.
 	RateLimit *ClientRateLimit `json:"rate_limit,omitempty"`

@@ -116,6 +116,9 @@ func (c *Config) applyDefaults(dir string) {
 		}
 	}
 	for i := range c.Tenants {
+		for j := range c.Tenants[i].Issuers {
+			c.Tenants[i].Issuers[j].applyDefaults()
+		}
 		if s := &c.Tenants[i].Secrets; s.Provider == SecretsAWS && s.CacheTTL == 0 {
 			s.CacheTTL = Duration(DefaultSecretsCacheTTL)
 		}
@@ -226,19 +229,25 @@ func (c *Config) Validate() []Problem {
 
 	clients := map[string]bool{}
 	keys := map[string]string{}
+	oauthIDs := map[[2]string]string{}
 	for i, cl := range c.Clients {
 		at := fmt.Sprintf("$.clients[%d]", i)
 		v.uniqueID(at+".id", "client", cl.ID, clients)
 		if !tenants[cl.Tenant] {
 			v.add(at+".tenant", fmt.Sprintf("no tenant %q", cl.Tenant))
 		}
-		if !hexSHA256.MatchString(cl.APIKeySHA256) {
-			v.add(at+".api_key_sha256", "must be 64 lowercase hex digits (the SHA-256 of the key)")
-		} else if other, dup := keys[cl.APIKeySHA256]; dup {
-			v.add(at+".api_key_sha256", fmt.Sprintf("same key as client %q", other))
-		} else {
+		switch {
+		case cl.APIKeySHA256 == "" && cl.OAuthClientID != "":
+		case !hexSHA256.MatchString(cl.APIKeySHA256):
+			v.add(at+".api_key_sha256", "must be 64 lowercase hex digits (the SHA-256 of the key); required unless oauth_client_id is set")
+		case keys[cl.APIKeySHA256] != "":
+			v.add(at+".api_key_sha256", fmt.Sprintf("same key as client %q", keys[cl.APIKeySHA256]))
+		default:
 			keys[cl.APIKeySHA256] = cl.ID
 		}
+		v.oauthClient(c, at, cl, oauthIDs)
+		v.smartScopes(at, cl)
+		v.policy(at, cl.Policy)
 		for j, sc := range cl.Scopes {
 			if sc != ScopeRead && sc != ScopePassthrough {
 				v.add(fmt.Sprintf("%s.scopes[%d]", at, j), fmt.Sprintf("unknown scope %q (read, passthrough)", sc))
@@ -255,6 +264,7 @@ func (c *Config) Validate() []Problem {
 		}
 		v.webhooks(at, cl, secretsOf[cl.Tenant].s, secretsOf[cl.Tenant].awsUsable, c.DevMode)
 	}
+	v.issuers(c)
 	v.checkCursor(c)
 	v.resilience(c)
 	v.residency(c)

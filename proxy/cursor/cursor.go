@@ -68,6 +68,10 @@ type Binding struct {
 	Client     string
 	Connection string
 	Resource   string
+	// Compartment is the patient a patient-scoped client is confined to;
+	// "" for other clients. A cursor sealed in one compartment opens in
+	// no other.
+	Compartment string
 }
 
 // State is what a cursor carries to the next page.
@@ -233,7 +237,13 @@ func (s *Sealer) Open(b Binding, token string) (State, error) {
 func additionalData(header []byte, b Binding) []byte {
 	ad := make([]byte, 0, len(header)+len(b.Client)+len(b.Connection)+len(b.Resource)+12)
 	ad = append(ad, header...)
-	for _, part := range []string{b.Client, b.Connection, b.Resource} {
+	parts := []string{b.Client, b.Connection, b.Resource}
+	if b.Compartment != "" {
+		// Appended only when set, so cursors of other clients keep the
+		// binding they always had.
+		parts = append(parts, b.Compartment)
+	}
+	for _, part := range parts {
 		n := len(part)
 		ad = append(ad, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 		ad = append(ad, part...)

@@ -70,12 +70,23 @@ func TestNothingInClear(t *testing.T) {
 
 func TestBinding(t *testing.T) {
 	s := newSealer(t)
+	confined := Binding{Client: "app", Connection: "conn", Resource: "observations", Compartment: "p1"}
+	ctok, _ := s.Seal(confined, state)
+	if _, err := s.Open(confined, ctok); err != nil {
+		t.Fatalf("a compartment's cursor: %v", err)
+	}
+	for _, b := range []Binding{bind, {Client: "app", Connection: "conn", Resource: "observations", Compartment: "p2"}} {
+		if _, err := s.Open(b, ctok); !errors.Is(err, ErrInvalid) {
+			t.Errorf("a compartment's cursor opened under %+v", b)
+		}
+	}
 	tok, _ := s.Seal(bind, state)
 	for _, b := range []Binding{
 		{Client: "other", Connection: "conn", Resource: "observations"},
 		{Client: "app", Connection: "other", Resource: "observations"},
 		{Client: "app", Connection: "conn", Resource: "patients"},
 		{Client: "appc", Connection: "onn", Resource: "observations"},
+		{Client: "app", Connection: "conn", Resource: "observations", Compartment: "p1"},
 	} {
 		if _, err := s.Open(b, tok); !errors.Is(err, ErrInvalid) {
 			t.Errorf("opened under %+v: %v", b, err)

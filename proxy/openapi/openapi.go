@@ -97,7 +97,7 @@ func build(srcDir, version string) (*document, []string, error) {
 			Headers:    commonHeaders(),
 			SecuritySchemes: map[string]*securityScheme{"bearerAuth": {
 				Type: "http", Scheme: "bearer",
-				Description: "The client's API key, sent as `Authorization: Bearer <key>`.",
+				Description: "The client's API key, or an OAuth 2.0 JWT access token (RFC 9068) of its tenant's authorization server, sent as `Authorization: Bearer <key or token>`. A bad token is 401 with `WWW-Authenticate: Bearer error=\"invalid_token\"`; a request its SMART scopes or policy do not cover is 403 `insufficient_scope` (docs/authorization.md).",
 			}},
 		},
 	}
@@ -396,7 +396,7 @@ func commonParameters() map[string]*parameter {
 		},
 		"X-Purpose-Of-Use": {
 			Name: "X-Purpose-Of-Use", In: "header",
-			Description: "Why the data is requested, as an HL7 PurposeOfUse code such as TREAT, HPAYMT or HOPERAT; recorded in the audit log. Only 1–16 of [A-Z0-9_-] is kept.",
+			Description: "Why the data is requested, as an HL7 PurposeOfUse code such as TREAT, HPAYMT or HOPERAT; recorded in the audit log. A token's purpose-of-use claim wins over it. A client's policy may require one and limit the codes (403 otherwise); BTG (break-glass) is served only to clients allowed it, and flagged for alerting.",
 			Schema:      &schema{Type: "string", Pattern: "^[A-Z0-9_-]{1,16}$"},
 		},
 	}
