@@ -66,6 +66,8 @@ type callMsg struct {
 	deadline int64
 	read     *ReadRequest
 	search   *SearchRequest
+	create   *CreateRequest // framewrite.go
+	update   *UpdateRequest
 	// prefetch is the host's answer to the request it made before the call,
 	// or nil; prefetchRequest is that request as encoded, which the plugin
 	// compares with the connector's own request encoded the same way (so it
@@ -220,7 +222,19 @@ func decodeCall(msg []byte) (*callMsg, error) {
 			}); err != nil {
 				return err
 			}
-			c.read, c.search = r, nil
+			c.read, c.search, c.create, c.update = r, nil, nil, nil
+		case fCallCreate:
+			r, err := decodeCreate(data)
+			if err != nil {
+				return err
+			}
+			c.read, c.search, c.create, c.update = nil, nil, r, nil
+		case fCallUpdate:
+			r, err := decodeUpdate(data)
+			if err != nil {
+				return err
+			}
+			c.read, c.search, c.create, c.update = nil, nil, nil, r
 		case fCallSearch:
 			r := &SearchRequest{}
 			if err := eachField(data, func(num protowire.Number, v uint64, data []byte) error {
@@ -252,7 +266,7 @@ func decodeCall(msg []byte) (*callMsg, error) {
 			}); err != nil {
 				return err
 			}
-			c.search, c.read = r, nil
+			c.read, c.search, c.create, c.update = nil, r, nil, nil
 		case fCallPrefetch:
 			var request bool
 			if err := eachField(data, func(num protowire.Number, _ uint64, data []byte) error {
@@ -314,12 +328,22 @@ type resultMsg struct {
 	records      []json.RawMessage
 	next         string
 	prefetchUsed bool
+	version      string // a read's or a write's, or the current one on a version conflict
+	replayed     bool
 }
 
 // encodeResult writes a Result: err (with panicked), or the records and
 // the next page token.
 func encodeResult(id uint64, err error, panicked bool, records []json.RawMessage, next string, prefetchUsed bool) *frameBuf {
-	n := sizeVarint(fResultID, id) + sizeBool(fResultPrefetchUsed, prefetchUsed)
+	return encodeResultVersion(id, err, panicked, records, next, prefetchUsed, "", false)
+}
+
+// encodeResultVersion is encodeResult with the record's version and a
+// create's replayed flag; the version is written with an error too (a
+// version conflict's current version).
+func encodeResultVersion(id uint64, err error, panicked bool, records []json.RawMessage, next string, prefetchUsed bool, version string, replayed bool) *frameBuf {
+	n := sizeVarint(fResultID, id) + sizeBool(fResultPrefetchUsed, prefetchUsed) +
+		sizeString(fResultVersion, len(version)) + sizeBool(fResultReplayed, replayed)
 	if err != nil || panicked {
 		n += sizeMessage(fResultError, sizeErrorMsg(err, panicked))
 	} else {
@@ -343,6 +367,8 @@ func encodeResult(id uint64, err error, panicked bool, records []json.RawMessage
 		b = putString(b, fResultNext, next)
 	}
 	b = putBool(b, fResultPrefetchUsed, prefetchUsed)
+	b = putString(b, fResultVersion, version)
+	b = putBool(b, fResultReplayed, replayed)
 	fb.b = b
 	return fb
 }
@@ -367,6 +393,10 @@ func decodeResult(msg []byte, r *resultMsg) error {
 			r.next = string(data)
 		case fResultPrefetchUsed:
 			r.prefetchUsed = v != 0
+		case fResultVersion:
+			r.version = string(data)
+		case fResultReplayed:
+			r.replayed = v != 0
 		}
 		return nil
 	})

@@ -23,7 +23,9 @@ type stage struct {
 // admission so that a bulkhead wait is bounded by it; admission (the
 // source's Retry-After hold, the breaker, the bulkhead) comes last, so that
 // a request refused for its own faults never takes a slot or a probe.
-// Pacing and retries happen per source call, in the host transport.
+// Pacing and retries happen per source call, in the host transport. A
+// write's body is decoded strictly (parse_body) before its deadline starts
+// and before it is admitted, so that a bad body costs the source nothing.
 // Residency comes as soon as the tenant and connection are known, and
 // before anything reads the tenant's secrets, admits its audit event or
 // calls its source: a node outside the tenant's home region answers 421 or
@@ -38,6 +40,7 @@ var pipeline = []stage{
 	{"rate_limit", (*Server).limitClient},
 	{"admit_audit", (*Server).admitAudit},
 	{"parse_query", (*Server).parseQuery},
+	{"parse_body", (*Server).parseBody},
 	{"deadline", (*Server).setDeadline},
 	{"admit_connection", (*Server).admitConnection},
 	{"dispatch", (*Server).dispatch},

@@ -94,6 +94,10 @@ func (s *Server) matchRoute(x *exchange) *verdict.Problem {
 		}
 		return nil
 	}
+	if w, ok := writeRoute(r, x.rc.Method()); ok {
+		x.route = w
+		return nil
+	}
 	if !x.rc.IsGet() {
 		return verdict.Fail(unified.CodeMethodNotAllowed, "")
 	}
@@ -132,13 +136,18 @@ func (s *Server) admitAudit(x *exchange) *verdict.Problem {
 }
 
 // authorize checks the client's scope for the route: unified reads and
-// capabilities need "read", passthrough needs "passthrough".
+// capabilities need "read", creates and updates "write", passthrough
+// "passthrough".
 func (s *Server) authorize(x *exchange) *verdict.Problem {
 	switch {
 	case x.route.public():
 		return nil
 	case x.route.template == routePassthrough:
 		if !x.client.scopes[config.ScopePassthrough] {
+			return verdict.Fail(unified.CodeForbidden, "")
+		}
+	case x.route.write():
+		if !x.client.scopes[config.ScopeWrite] {
 			return verdict.Fail(unified.CodeForbidden, "")
 		}
 	default:

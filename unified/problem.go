@@ -31,6 +31,12 @@ const (
 	CodeInternal               Code = "internal"                // 500 a bug in Ferry
 	CodeMisdirectedRequest     Code = "misdirected_request"     // 421 this node's region does not serve the tenant: send the request to its home region
 	CodeRegionUnavailable      Code = "region_unavailable"      // 503 the tenant's home region could not be reached to forward the request
+	CodeInvalidBody            Code = "invalid_body"            // 400 a write's body is not a valid record of the resource: errors lists each problem
+	CodeIdempotencyKeyRequired Code = "idempotency_key_required" // 400 a create without a well-formed Idempotency-Key
+	CodePreconditionRequired   Code = "precondition_required"   // 428 an update without If-Match
+	CodeVersionConflict        Code = "version_conflict"        // 412 If-Match is not the record's current version (ETag carries it)
+	CodeIdempotencyKeyReused   Code = "idempotency_key_reused"  // 422 the Idempotency-Key was already used for another body
+	CodeWriteRejected          Code = "write_rejected"          // 422 the source refused the record
 )
 
 var codeStatus = map[Code]int{
@@ -43,6 +49,8 @@ var codeStatus = map[Code]int{
 	CodeUpstreamTimeout: 504, CodeInternal: 500,
 	CodeRateLimited: 429, CodeSourceRateLimited: 503,
 	CodeMisdirectedRequest: 421, CodeRegionUnavailable: 503,
+	CodeInvalidBody: 400, CodeIdempotencyKeyRequired: 400, CodePreconditionRequired: 428, CodeVersionConflict: 412,
+	CodeIdempotencyKeyReused: 422, CodeWriteRejected: 422,
 }
 
 var codeTitle = map[Code]string{
@@ -70,6 +78,12 @@ var codeTitle = map[Code]string{
 	CodeSourceRateLimited:      "The source system's request budget is used up for now; retry after the time in Retry-After.",
 	CodeMisdirectedRequest:     "This region does not serve the tenant; send the request to the endpoint in X-Ferry-Home-Endpoint.",
 	CodeRegionUnavailable:      "The tenant's home region could not be reached.",
+	CodeInvalidBody:            "The request body is not a valid record of the resource; errors lists each problem.",
+	CodeIdempotencyKeyRequired: "A create needs an Idempotency-Key header of 1 to 255 visible ASCII characters.",
+	CodePreconditionRequired:   "An update needs an If-Match header with the ETag the record was read with.",
+	CodeVersionConflict:        "The record has changed since it was read; its current version is in ETag.",
+	CodeIdempotencyKeyReused:   "This Idempotency-Key was already used for a different body.",
+	CodeWriteRejected:          "The source system refused the record.",
 }
 
 // Codes returns every problem code, for documentation and tests.
@@ -135,8 +149,12 @@ type Problem struct {
 	RequestID string `json:"request_id,omitempty"`
 	// Retryable says whether the same request may succeed if sent again
 	// later: true for failures and outages of the source, the connector or
-	// the connection's credentials.
+	// the connection's credentials. A create retried with the same
+	// Idempotency-Key and body is safe: it writes at most once.
 	Retryable bool `json:"retryable"`
+	// Errors lists, for invalid_body, every problem of the body: its JSON
+	// path and a reason from a closed set; never a value the client sent.
+	Errors []FieldProblem `json:"errors,omitempty"`
 }
 
 // ProblemTypeBase prefixes the `type` URI of every problem; the code is

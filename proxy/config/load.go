@@ -232,8 +232,8 @@ func (c *Config) Validate() []Problem {
 			keys[cl.APIKeySHA256] = cl.ID
 		}
 		for j, sc := range cl.Scopes {
-			if sc != ScopeRead && sc != ScopePassthrough {
-				v.add(fmt.Sprintf("%s.scopes[%d]", at, j), fmt.Sprintf("unknown scope %q (read, passthrough)", sc))
+			if sc != ScopeRead && sc != ScopePassthrough && sc != ScopeWrite {
+				v.add(fmt.Sprintf("%s.scopes[%d]", at, j), fmt.Sprintf("unknown scope %q (read, write, passthrough)", sc))
 			}
 		}
 		for j, id := range cl.Connections {

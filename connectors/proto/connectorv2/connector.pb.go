@@ -68,20 +68,32 @@ const (
 	ErrorCode_ERROR_CODE_SOURCE_UNAVAILABLE      ErrorCode = 6
 	ErrorCode_ERROR_CODE_CREDENTIALS_UNAVAILABLE ErrorCode = 7
 	ErrorCode_ERROR_CODE_INTERNAL                ErrorCode = 8
+	// A write's If-Match names a version that is no longer the record's
+	// current one; Result.version carries the current one.
+	ErrorCode_ERROR_CODE_VERSION_CONFLICT ErrorCode = 9
+	// A create's idempotency identifier is already on a record whose body
+	// digest differs: the client reused its key for another body.
+	ErrorCode_ERROR_CODE_IDEMPOTENCY_KEY_REUSED ErrorCode = 10
+	// The source refused a write's content (its own validation, a reference
+	// it does not hold); not worth retrying unchanged.
+	ErrorCode_ERROR_CODE_REJECTED ErrorCode = 11
 )
 
 // Enum value maps for ErrorCode.
 var (
 	ErrorCode_name = map[int32]string{
-		0: "ERROR_CODE_UNSPECIFIED",
-		1: "ERROR_CODE_INVALID_ARGUMENT",
-		2: "ERROR_CODE_NOT_FOUND",
-		3: "ERROR_CODE_UNSUPPORTED",
-		4: "ERROR_CODE_UPSTREAM",
-		5: "ERROR_CODE_UPSTREAM_TIMEOUT",
-		6: "ERROR_CODE_SOURCE_UNAVAILABLE",
-		7: "ERROR_CODE_CREDENTIALS_UNAVAILABLE",
-		8: "ERROR_CODE_INTERNAL",
+		0:  "ERROR_CODE_UNSPECIFIED",
+		1:  "ERROR_CODE_INVALID_ARGUMENT",
+		2:  "ERROR_CODE_NOT_FOUND",
+		3:  "ERROR_CODE_UNSUPPORTED",
+		4:  "ERROR_CODE_UPSTREAM",
+		5:  "ERROR_CODE_UPSTREAM_TIMEOUT",
+		6:  "ERROR_CODE_SOURCE_UNAVAILABLE",
+		7:  "ERROR_CODE_CREDENTIALS_UNAVAILABLE",
+		8:  "ERROR_CODE_INTERNAL",
+		9:  "ERROR_CODE_VERSION_CONFLICT",
+		10: "ERROR_CODE_IDEMPOTENCY_KEY_REUSED",
+		11: "ERROR_CODE_REJECTED",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":             0,
@@ -93,6 +105,9 @@ var (
 		"ERROR_CODE_SOURCE_UNAVAILABLE":      6,
 		"ERROR_CODE_CREDENTIALS_UNAVAILABLE": 7,
 		"ERROR_CODE_INTERNAL":                8,
+		"ERROR_CODE_VERSION_CONFLICT":        9,
+		"ERROR_CODE_IDEMPOTENCY_KEY_REUSED":  10,
+		"ERROR_CODE_REJECTED":                11,
 	}
 )
 
@@ -348,8 +363,12 @@ type ResourceCapability struct {
 	SearchParams []string               `protobuf:"bytes,4,rep,name=search_params,json=searchParams,proto3" json:"search_params,omitempty"`
 	// required_params must all be present on a search.
 	RequiredParams []string `protobuf:"bytes,5,rep,name=required_params,json=requiredParams,proto3" json:"required_params,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// create and update say the connector writes this resource (Call ops
+	// create and update).
+	Create        bool `protobuf:"varint,6,opt,name=create,proto3" json:"create,omitempty"`
+	Update        bool `protobuf:"varint,7,opt,name=update,proto3" json:"update,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ResourceCapability) Reset() {
@@ -415,6 +434,20 @@ func (x *ResourceCapability) GetRequiredParams() []string {
 		return x.RequiredParams
 	}
 	return nil
+}
+
+func (x *ResourceCapability) GetCreate() bool {
+	if x != nil {
+		return x.Create
+	}
+	return false
+}
+
+func (x *ResourceCapability) GetUpdate() bool {
+	if x != nil {
+		return x.Update
+	}
+	return false
 }
 
 type MetadataResponse struct {
@@ -1117,7 +1150,8 @@ type Hello struct {
 	// max_frame is the largest frame the plugin reads, in bytes.
 	MaxFrame uint64 `protobuf:"varint,2,opt,name=max_frame,json=maxFrame,proto3" json:"max_frame,omitempty"`
 	// operations are the Call operations the plugin serves ("read",
-	// "search"); the host sends no other.
+	// "search", and "create" and "update" when it writes); the host sends no
+	// other.
 	Operations    []string `protobuf:"bytes,3,rep,name=operations,proto3" json:"operations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1379,6 +1413,170 @@ func (x *SearchRequest) GetRaw() bool {
 	return false
 }
 
+// CreateRequest creates one record. The host has decoded record strictly as
+// the resource's unified JSON (no read-only field, every required one) and
+// re-encoded it; the connector maps it to the source.
+type CreateRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ConnectionId string                 `protobuf:"bytes,1,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	Resource     string                 `protobuf:"bytes,2,opt,name=resource,proto3" json:"resource,omitempty"`
+	Record       []byte                 `protobuf:"bytes,3,opt,name=record,proto3" json:"record,omitempty"`
+	// idempotency_id is what the host derived from the client's
+	// Idempotency-Key with the tenant's key material, per client: the
+	// condition of a conditional create. The key itself never crosses.
+	IdempotencyId string `protobuf:"bytes,4,opt,name=idempotency_id,json=idempotencyId,proto3" json:"idempotency_id,omitempty"`
+	// body_digest is the host's keyed digest of the normalised record: kept
+	// with the record at the source, it tells a retry (same digest) from a
+	// key reused for another body.
+	BodyDigest    string `protobuf:"bytes,5,opt,name=body_digest,json=bodyDigest,proto3" json:"body_digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateRequest) Reset() {
+	*x = CreateRequest{}
+	mi := &file_connector_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateRequest) ProtoMessage() {}
+
+func (x *CreateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateRequest.ProtoReflect.Descriptor instead.
+func (*CreateRequest) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CreateRequest) GetConnectionId() string {
+	if x != nil {
+		return x.ConnectionId
+	}
+	return ""
+}
+
+func (x *CreateRequest) GetResource() string {
+	if x != nil {
+		return x.Resource
+	}
+	return ""
+}
+
+func (x *CreateRequest) GetRecord() []byte {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *CreateRequest) GetIdempotencyId() string {
+	if x != nil {
+		return x.IdempotencyId
+	}
+	return ""
+}
+
+func (x *CreateRequest) GetBodyDigest() string {
+	if x != nil {
+		return x.BodyDigest
+	}
+	return ""
+}
+
+// UpdateRequest changes the fields record holds (a partial unified object,
+// only fields the manifest says are updatable) of record id, if its version
+// at the source is still if_match.
+type UpdateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ConnectionId  string                 `protobuf:"bytes,1,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	Resource      string                 `protobuf:"bytes,2,opt,name=resource,proto3" json:"resource,omitempty"`
+	Id            string                 `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	Record        []byte                 `protobuf:"bytes,4,opt,name=record,proto3" json:"record,omitempty"`
+	IfMatch       string                 `protobuf:"bytes,5,opt,name=if_match,json=ifMatch,proto3" json:"if_match,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateRequest) Reset() {
+	*x = UpdateRequest{}
+	mi := &file_connector_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateRequest) ProtoMessage() {}
+
+func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateRequest.ProtoReflect.Descriptor instead.
+func (*UpdateRequest) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *UpdateRequest) GetConnectionId() string {
+	if x != nil {
+		return x.ConnectionId
+	}
+	return ""
+}
+
+func (x *UpdateRequest) GetResource() string {
+	if x != nil {
+		return x.Resource
+	}
+	return ""
+}
+
+func (x *UpdateRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UpdateRequest) GetRecord() []byte {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *UpdateRequest) GetIfMatch() string {
+	if x != nil {
+		return x.IfMatch
+	}
+	return ""
+}
+
 // Prefetch is the source exchange the host made for a call before sending
 // it, from the connection's template: the request it sent and the answer.
 // The connector's first source request, if it is exactly this one, is
@@ -1393,7 +1591,7 @@ type Prefetch struct {
 
 func (x *Prefetch) Reset() {
 	*x = Prefetch{}
-	mi := &file_connector_proto_msgTypes[18]
+	mi := &file_connector_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1603,7 @@ func (x *Prefetch) String() string {
 func (*Prefetch) ProtoMessage() {}
 
 func (x *Prefetch) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[18]
+	mi := &file_connector_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1616,7 @@ func (x *Prefetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prefetch.ProtoReflect.Descriptor instead.
 func (*Prefetch) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{18}
+	return file_connector_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Prefetch) GetRequest() *HTTPRequest {
@@ -1447,6 +1645,8 @@ type Call struct {
 	//
 	//	*Call_Read
 	//	*Call_Search
+	//	*Call_Create
+	//	*Call_Update
 	Op            isCall_Op `protobuf_oneof:"op"`
 	Prefetch      *Prefetch `protobuf:"bytes,5,opt,name=prefetch,proto3" json:"prefetch,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1455,7 +1655,7 @@ type Call struct {
 
 func (x *Call) Reset() {
 	*x = Call{}
-	mi := &file_connector_proto_msgTypes[19]
+	mi := &file_connector_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1467,7 +1667,7 @@ func (x *Call) String() string {
 func (*Call) ProtoMessage() {}
 
 func (x *Call) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[19]
+	mi := &file_connector_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1480,7 +1680,7 @@ func (x *Call) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Call.ProtoReflect.Descriptor instead.
 func (*Call) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{19}
+	return file_connector_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Call) GetCallId() uint64 {
@@ -1522,6 +1722,24 @@ func (x *Call) GetSearch() *SearchRequest {
 	return nil
 }
 
+func (x *Call) GetCreate() *CreateRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Call_Create); ok {
+			return x.Create
+		}
+	}
+	return nil
+}
+
+func (x *Call) GetUpdate() *UpdateRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Call_Update); ok {
+			return x.Update
+		}
+	}
+	return nil
+}
+
 func (x *Call) GetPrefetch() *Prefetch {
 	if x != nil {
 		return x.Prefetch
@@ -1541,9 +1759,21 @@ type Call_Search struct {
 	Search *SearchRequest `protobuf:"bytes,4,opt,name=search,proto3,oneof"`
 }
 
+type Call_Create struct {
+	Create *CreateRequest `protobuf:"bytes,6,opt,name=create,proto3,oneof"`
+}
+
+type Call_Update struct {
+	Update *UpdateRequest `protobuf:"bytes,7,opt,name=update,proto3,oneof"`
+}
+
 func (*Call_Read) isCall_Op() {}
 
 func (*Call_Search) isCall_Op() {}
+
+func (*Call_Create) isCall_Op() {}
+
+func (*Call_Update) isCall_Op() {}
 
 // Cancel tells the plugin the host has given up on a call: the call's
 // context ends; a late Result is ignored.
@@ -1556,7 +1786,7 @@ type Cancel struct {
 
 func (x *Cancel) Reset() {
 	*x = Cancel{}
-	mi := &file_connector_proto_msgTypes[20]
+	mi := &file_connector_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1798,7 @@ func (x *Cancel) String() string {
 func (*Cancel) ProtoMessage() {}
 
 func (x *Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[20]
+	mi := &file_connector_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1811,7 @@ func (x *Cancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cancel.ProtoReflect.Descriptor instead.
 func (*Cancel) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{20}
+	return file_connector_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Cancel) GetCallId() uint64 {
@@ -1604,14 +1834,21 @@ type Result struct {
 	NextPageToken string `protobuf:"bytes,4,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	// prefetch_used says whether the call's Prefetch answered the
 	// connector's first source request.
-	PrefetchUsed  bool `protobuf:"varint,5,opt,name=prefetch_used,json=prefetchUsed,proto3" json:"prefetch_used,omitempty"`
+	PrefetchUsed bool `protobuf:"varint,5,opt,name=prefetch_used,json=prefetchUsed,proto3" json:"prefetch_used,omitempty"`
+	// version is the record's version at the source (FHIR meta.versionId),
+	// which the host shows as its ETag; on VERSION_CONFLICT, the current
+	// version.
+	Version string `protobuf:"bytes,6,opt,name=version,proto3" json:"version,omitempty"`
+	// replayed says a create found the record its idempotency_id names,
+	// with the same body digest: nothing was written.
+	Replayed      bool `protobuf:"varint,7,opt,name=replayed,proto3" json:"replayed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_connector_proto_msgTypes[21]
+	mi := &file_connector_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1860,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[21]
+	mi := &file_connector_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1873,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{21}
+	return file_connector_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Result) GetCallId() uint64 {
@@ -1674,6 +1911,20 @@ func (x *Result) GetPrefetchUsed() bool {
 	return false
 }
 
+func (x *Result) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *Result) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
 // TransportCall is one source request of the call call_id, which must be in
 // flight; seq tells the plugin's concurrent requests apart and is echoed in
 // the reply.
@@ -1692,7 +1943,7 @@ type TransportCall struct {
 
 func (x *TransportCall) Reset() {
 	*x = TransportCall{}
-	mi := &file_connector_proto_msgTypes[22]
+	mi := &file_connector_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1704,7 +1955,7 @@ func (x *TransportCall) String() string {
 func (*TransportCall) ProtoMessage() {}
 
 func (x *TransportCall) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[22]
+	mi := &file_connector_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1717,7 +1968,7 @@ func (x *TransportCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransportCall.ProtoReflect.Descriptor instead.
 func (*TransportCall) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{22}
+	return file_connector_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TransportCall) GetCallId() uint64 {
@@ -1791,7 +2042,7 @@ type TransportReply struct {
 
 func (x *TransportReply) Reset() {
 	*x = TransportReply{}
-	mi := &file_connector_proto_msgTypes[23]
+	mi := &file_connector_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1803,7 +2054,7 @@ func (x *TransportReply) String() string {
 func (*TransportReply) ProtoMessage() {}
 
 func (x *TransportReply) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[23]
+	mi := &file_connector_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1816,7 +2067,7 @@ func (x *TransportReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransportReply.ProtoReflect.Descriptor instead.
 func (*TransportReply) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{23}
+	return file_connector_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TransportReply) GetCallId() uint64 {
@@ -1883,13 +2134,15 @@ const file_connector_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\x0e2\x1d.ferry.connector.v2.ErrorCodeR\x04code\x12\x14\n" +
 	"\x05param\x18\x02 \x01(\tR\x05param\x12\x1a\n" +
 	"\bpanicked\x18\x03 \x01(\bR\bpanicked\"\x11\n" +
-	"\x0fMetadataRequest\"\xaa\x01\n" +
+	"\x0fMetadataRequest\"\xda\x01\n" +
 	"\x12ResourceCapability\x12\x1a\n" +
 	"\bresource\x18\x01 \x01(\tR\bresource\x12\x12\n" +
 	"\x04read\x18\x02 \x01(\bR\x04read\x12\x16\n" +
 	"\x06search\x18\x03 \x01(\bR\x06search\x12#\n" +
 	"\rsearch_params\x18\x04 \x03(\tR\fsearchParams\x12'\n" +
-	"\x0frequired_params\x18\x05 \x03(\tR\x0erequiredParams\"\xd0\x01\n" +
+	"\x0frequired_params\x18\x05 \x03(\tR\x0erequiredParams\x12\x16\n" +
+	"\x06create\x18\x06 \x01(\bR\x06create\x12\x16\n" +
+	"\x06update\x18\a \x01(\bR\x06update\"\xd0\x01\n" +
 	"\x10MetadataResponse\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12)\n" +
@@ -1957,25 +2210,42 @@ const file_connector_proto_rawDesc = "" +
 	"\x05limit\x18\x04 \x01(\rR\x05limit\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x05 \x01(\tR\tpageToken\x12\x10\n" +
-	"\x03raw\x18\x06 \x01(\bR\x03raw\"\x83\x01\n" +
+	"\x03raw\x18\x06 \x01(\bR\x03raw\"\xb0\x01\n" +
+	"\rCreateRequest\x12#\n" +
+	"\rconnection_id\x18\x01 \x01(\tR\fconnectionId\x12\x1a\n" +
+	"\bresource\x18\x02 \x01(\tR\bresource\x12\x16\n" +
+	"\x06record\x18\x03 \x01(\fR\x06record\x12%\n" +
+	"\x0eidempotency_id\x18\x04 \x01(\tR\ridempotencyId\x12\x1f\n" +
+	"\vbody_digest\x18\x05 \x01(\tR\n" +
+	"bodyDigest\"\x93\x01\n" +
+	"\rUpdateRequest\x12#\n" +
+	"\rconnection_id\x18\x01 \x01(\tR\fconnectionId\x12\x1a\n" +
+	"\bresource\x18\x02 \x01(\tR\bresource\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id\x12\x16\n" +
+	"\x06record\x18\x04 \x01(\fR\x06record\x12\x19\n" +
+	"\bif_match\x18\x05 \x01(\tR\aifMatch\"\x83\x01\n" +
 	"\bPrefetch\x129\n" +
 	"\arequest\x18\x01 \x01(\v2\x1f.ferry.connector.v2.HTTPRequestR\arequest\x12<\n" +
-	"\bresponse\x18\x02 \x01(\v2 .ferry.connector.v2.HTTPResponseR\bresponse\"\xef\x01\n" +
+	"\bresponse\x18\x02 \x01(\v2 .ferry.connector.v2.HTTPResponseR\bresponse\"\xe9\x02\n" +
 	"\x04Call\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x1a\n" +
 	"\bdeadline\x18\x02 \x01(\x03R\bdeadline\x125\n" +
 	"\x04read\x18\x03 \x01(\v2\x1f.ferry.connector.v2.ReadRequestH\x00R\x04read\x12;\n" +
-	"\x06search\x18\x04 \x01(\v2!.ferry.connector.v2.SearchRequestH\x00R\x06search\x128\n" +
+	"\x06search\x18\x04 \x01(\v2!.ferry.connector.v2.SearchRequestH\x00R\x06search\x12;\n" +
+	"\x06create\x18\x06 \x01(\v2!.ferry.connector.v2.CreateRequestH\x00R\x06create\x12;\n" +
+	"\x06update\x18\a \x01(\v2!.ferry.connector.v2.UpdateRequestH\x00R\x06update\x128\n" +
 	"\bprefetch\x18\x05 \x01(\v2\x1c.ferry.connector.v2.PrefetchR\bprefetchB\x04\n" +
 	"\x02op\"!\n" +
 	"\x06Cancel\x12\x17\n" +
-	"\acall_id\x18\x01 \x01(\x04R\x06callId\"\xb9\x01\n" +
+	"\acall_id\x18\x01 \x01(\x04R\x06callId\"\xef\x01\n" +
 	"\x06Result\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12/\n" +
 	"\x05error\x18\x02 \x01(\v2\x19.ferry.connector.v2.ErrorR\x05error\x12\x18\n" +
 	"\arecords\x18\x03 \x03(\fR\arecords\x12&\n" +
 	"\x0fnext_page_token\x18\x04 \x01(\tR\rnextPageToken\x12#\n" +
-	"\rprefetch_used\x18\x05 \x01(\bR\fprefetchUsed\"\xbf\x01\n" +
+	"\rprefetch_used\x18\x05 \x01(\bR\fprefetchUsed\x12\x18\n" +
+	"\aversion\x18\x06 \x01(\tR\aversion\x12\x1a\n" +
+	"\breplayed\x18\a \x01(\bR\breplayed\"\xbf\x01\n" +
 	"\rTransportCall\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x125\n" +
@@ -1987,7 +2257,7 @@ const file_connector_proto_rawDesc = "" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x126\n" +
 	"\x04http\x18\x03 \x01(\v2 .ferry.connector.v2.HTTPResponseH\x00R\x04http\x12B\n" +
 	"\bexchange\x18\x04 \x01(\v2$.ferry.connector.v2.ExchangeResponseH\x00R\bexchangeB\a\n" +
-	"\x05reply*\x9c\x02\n" +
+	"\x05reply*\xfd\x02\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bERROR_CODE_INVALID_ARGUMENT\x10\x01\x12\x18\n" +
@@ -1997,7 +2267,11 @@ const file_connector_proto_rawDesc = "" +
 	"\x1bERROR_CODE_UPSTREAM_TIMEOUT\x10\x05\x12!\n" +
 	"\x1dERROR_CODE_SOURCE_UNAVAILABLE\x10\x06\x12&\n" +
 	"\"ERROR_CODE_CREDENTIALS_UNAVAILABLE\x10\a\x12\x17\n" +
-	"\x13ERROR_CODE_INTERNAL\x10\b*k\n" +
+	"\x13ERROR_CODE_INTERNAL\x10\b\x12\x1f\n" +
+	"\x1bERROR_CODE_VERSION_CONFLICT\x10\t\x12%\n" +
+	"!ERROR_CODE_IDEMPOTENCY_KEY_REUSED\x10\n" +
+	"\x12\x17\n" +
+	"\x13ERROR_CODE_REJECTED\x10\v*k\n" +
 	"\rValueEncoding\x12\x1b\n" +
 	"\x17VALUE_ENCODING_VERBATIM\x10\x00\x12\x1e\n" +
 	"\x1aVALUE_ENCODING_FHIR_STRING\x10\x01\x12\x1d\n" +
@@ -2027,7 +2301,7 @@ func file_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_connector_proto_goTypes = []any{
 	(ErrorCode)(0),             // 0: ferry.connector.v2.ErrorCode
 	(ValueEncoding)(0),         // 1: ferry.connector.v2.ValueEncoding
@@ -2050,12 +2324,14 @@ var file_connector_proto_goTypes = []any{
 	(*ReadRequest)(nil),        // 18: ferry.connector.v2.ReadRequest
 	(*Param)(nil),              // 19: ferry.connector.v2.Param
 	(*SearchRequest)(nil),      // 20: ferry.connector.v2.SearchRequest
-	(*Prefetch)(nil),           // 21: ferry.connector.v2.Prefetch
-	(*Call)(nil),               // 22: ferry.connector.v2.Call
-	(*Cancel)(nil),             // 23: ferry.connector.v2.Cancel
-	(*Result)(nil),             // 24: ferry.connector.v2.Result
-	(*TransportCall)(nil),      // 25: ferry.connector.v2.TransportCall
-	(*TransportReply)(nil),     // 26: ferry.connector.v2.TransportReply
+	(*CreateRequest)(nil),      // 21: ferry.connector.v2.CreateRequest
+	(*UpdateRequest)(nil),      // 22: ferry.connector.v2.UpdateRequest
+	(*Prefetch)(nil),           // 23: ferry.connector.v2.Prefetch
+	(*Call)(nil),               // 24: ferry.connector.v2.Call
+	(*Cancel)(nil),             // 25: ferry.connector.v2.Cancel
+	(*Result)(nil),             // 26: ferry.connector.v2.Result
+	(*TransportCall)(nil),      // 27: ferry.connector.v2.TransportCall
+	(*TransportReply)(nil),     // 28: ferry.connector.v2.TransportReply
 }
 var file_connector_proto_depIdxs = []int32{
 	0,  // 0: ferry.connector.v2.Error.code:type_name -> ferry.connector.v2.ErrorCode
@@ -2077,21 +2353,23 @@ var file_connector_proto_depIdxs = []int32{
 	14, // 16: ferry.connector.v2.Prefetch.response:type_name -> ferry.connector.v2.HTTPResponse
 	18, // 17: ferry.connector.v2.Call.read:type_name -> ferry.connector.v2.ReadRequest
 	20, // 18: ferry.connector.v2.Call.search:type_name -> ferry.connector.v2.SearchRequest
-	21, // 19: ferry.connector.v2.Call.prefetch:type_name -> ferry.connector.v2.Prefetch
-	3,  // 20: ferry.connector.v2.Result.error:type_name -> ferry.connector.v2.Error
-	13, // 21: ferry.connector.v2.TransportCall.http:type_name -> ferry.connector.v2.HTTPRequest
-	15, // 22: ferry.connector.v2.TransportCall.exchange:type_name -> ferry.connector.v2.ExchangeRequest
-	14, // 23: ferry.connector.v2.TransportReply.http:type_name -> ferry.connector.v2.HTTPResponse
-	16, // 24: ferry.connector.v2.TransportReply.exchange:type_name -> ferry.connector.v2.ExchangeResponse
-	4,  // 25: ferry.connector.v2.Connector.Metadata:input_type -> ferry.connector.v2.MetadataRequest
-	7,  // 26: ferry.connector.v2.Connector.Configure:input_type -> ferry.connector.v2.ConfigureRequest
-	6,  // 27: ferry.connector.v2.Connector.Metadata:output_type -> ferry.connector.v2.MetadataResponse
-	8,  // 28: ferry.connector.v2.Connector.Configure:output_type -> ferry.connector.v2.ConfigureResponse
-	27, // [27:29] is the sub-list for method output_type
-	25, // [25:27] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	21, // 19: ferry.connector.v2.Call.create:type_name -> ferry.connector.v2.CreateRequest
+	22, // 20: ferry.connector.v2.Call.update:type_name -> ferry.connector.v2.UpdateRequest
+	23, // 21: ferry.connector.v2.Call.prefetch:type_name -> ferry.connector.v2.Prefetch
+	3,  // 22: ferry.connector.v2.Result.error:type_name -> ferry.connector.v2.Error
+	13, // 23: ferry.connector.v2.TransportCall.http:type_name -> ferry.connector.v2.HTTPRequest
+	15, // 24: ferry.connector.v2.TransportCall.exchange:type_name -> ferry.connector.v2.ExchangeRequest
+	14, // 25: ferry.connector.v2.TransportReply.http:type_name -> ferry.connector.v2.HTTPResponse
+	16, // 26: ferry.connector.v2.TransportReply.exchange:type_name -> ferry.connector.v2.ExchangeResponse
+	4,  // 27: ferry.connector.v2.Connector.Metadata:input_type -> ferry.connector.v2.MetadataRequest
+	7,  // 28: ferry.connector.v2.Connector.Configure:input_type -> ferry.connector.v2.ConfigureRequest
+	6,  // 29: ferry.connector.v2.Connector.Metadata:output_type -> ferry.connector.v2.MetadataResponse
+	8,  // 30: ferry.connector.v2.Connector.Configure:output_type -> ferry.connector.v2.ConfigureResponse
+	29, // [29:31] is the sub-list for method output_type
+	27, // [27:29] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_connector_proto_init() }
@@ -2099,15 +2377,17 @@ func file_connector_proto_init() {
 	if File_connector_proto != nil {
 		return
 	}
-	file_connector_proto_msgTypes[19].OneofWrappers = []any{
+	file_connector_proto_msgTypes[21].OneofWrappers = []any{
 		(*Call_Read)(nil),
 		(*Call_Search)(nil),
+		(*Call_Create)(nil),
+		(*Call_Update)(nil),
 	}
-	file_connector_proto_msgTypes[22].OneofWrappers = []any{
+	file_connector_proto_msgTypes[24].OneofWrappers = []any{
 		(*TransportCall_Http)(nil),
 		(*TransportCall_Exchange)(nil),
 	}
-	file_connector_proto_msgTypes[23].OneofWrappers = []any{
+	file_connector_proto_msgTypes[25].OneofWrappers = []any{
 		(*TransportReply_Http)(nil),
 		(*TransportReply_Exchange)(nil),
 	}
@@ -2117,7 +2397,7 @@ func file_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_proto_rawDesc), len(file_connector_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
