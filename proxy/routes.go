@@ -15,9 +15,9 @@ const (
 	routeOpenAPI      = "/v1/openapi.json"
 	// A write's template names its method: its path is a search's or a
 	// read's.
-	routeCreate = "POST /v1/{connection_id}/{resource}"
-	routeUpdate = "PATCH /v1/{connection_id}/{resource}/{id}"
-	routeUnknown      = "unknown"
+	routeCreate  = "POST /v1/{connection_id}/{resource}"
+	routeUpdate  = "PATCH /v1/{connection_id}/{resource}/{id}"
+	routeUnknown = "unknown"
 )
 
 // route is what the path says, once parsed.

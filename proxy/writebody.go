@@ -24,7 +24,9 @@ import (
 // sent, each value compacted.
 func decodeWriteBody(r unified.ResourceType, spec unified.WriteSpec, body []byte, partial bool) ([]byte, []unified.FieldProblem) {
 	var problems []unified.FieldProblem
-	add := func(path, reason string) { problems = append(problems, unified.FieldProblem{Path: path, Reason: reason}) }
+	add := func(path, reason string) {
+		problems = append(problems, unified.FieldProblem{Path: path, Reason: reason})
+	}
 
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil || top == nil {

@@ -7,36 +7,36 @@ type Code string
 
 // The problem codes, with the HTTP status each one is answered with.
 const (
-	CodeBadRequest             Code = "bad_request"             // 400 malformed request
-	CodeInvalidParameter       Code = "invalid_parameter"       // 400 a query parameter is unknown or malformed
-	CodeMissingParameter       Code = "missing_parameter"       // 400 a filter the connector requires is absent
-	CodeInvalidCursor          Code = "invalid_cursor"          // 400 the cursor is malformed, expired, or not this search's
-	CodeInvalidID              Code = "invalid_id"              // 400 a path id is malformed
-	CodeUnauthenticated        Code = "unauthenticated"         // 401 missing or wrong credentials
-	CodeForbidden              Code = "forbidden"               // 403 authenticated, but not allowed this connection
-	CodeNotFound               Code = "not_found"               // 404 no such route or record
-	CodeConnectionNotFound     Code = "connection_not_found"    // 404 no such connection for this client
-	CodeMethodNotAllowed       Code = "method_not_allowed"      // 405
-	CodeUnsupported            Code = "unsupported"             // 400 the connector does not offer this resource or filter
-	CodeRequestTooLarge        Code = "request_too_large"       // 413
-	CodeUpstreamError          Code = "upstream_error"          // 502 the source answered with an error or garbage
-	CodeConnectorError         Code = "connector_error"         // 502 the connector plugin failed or crashed
-	CodeConnectorUnavailable   Code = "connector_unavailable"   // 503 the connector plugin is not running
-	CodeCredentialsUnavailable Code = "credentials_unavailable" // 503 the connection's secret cannot be read
-	CodeSourceUnavailable      Code = "source_unavailable"      // 503 the source cannot be reached
-	CodeAuditUnavailable       Code = "audit_unavailable"       // 503 no audit sink accepts events: not served unaudited
-	CodeUpstreamTimeout        Code = "upstream_timeout"        // 504 the deadline passed before the source answered
-	CodeRateLimited            Code = "rate_limited"            // 429 the client's own request rate limit is exhausted
-	CodeSourceRateLimited      Code = "source_rate_limited"     // 503 the connection's rate or concurrency limit to the source is reached, or the source asked to slow down
-	CodeInternal               Code = "internal"                // 500 a bug in Ferry
-	CodeMisdirectedRequest     Code = "misdirected_request"     // 421 this node's region does not serve the tenant: send the request to its home region
-	CodeRegionUnavailable      Code = "region_unavailable"      // 503 the tenant's home region could not be reached to forward the request
-	CodeInvalidBody            Code = "invalid_body"            // 400 a write's body is not a valid record of the resource: errors lists each problem
+	CodeBadRequest             Code = "bad_request"              // 400 malformed request
+	CodeInvalidParameter       Code = "invalid_parameter"        // 400 a query parameter is unknown or malformed
+	CodeMissingParameter       Code = "missing_parameter"        // 400 a filter the connector requires is absent
+	CodeInvalidCursor          Code = "invalid_cursor"           // 400 the cursor is malformed, expired, or not this search's
+	CodeInvalidID              Code = "invalid_id"               // 400 a path id is malformed
+	CodeUnauthenticated        Code = "unauthenticated"          // 401 missing or wrong credentials
+	CodeForbidden              Code = "forbidden"                // 403 authenticated, but not allowed this connection
+	CodeNotFound               Code = "not_found"                // 404 no such route or record
+	CodeConnectionNotFound     Code = "connection_not_found"     // 404 no such connection for this client
+	CodeMethodNotAllowed       Code = "method_not_allowed"       // 405
+	CodeUnsupported            Code = "unsupported"              // 400 the connector does not offer this resource or filter
+	CodeRequestTooLarge        Code = "request_too_large"        // 413
+	CodeUpstreamError          Code = "upstream_error"           // 502 the source answered with an error or garbage
+	CodeConnectorError         Code = "connector_error"          // 502 the connector plugin failed or crashed
+	CodeConnectorUnavailable   Code = "connector_unavailable"    // 503 the connector plugin is not running
+	CodeCredentialsUnavailable Code = "credentials_unavailable"  // 503 the connection's secret cannot be read
+	CodeSourceUnavailable      Code = "source_unavailable"       // 503 the source cannot be reached
+	CodeAuditUnavailable       Code = "audit_unavailable"        // 503 no audit sink accepts events: not served unaudited
+	CodeUpstreamTimeout        Code = "upstream_timeout"         // 504 the deadline passed before the source answered
+	CodeRateLimited            Code = "rate_limited"             // 429 the client's own request rate limit is exhausted
+	CodeSourceRateLimited      Code = "source_rate_limited"      // 503 the connection's rate or concurrency limit to the source is reached, or the source asked to slow down
+	CodeInternal               Code = "internal"                 // 500 a bug in Ferry
+	CodeMisdirectedRequest     Code = "misdirected_request"      // 421 this node's region does not serve the tenant: send the request to its home region
+	CodeRegionUnavailable      Code = "region_unavailable"       // 503 the tenant's home region could not be reached to forward the request
+	CodeInvalidBody            Code = "invalid_body"             // 400 a write's body is not a valid record of the resource: errors lists each problem
 	CodeIdempotencyKeyRequired Code = "idempotency_key_required" // 400 a create without a well-formed Idempotency-Key
-	CodePreconditionRequired   Code = "precondition_required"   // 428 an update without If-Match
-	CodeVersionConflict        Code = "version_conflict"        // 412 If-Match is not the record's current version (ETag carries it)
-	CodeIdempotencyKeyReused   Code = "idempotency_key_reused"  // 422 the Idempotency-Key was already used for another body
-	CodeWriteRejected          Code = "write_rejected"          // 422 the source refused the record
+	CodePreconditionRequired   Code = "precondition_required"    // 428 an update without If-Match
+	CodeVersionConflict        Code = "version_conflict"         // 412 If-Match is not the record's current version (ETag carries it)
+	CodeIdempotencyKeyReused   Code = "idempotency_key_reused"   // 422 the Idempotency-Key was already used for another body
+	CodeWriteRejected          Code = "write_rejected"           // 422 the source refused the record
 )
 
 var codeStatus = map[Code]int{

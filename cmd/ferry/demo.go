@@ -160,7 +160,7 @@ func demoConfig(listen, adminListen, pluginPath, pluginSHA256, sourceURL string)
 			"id": demoClient, "tenant": demoTenant, "api_key_sha256": hex.EncodeToString(key[:]),
 			"connections": []string{demoConn},
 			// The demo client may use passthrough too, to show it.
-			"scopes": []string{config.ScopeRead, config.ScopePassthrough},
+			"scopes": []string{config.ScopeRead, config.ScopeWrite, config.ScopePassthrough},
 		}},
 		"connections": []any{map[string]any{
 			"id": demoConn, "tenant": demoTenant, "connector": "fhir", "base_url": sourceURL,
