@@ -91,7 +91,7 @@ func (c *Connector) Create(ctx context.Context, req *connectors.CreateRequest) (
 	default:
 		return nil, writeStatusError(resp.Status)
 	}
-	return c.written(req.ConnectionID, m, resp.Body, replayed)
+	return c.written(req.ConnectionID, m, resp, replayed)
 }
 
 // Update changes the updatable fields the record holds.
@@ -134,7 +134,7 @@ func (c *Connector) Update(ctx context.Context, req *connectors.UpdateRequest) (
 	if err := statusError(cur.Status, false); err != nil {
 		return nil, err
 	}
-	if v := versionOf(cur.Body); v != req.IfMatch {
+	if v := resourceVersion(cur); v != req.IfMatch {
 		return nil, connectors.VersionConflict(v)
 	}
 	var res map[string]json.RawMessage
@@ -173,7 +173,7 @@ func (c *Connector) Update(ctx context.Context, req *connectors.UpdateRequest) (
 	default:
 		return nil, writeStatusError(resp.Status)
 	}
-	return c.written(req.ConnectionID, m, resp.Body, false)
+	return c.written(req.ConnectionID, m, resp, false)
 }
 
 // conflict is the version conflict of a resource that changed under an
@@ -183,11 +183,12 @@ func (c *Connector) conflict(ctx context.Context, tr connectors.Transport, path 
 	if err != nil || cur.Status != 200 {
 		return connectors.VersionConflict("")
 	}
-	return connectors.VersionConflict(versionOf(cur.Body))
+	return connectors.VersionConflict(resourceVersion(cur))
 }
 
 // written maps the source's answer to a write into the unified record.
-func (c *Connector) written(conn string, m *resourceMap, body []byte, replayed bool) (*connectors.WriteResponse, error) {
+func (c *Connector) written(conn string, m *resourceMap, resp *connectors.HTTPResponse, replayed bool) (*connectors.WriteResponse, error) {
+	body := resp.Body
 	src := c.source(conn)
 	var head resourceHead
 	if err := json.Unmarshal(body, &head); err != nil || !validID(head.ID) {
@@ -198,7 +199,7 @@ func (c *Connector) written(conn string, m *resourceMap, body []byte, replayed b
 	if err != nil {
 		return nil, err
 	}
-	return &connectors.WriteResponse{Record: rec, Version: versionOf(body), Replayed: replayed}, nil
+	return &connectors.WriteResponse{Record: rec, Version: resourceVersion(resp), Replayed: replayed}, nil
 }
 
 // writeStatusError maps the status of a refused write: a source that
@@ -234,6 +235,15 @@ func stamp(body []byte, id, digest string) ([]byte, error) {
 	res["identifier"], _ = json.Marshal(ids)
 	res["meta"], _ = json.Marshal(map[string]any{"tag": []wCoding{{System: DigestSystem, Code: digest}}})
 	return json.Marshal(res)
+}
+
+// resourceVersion is the version of the resource a source answered with:
+// its ETag, as reads report it, else its meta.versionId.
+func resourceVersion(resp *connectors.HTTPResponse) string {
+	if v := etagVersion(resp.Header); v != "" {
+		return v
+	}
+	return versionOf(resp.Body)
 }
 
 // versionOf is a resource's meta.versionId, or "".
