@@ -112,18 +112,67 @@ func topMember(path string) string {
 	return rest
 }
 
-// safePath keeps a path to what the client may see echoed: identifier
-// keys and indexes. A key that is not an identifier (which strictjson
-// quotes, ["..."]) is free text, possibly a value typed into the wrong
-// place, and is written [?]; a long path is cut.
+// safePath keeps a path to what the client may see echoed: indexes, and
+// keys of the shape of every unified field name (lower-case snake_case, at
+// most 32 bytes). Any other key (strictjson quotes those that are not
+// identifiers, ["..."]) is free text, possibly a value typed into the
+// wrong place, as a query parameter's name may be (verdict.Detail): the
+// path stops there with [?].
 func safePath(p string) string {
-	if i := strings.Index(p, `["`); i >= 0 {
-		p = p[:i] + "[?]"
+	rest, ok := strings.CutPrefix(p, "$")
+	if !ok {
+		return "$"
 	}
-	if len(p) > 256 {
-		p = p[:256]
+	out := "$"
+	for rest != "" {
+		switch rest[0] {
+		case '[':
+			end := strings.IndexByte(rest, ']')
+			if end < 0 || !isIndex(rest[1:end]) {
+				return out + "[?]"
+			}
+			out, rest = out+rest[:end+1], rest[end+1:]
+		case '.':
+			end := strings.IndexAny(rest[1:], ".[")
+			if end < 0 {
+				end = len(rest) - 1
+			}
+			name := rest[1 : end+1]
+			if !fieldShaped(name) {
+				return out + "[?]"
+			}
+			out, rest = out+"."+name, rest[end+1:]
+		default:
+			return out + "[?]"
+		}
 	}
-	return p
+	return out
+}
+
+func isIndex(s string) bool {
+	if s == "" || len(s) > 9 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// fieldShaped: [a-z][a-z0-9_]*, at most 32 bytes.
+func fieldShaped(s string) bool {
+	if s == "" || len(s) > 32 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // reasonOf maps strictjson's message to the closed set of reasons; its

@@ -155,11 +155,13 @@ func (s *Server) serveWrite(x *exchange) *verdict.Problem {
 		if !s.creates.acquire(x.w.idempotencyID, ctx.Done()) {
 			return verdict.Fail(unified.CodeUpstreamTimeout, "")
 		}
-		resp, err = w.Create(ctx, &connectors.CreateRequest{
-			ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, Record: x.w.record,
-			IdempotencyID: x.w.idempotencyID, BodyDigest: x.w.digest, Transport: tr,
-		})
-		s.creates.release(x.w.idempotencyID)
+		resp, err = func() (*connectors.WriteResponse, error) {
+			defer s.creates.release(x.w.idempotencyID) // also if the connector panics
+			return w.Create(ctx, &connectors.CreateRequest{
+				ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, Record: x.w.record,
+				IdempotencyID: x.w.idempotencyID, BodyDigest: x.w.digest, Transport: tr,
+			})
+		}()
 	} else {
 		resp, err = w.Update(ctx, &connectors.UpdateRequest{
 			ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, ID: x.route.id, Record: x.w.record,
