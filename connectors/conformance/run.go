@@ -170,11 +170,11 @@ type target struct {
 	resource unified.ResourceType
 	// record is a write's body (writes.go).
 	record []byte
-	conn     string
-	id       string
-	params   map[string]string
-	limit    int
-	token    string
+	conn   string
+	id     string
+	params map[string]string
+	limit  int
+	token  string
 }
 
 func (t target) String() string {
