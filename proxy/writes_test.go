@@ -92,6 +92,14 @@ func TestWrites(t *testing.T) {
 		t.Fatalf("create of a resource that is not written: %d %s", r.status, r.body)
 	}
 
+	// Metrics count writes by their route templates, with status and code.
+	if n := metricLabels(t, e.srv, "ferry_requests_total", "route", routeCreate, "status", "201"); n != 1 {
+		t.Fatalf("ferry_requests_total{route=%q,status=201} = %v", routeCreate, n)
+	}
+	if n := metricLabels(t, e.srv, "ferry_requests_total", "route", routeUpdate, "code", "version_conflict"); n != 1 {
+		t.Fatalf("ferry_requests_total{route=%q,code=version_conflict} = %v", routeUpdate, n)
+	}
+
 	// The audit trail: the action, keyed references, never the body or key.
 	var creates, updates int
 	for _, ev := range e.audit.events(t) {
