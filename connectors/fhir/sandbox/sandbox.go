@@ -90,8 +90,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="ferry-sandbox"`)
-		writeOutcome(w, http.StatusUnauthorized, "login", "A valid bearer token is required.")
+		unauthorized(w)
 		return
 	}
 	typ, id, isRead := strings.Cut(rest, "/")

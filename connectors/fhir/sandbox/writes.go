@@ -83,11 +83,16 @@ func (s *Server) read(w http.ResponseWriter, typ, id string) {
 	w.Write(res.raw)
 }
 
+// unauthorized answers a request without the sandbox's bearer token.
+func unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="ferry-sandbox"`)
+	writeOutcome(w, http.StatusUnauthorized, "login", "A valid bearer token is required.")
+}
+
 // write serves POST {type} and PUT {type}/{id}.
 func (s *Server) write(w http.ResponseWriter, r *http.Request, rest string) {
 	if !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="ferry-sandbox"`)
-		writeOutcome(w, http.StatusUnauthorized, "login", "A valid bearer token is required.")
+		unauthorized(w)
 		return
 	}
 	typ, id, byID := strings.Cut(rest, "/")
