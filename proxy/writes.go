@@ -148,6 +148,7 @@ func (s *Server) serveWrite(x *exchange) *verdict.Problem {
 	ctx, cancel := context.WithDeadline(s.baseCtx, x.deadline)
 	defer cancel()
 	tr := s.lendTransport(x, false)
+	tr.RefuseDeletes()
 
 	var resp *connectors.WriteResponse
 	var err error
