@@ -65,6 +65,7 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	}
 
 	dst = appendOptStringField(dst, FieldPatientRef, e.PatientRef)
+	dst = appendOptStringField(dst, FieldRecordRef, e.RecordRef)
 	dst = appendStringField(dst, FieldConfigHash, e.ConfigHash)
 	dst = appendStringField(dst, FieldChainID, e.ChainID)
 

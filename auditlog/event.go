@@ -31,6 +31,7 @@ const (
 	FieldLatencyProxyUS    = "latency_proxy_us"
 	FieldLatencyUpstreamUS = "latency_upstream_us"
 	FieldPatientRef        = "patient_ref"
+	FieldRecordRef         = "record_ref"
 	FieldConfigHash        = "config_hash"
 	FieldChainID           = "chain_id"
 	FieldSeq               = "seq"
@@ -45,7 +46,7 @@ var fields = [...]string{
 	FieldTokenSubject, FieldScopes, FieldSourceIP, FieldPurposeOfUse, FieldBreakGlass,
 	FieldSecurityAlert, FieldAction, FieldResourceType, FieldRoute, FieldConnection,
 	FieldConnector, FieldRegion, FieldStatus, FieldErrorCode, FieldAuthzRefusal, FieldRecordCount,
-	FieldLatencyProxyUS, FieldLatencyUpstreamUS, FieldPatientRef, FieldConfigHash,
+	FieldLatencyProxyUS, FieldLatencyUpstreamUS, FieldPatientRef, FieldRecordRef, FieldConfigHash,
 	FieldChainID, FieldSeq, FieldPrevHash, FieldSig,
 }
 
@@ -67,6 +68,8 @@ const (
 	ActionChanges      = "changes"      // GET /v1/{connection_id}/{resource}/_changes
 	ActionPassthrough  = "passthrough"  // /v1/{connection_id}/passthrough/{path}
 	ActionCapabilities = "capabilities" // GET /v1/{connection_id}/capabilities
+	ActionCreate       = "create"       // POST /v1/{connection_id}/{resource}
+	ActionUpdate       = "update"       // PATCH /v1/{connection_id}/{resource}/{id}
 	ActionMetadata     = "metadata"     // GET /v1/openapi.json: no tenant data
 	ActionRefused      = "refused"      // stopped before reaching a source (authn, authz, residency, limits)
 	// ActionForward records, at a node outside the tenant's home region,
@@ -189,6 +192,12 @@ type Event struct {
 	// PatientRef is PatientRef(key, tenant, connection, patient id) for the
 	// patient the request was about; absent when it named no patient.
 	PatientRef string `json:"patient_ref,omitempty"`
+	// RecordRef is, for a create or an update, PatientRef(key, tenant,
+	// connection, "{resource}/{id}") of the record written: the same keyed
+	// one-way reference, so an investigator holding the key can tell which
+	// record a write touched without the trail holding its id. Absent for
+	// other actions and for a write that wrote nothing.
+	RecordRef string `json:"record_ref,omitempty"`
 	// ConfigHash identifies the configuration the node was running, so an
 	// investigator can tell which policy allowed the request.
 	ConfigHash string `json:"config_hash"`

@@ -57,6 +57,7 @@ var eventSchema = []struct {
 	{"LatencyProxyMicros", "latency_proxy_us", reflect.TypeFor[int64]()},
 	{"LatencyUpstreamMicros", "latency_upstream_us,omitempty", reflect.TypeFor[int64]()},
 	{"PatientRef", "patient_ref,omitempty", reflect.TypeFor[string]()},
+	{"RecordRef", "record_ref,omitempty", reflect.TypeFor[string]()},
 	{"ConfigHash", "config_hash", reflect.TypeFor[string]()},
 	{"ChainID", "chain_id", reflect.TypeFor[string]()},
 	{"Seq", "seq", reflect.TypeFor[uint64]()},

@@ -72,6 +72,10 @@ type ResourceCapability struct {
 	// Sources that refuse unbounded searches (most EHRs want a patient)
 	// declare it here so the client learns it before any source call.
 	RequiredParams []string
+	// Create and Update say the connector writes this resource (it
+	// implements Writer): POST and PATCH through the unified API.
+	Create bool
+	Update bool
 }
 
 // Requires reports whether name is a required search parameter.
@@ -125,6 +129,10 @@ type ReadRequest struct {
 // ReadResponse holds one unified object, encoded as JSON.
 type ReadResponse struct {
 	Record json.RawMessage
+	// Version is the record's version at the source (FHIR
+	// meta.versionId), which the host shows as the answer's ETag; empty
+	// when the source keeps none.
+	Version string
 
 	frame *frameBuf // the data-plane frame Record is a slice of, or nil
 }

@@ -30,6 +30,16 @@ const (
 	// CodeCredentialsUnavailable: the connection's credentials could not be
 	// read.
 	CodeCredentialsUnavailable
+	// CodeVersionConflict: an update's If-Match is not the record's
+	// current version (Error.Version carries the current one); nothing was
+	// changed.
+	CodeVersionConflict
+	// CodeIdempotencyKeyReused: a create's idempotency identifier is
+	// already on a record written from another body.
+	CodeIdempotencyKeyReused
+	// CodeRejected: the source refused a write's content (its own
+	// validation, a reference it does not hold).
+	CodeRejected
 )
 
 var codeNames = [...]string{
@@ -41,6 +51,9 @@ var codeNames = [...]string{
 	CodeUpstreamTimeout:        "upstream_timeout",
 	CodeSourceUnavailable:      "source_unavailable",
 	CodeCredentialsUnavailable: "credentials_unavailable",
+	CodeVersionConflict:        "version_conflict",
+	CodeIdempotencyKeyReused:   "idempotency_key_reused",
+	CodeRejected:               "rejected",
 }
 
 func (c ErrorCode) String() string {
@@ -50,14 +63,17 @@ func (c ErrorCode) String() string {
 	return fmt.Sprintf("ErrorCode(%d)", int(c))
 }
 
-// Error is a connector failure with a code. Only Code and Param cross the
+// Error is a connector failure with a code. Only Code, Param and Version cross the
 // process boundary; Err stays in the process that made it, so a connector
 // can wrap an upstream error for its own tests without that text ever
 // reaching the host, a log or a client.
 type Error struct {
 	Code  ErrorCode
 	Param string // the offending parameter, for CodeInvalidArgument and CodeUnsupported
-	Err   error
+	// Version is the record's current version, for CodeVersionConflict
+	// (see ValidVersion).
+	Version string
+	Err     error
 }
 
 func (e *Error) Error() string {

@@ -101,7 +101,7 @@ func (h *HostConn) MapEvent(ctx context.Context, req *MapEventRequest) (*MapEven
 	if !h.serves(OperationMapEvent) {
 		return nil, CallInfo{}, &Error{Code: CodeUnsupported, Param: "operation"}
 	}
-	d, info, err := h.callFrame(ctx, nil, func(id uint64, deadline int64) *frameBuf {
+	d, info, err := h.callFrame(ctx, nil, false, func(id uint64, deadline int64) *frameBuf {
 		return encodeMapEventCall(id, deadline, req)
 	})
 	if err != nil {
@@ -124,12 +124,17 @@ func (h *HostConn) serves(op string) bool {
 	return false
 }
 
-// operationsOf are the Call operations the SDK serves for impl.
+// operationsOf are the Call operations the SDK serves for impl: reads,
+// writes for a Writer, map_event for an EventMapper.
 func operationsOf(impl Connector) []string {
-	if _, ok := impl.(EventMapper); ok {
-		return append(operations[:len(operations):len(operations)], OperationMapEvent)
+	ops := operations
+	if _, ok := impl.(Writer); ok {
+		ops = writeOperations
 	}
-	return operations
+	if _, ok := impl.(EventMapper); ok {
+		return append(ops[:len(ops):len(ops)], OperationMapEvent)
+	}
+	return ops
 }
 
 // mapEvent runs a map_event call in the plugin.

@@ -68,6 +68,8 @@ type callMsg struct {
 	read     *ReadRequest
 	search   *SearchRequest
 	mapEvent *MapEventRequest
+	create   *CreateRequest // framewrite.go
+	update   *UpdateRequest
 	// prefetch is the host's answer to the request it made before the call,
 	// or nil; prefetchRequest is that request as encoded, which the plugin
 	// compares with the connector's own request encoded the same way (so it
@@ -222,7 +224,19 @@ func decodeCall(msg []byte) (*callMsg, error) {
 			}); err != nil {
 				return err
 			}
-			c.read, c.search, c.mapEvent = r, nil, nil
+			c.read, c.search, c.create, c.update, c.mapEvent = r, nil, nil, nil, nil
+		case fCallCreate:
+			r, err := decodeCreate(data)
+			if err != nil {
+				return err
+			}
+			c.read, c.search, c.create, c.update, c.mapEvent = nil, nil, r, nil, nil
+		case fCallUpdate:
+			r, err := decodeUpdate(data)
+			if err != nil {
+				return err
+			}
+			c.read, c.search, c.create, c.update, c.mapEvent = nil, nil, nil, r, nil
 		case fCallSearch:
 			r := &SearchRequest{}
 			if err := eachField(data, func(num protowire.Number, v uint64, data []byte) error {
@@ -254,13 +268,13 @@ func decodeCall(msg []byte) (*callMsg, error) {
 			}); err != nil {
 				return err
 			}
-			c.search, c.read, c.mapEvent = r, nil, nil
+			c.read, c.search, c.create, c.update, c.mapEvent = nil, r, nil, nil, nil
 		case fCallMapEvent:
 			r, err := decodeMapEvent(data)
 			if err != nil {
 				return err
 			}
-			c.mapEvent, c.read, c.search = r, nil, nil
+			c.read, c.search, c.create, c.update, c.mapEvent = nil, nil, nil, nil, r
 		case fCallPrefetch:
 			var request bool
 			if err := eachField(data, func(num protowire.Number, _ uint64, data []byte) error {
@@ -323,12 +337,22 @@ type resultMsg struct {
 	records      []json.RawMessage
 	next         string
 	prefetchUsed bool
+	version      string // a read's or a write's, or the current one on a version conflict
+	replayed     bool
 }
 
 // encodeResult writes a Result: err (with panicked), or the records and
 // the next page token.
 func encodeResult(id uint64, err error, panicked bool, records []json.RawMessage, next string, prefetchUsed bool) *frameBuf {
-	n := sizeVarint(fResultID, id) + sizeBool(fResultPrefetchUsed, prefetchUsed)
+	return encodeResultVersion(id, err, panicked, records, next, prefetchUsed, "", false)
+}
+
+// encodeResultVersion is encodeResult with the record's version and a
+// create's replayed flag; the version is written with an error too (a
+// version conflict's current version).
+func encodeResultVersion(id uint64, err error, panicked bool, records []json.RawMessage, next string, prefetchUsed bool, version string, replayed bool) *frameBuf {
+	n := sizeVarint(fResultID, id) + sizeBool(fResultPrefetchUsed, prefetchUsed) +
+		sizeString(fResultVersion, len(version)) + sizeBool(fResultReplayed, replayed)
 	if err != nil || panicked {
 		n += sizeMessage(fResultError, sizeErrorMsg(err, panicked))
 	} else {
@@ -352,6 +376,8 @@ func encodeResult(id uint64, err error, panicked bool, records []json.RawMessage
 		b = putString(b, fResultNext, next)
 	}
 	b = putBool(b, fResultPrefetchUsed, prefetchUsed)
+	b = putString(b, fResultVersion, version)
+	b = putBool(b, fResultReplayed, replayed)
 	fb.b = b
 	return fb
 }
@@ -376,6 +402,10 @@ func decodeResult(msg []byte, r *resultMsg) error {
 			r.next = string(data)
 		case fResultPrefetchUsed:
 			r.prefetchUsed = v != 0
+		case fResultVersion:
+			r.version = string(data)
+		case fResultReplayed:
+			r.replayed = v != 0
 		}
 		return nil
 	})

@@ -28,8 +28,12 @@ const (
 	fSearchConn, fSearchResource, fSearchParams, fSearchLimit, fSearchToken, fSearchRaw = 1, 2, 3, 4, 5, 6
 	fPrefetchRequest, fPrefetchResponse                                                 = 1, 2
 	fCallID, fCallDeadline, fCallRead, fCallSearch, fCallPrefetch                       = 1, 2, 3, 4, 5
+	fCallCreate, fCallUpdate                                                            = 6, 7
+	fCreateConn, fCreateResource, fCreateRecord, fCreateIdem, fCreateDigest             = 1, 2, 3, 4, 5
+	fUpdateConn, fUpdateResource, fUpdateID, fUpdateRecord, fUpdateIfMatch              = 1, 2, 3, 4, 5
 	fCancelID                                                                           = 1
 	fResultID, fResultError, fResultRecords, fResultNext, fResultPrefetchUsed           = 1, 2, 3, 4, 5
+	fResultVersion, fResultReplayed                                                     = 6, 7
 	fTCallID, fTCallSeq, fTCallHTTP, fTCallExchange                                     = 1, 2, 3, 4
 	fTReplyID, fTReplySeq, fTReplyHTTP, fTReplyExchange                                 = 1, 2, 3, 4
 )
@@ -44,6 +48,9 @@ var codeToWire = [...]uint64{
 	CodeSourceUnavailable:      6,
 	CodeCredentialsUnavailable: 7,
 	CodeInternal:               8,
+	CodeVersionConflict:        9,
+	CodeIdempotencyKeyReused:   10,
+	CodeRejected:               11,
 }
 
 func codeFromWire(v uint64) ErrorCode {

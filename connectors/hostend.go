@@ -69,6 +69,17 @@ const maxTransportsInFlight = 1024
 // the host hold.
 const maxTransportCallBytes = 1 << 20
 
+// maxWriteTransportCallBytes bounds one in-band source request of a write
+// call instead: its body carries the record, a document's attachment
+// included, which the host has bounded by MaxWriteBodyBytes. Twice that
+// leaves room for a source format larger than the unified JSON (a FHIR
+// resource with its base64 attachment and its wrapping).
+const maxWriteTransportCallBytes = 2*MaxWriteBodyBytes + maxTransportCallBytes
+
+// MaxWriteBodyBytes is the largest unified JSON body the host accepts for
+// a create or an update (a document with one attachment, base64, fits).
+const MaxWriteBodyBytes = 8 << 20
+
 // CallInfo is what a call's Result says besides its records.
 type CallInfo struct {
 	// Panicked: the connector panicked; the error is then internal.
@@ -77,6 +88,11 @@ type CallInfo struct {
 	// connector's first source request.
 	PrefetchUsed bool
 }
+
+// ErrNoWrites is the error of a create or an update sent to a plugin that
+// did not announce those operations in its Hello (a connector that only
+// reads, or one built with an older SDK).
+var ErrNoWrites = &Error{Code: CodeUnsupported, Param: "operation"}
 
 // hostCall is one call in flight.
 type hostCall struct {
@@ -90,6 +106,9 @@ type hostCall struct {
 	transport  Transport
 	transports sync.WaitGroup
 	result     chan delivery // cap 1
+	// write: the call is a create or an update, whose source requests may
+	// carry a record (maxWriteTransportCallBytes).
+	write bool
 }
 
 type delivery struct {
@@ -152,7 +171,7 @@ func (h *HostConn) Close() error {
 // connection's template, or nil. The record is valid until the response
 // is released.
 func (h *HostConn) Read(ctx context.Context, req *ReadRequest, pre *Prefetched) (*ReadResponse, CallInfo, error) {
-	d, info, err := h.call(ctx, req.Transport, req, nil, pre)
+	d, info, err := h.call(ctx, req.Transport, req, nil, pre, nil, nil)
 	if err != nil {
 		return nil, info, err
 	}
@@ -160,13 +179,13 @@ func (h *HostConn) Read(ctx context.Context, req *ReadRequest, pre *Prefetched) 
 		d.fb.release()
 		return nil, info, Errorf(CodeInternal, "a read answered with %d records", len(d.msg.records))
 	}
-	return &ReadResponse{Record: d.msg.records[0], frame: d.fb}, info, nil
+	return &ReadResponse{Record: d.msg.records[0], Version: d.msg.version, frame: d.fb}, info, nil
 }
 
 // Search sends one Search; see Read. The records are valid until the
 // response is released.
 func (h *HostConn) Search(ctx context.Context, req *SearchRequest, pre *Prefetched) (*SearchResponse, CallInfo, error) {
-	d, info, err := h.call(ctx, req.Transport, nil, req, pre)
+	d, info, err := h.call(ctx, req.Transport, nil, req, pre, nil, nil)
 	if err != nil {
 		return nil, info, err
 	}
@@ -175,18 +194,23 @@ func (h *HostConn) Search(ctx context.Context, req *SearchRequest, pre *Prefetch
 
 // call sends one Call and waits for its Result, the end of ctx or the end
 // of the data plane. When ctx ends first it tells the plugin (Cancel) and
-// returns at once.
-func (h *HostConn) call(ctx context.Context, tr Transport, read *ReadRequest, search *SearchRequest, pre *Prefetched) (delivery, CallInfo, error) {
-	return h.callFrame(ctx, tr, func(id uint64, deadline int64) *frameBuf {
+// returns at once. Exactly one of read, search, create and update is set.
+func (h *HostConn) call(ctx context.Context, tr Transport, read *ReadRequest, search *SearchRequest, pre *Prefetched, create *CreateRequest, update *UpdateRequest) (delivery, CallInfo, error) {
+	write := create != nil || update != nil
+	return h.callFrame(ctx, tr, write, func(id uint64, deadline int64) *frameBuf {
+		if write {
+			return encodeWriteCall(id, deadline, create, update)
+		}
 		return encodeCall(id, deadline, read, search, pre)
 	})
 }
 
 // callFrame is call for any operation: encode writes the Call frame with
-// the call id and deadline it is given.
-func (h *HostConn) callFrame(ctx context.Context, tr Transport, encode func(id uint64, deadline int64) *frameBuf) (delivery, CallInfo, error) {
+// the call id and deadline it is given; write says the call is a write
+// (its in-band source requests get the larger cap).
+func (h *HostConn) callFrame(ctx context.Context, tr Transport, write bool, encode func(id uint64, deadline int64) *frameBuf) (delivery, CallInfo, error) {
 	c := hostCalls.Get().(*hostCall)
-	c.ctx, c.transport = ctx, tr
+	c.ctx, c.transport, c.write = ctx, tr, write
 	id := h.next.Add(1)
 	h.mu.Lock()
 	if h.closed {
@@ -226,6 +250,8 @@ func (h *HostConn) callFrame(ctx context.Context, tr Transport, encode func(id u
 			var err error = d.msg.err
 			if d.msg.err == nil {
 				err = &Error{Code: CodeInternal}
+			} else if d.msg.err.Code == CodeVersionConflict && ValidVersion(d.msg.version) {
+				d.msg.err.Version = d.msg.version
 			}
 			return delivery{}, info, err
 		}
@@ -253,7 +279,7 @@ func (h *HostConn) putCall(c *hostCall) {
 		d.fb.release()
 	default:
 	}
-	c.ctx, c.cancel, c.transport = nil, nil, nil
+	c.ctx, c.cancel, c.transport, c.write = nil, nil, nil, false
 	hostCalls.Put(c)
 }
 
@@ -294,18 +320,23 @@ func (h *HostConn) deliver(msg *resultMsg, fb *frameBuf) bool {
 
 // startTransport returns the context and Transport of call id, counting a
 // source request in flight on it, or false for a call not in flight.
-func (h *HostConn) startTransport(id uint64) (ctx context.Context, tr Transport, done func(), ok bool) {
+// A request over the read limit for a call that is not a write breaks the
+// protocol (the error).
+func (h *HostConn) startTransport(id uint64, size int) (ctx context.Context, tr Transport, done func(), ok bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c := h.calls[id]
+	if size > maxTransportCallBytes && (c == nil || !c.write) {
+		return nil, nil, nil, false, fmt.Errorf("transport call of %d bytes, over the limit of %d", size, maxTransportCallBytes)
+	}
 	if c == nil || c.transport == nil {
-		return nil, nil, nil, false
+		return nil, nil, nil, false, nil
 	}
 	if c.cancel == nil {
 		c.ctx, c.cancel = context.WithCancel(c.ctx)
 	}
 	c.transports.Add(1)
-	return c.ctx, c.transport, c.transports.Done, true
+	return c.ctx, c.transport, c.transports.Done, true, nil
 }
 
 // receive reads the plugin's frames until the connection ends or the plugin
@@ -353,16 +384,23 @@ func (h *HostConn) readLoop(r *frameReader) error {
 				fb.release()
 			}
 		case frameTransportCall:
-			if len(fb.b) > maxTransportCallBytes {
+			// The limit is a write call's (its request carries the
+			// record); startTransport holds any other call to the read
+			// limit.
+			if len(fb.b) > maxWriteTransportCallBytes {
 				fb.release()
-				return fmt.Errorf("transport call of %d bytes, over the limit of %d", len(fb.b), maxTransportCallBytes)
+				return fmt.Errorf("transport call of %d bytes, over the limit of %d", len(fb.b), maxWriteTransportCallBytes)
 			}
 			tc, err := decodeTransportCall(fb.b)
 			if err != nil {
 				fb.release()
 				return fmt.Errorf("transport call: %w", err)
 			}
-			ctx, tr, done, ok := h.startTransport(tc.callID)
+			ctx, tr, done, ok, err := h.startTransport(tc.callID, len(fb.b))
+			if err != nil {
+				fb.release()
+				return err
+			}
 			if !ok {
 				// A call id not in flight: a stale call, or a plugin trying
 				// to reach a source outside any request.

@@ -20,7 +20,8 @@ import (
 // listed once, not one of unified.ReservedParams, and not a range suffix
 // (_gte, _gt, _lte, _lt) unless it is a standard filter, since range
 // grammar belongs to the standard filters the host checks; required
-// parameters a subset of the search parameters.
+// parameters a subset of the search parameters; create and update only on a
+// readable resource the unified API writes (unified.Writable).
 func (m *MetadataResponse) Validate() error {
 	if m == nil {
 		return errors.New("manifest: missing")
@@ -51,6 +52,15 @@ func (m *MetadataResponse) Validate() error {
 		if !r.Read && !r.Search {
 			bad("resource %s: offers neither read nor search", name)
 		}
+		if r.Create || r.Update {
+			// A write answers with the record as read back, and a PATCH
+			// needs the version a read showed.
+			if _, ok := unified.Writable(r.Resource); !ok {
+				bad("resource %s: written, but the unified API does not write it (writable: %s)", name, writableResources())
+			} else if !r.Read {
+				bad("resource %s: written, but not readable", name)
+			}
+		}
 		if !r.Search && (len(r.SearchParams) > 0 || len(r.RequiredParams) > 0) {
 			bad("resource %s: search parameters declared, but search is not offered", name)
 		}
@@ -80,6 +90,14 @@ func (m *MetadataResponse) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func writableResources() string {
+	var names []string
+	for _, r := range unified.WritableResources() {
+		names = append(names, string(r))
+	}
+	return strings.Join(names, ", ")
 }
 
 func validKind(k string) bool {

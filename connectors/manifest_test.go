@@ -11,7 +11,7 @@ func TestManifestValidate(t *testing.T) {
 	good := func() *MetadataResponse {
 		return &MetadataResponse{Kind: "acme-ehr", Version: "1.2.3", Resources: []ResourceCapability{
 			{Resource: unified.Patients, Read: true, Search: true, SearchParams: []string{"name", "birth_date", "updated_gte"}, RequiredParams: []string{"name"}},
-			{Resource: unified.Observations, Read: true},
+			{Resource: unified.Observations, Read: true, Create: true, Update: true},
 		}}
 	}
 	if err := good().Validate(); err != nil {
@@ -29,6 +29,8 @@ func TestManifestValidate(t *testing.T) {
 		{"unknown resource", func(m *MetadataResponse) { m.Resources[1].Resource = "patient" }, `"patient": not a unified resource`},
 		{"duplicate resource", func(m *MetadataResponse) { m.Resources[1].Resource = unified.Patients }, "listed twice"},
 		{"no operation", func(m *MetadataResponse) { m.Resources[1].Read = false }, "neither read nor search"},
+		{"write of a read-only resource", func(m *MetadataResponse) { m.Resources[0].Create = true }, "does not write it"},
+		{"write without read", func(m *MetadataResponse) { m.Resources[1].Read, m.Resources[1].Search = false, true }, "not readable"},
 		{"params without search", func(m *MetadataResponse) { m.Resources[1].SearchParams = []string{"code"} }, "search is not offered"},
 		{"reserved", func(m *MetadataResponse) { m.Resources[0].SearchParams = append(m.Resources[0].SearchParams, "limit") }, "reserved"},
 		{"bad name", func(m *MetadataResponse) {

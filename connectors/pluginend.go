@@ -21,8 +21,12 @@ import (
 // answered in-band. A panic in the connector fails that call only: only the
 // fact crosses, never the panic value (it may hold PHI).
 
-// operations are the Call operations this SDK serves.
-var operations = []string{"read", "search"}
+// operations are the Call operations this SDK serves for a connector that
+// reads; writeOperations are added for one that implements Writer.
+var (
+	operations      = []string{"read", "search"}
+	writeOperations = []string{"read", "search", "create", "update"}
+)
 
 type pluginEnd struct {
 	impl Connector
@@ -159,6 +163,8 @@ func (pe *pluginEnd) run(ctx context.Context, cancel context.CancelFunc, c *call
 		one      [1]json.RawMessage
 		records  []json.RawMessage
 		next     string
+		version  string
+		replayed bool
 		err      error
 		panicked bool
 	)
@@ -173,7 +179,7 @@ func (pe *pluginEnd) run(ctx context.Context, cancel context.CancelFunc, c *call
 			c.read.Transport = tr
 			var resp *ReadResponse
 			if resp, err = pe.impl.Read(ctx, c.read); err == nil {
-				one[0] = resp.Record
+				one[0], version = resp.Record, resp.Version
 				records = one[:]
 			}
 		case c.search != nil:
@@ -184,12 +190,23 @@ func (pe *pluginEnd) run(ctx context.Context, cancel context.CancelFunc, c *call
 			}
 		case c.mapEvent != nil:
 			records, err = pe.mapEvent(ctx, c.mapEvent)
+		case c.create != nil || c.update != nil:
+			var resp *WriteResponse
+			if resp, err = pe.write(ctx, c, tr); err == nil {
+				one[0], version, replayed = resp.Record, resp.Version, resp.Replayed
+				records = one[:]
+			} else if ce := (*Error)(nil); errors.As(err, &ce) && ce.Code == CodeVersionConflict {
+				version = ce.Version
+			}
 		default:
 			// An operation of a newer host.
 			err = &Error{Code: CodeUnsupported, Param: "operation"}
 		}
 	}()
-	out := encodeResult(c.id, err, panicked, records, next, tr.prefetchUsed)
+	if !ValidVersion(version) {
+		version = ""
+	}
+	out := encodeResultVersion(c.id, err, panicked, records, next, tr.prefetchUsed, version, replayed)
 	if len(out.b)-4 > MaxFrameBytes { // kind and payload, as send counts
 		// Over the limit: this call fails; the data plane and every other
 		// call on it go on.
@@ -204,6 +221,29 @@ func (pe *pluginEnd) run(ctx context.Context, cancel context.CancelFunc, c *call
 	// The host has given up on a call whose context ended; the Result is
 	// still sent when there is room, and the host drops it.
 	_ = pe.w.send(pe.base, frameResult, out)
+}
+
+// write runs a create or an update; a connector that does not write
+// answers unsupported (the host sends writes only to a plugin that
+// announced them, so this is a host's mistake).
+func (pe *pluginEnd) write(ctx context.Context, c *callMsg, tr Transport) (*WriteResponse, error) {
+	w, ok := pe.impl.(Writer)
+	if !ok {
+		return nil, &Error{Code: CodeUnsupported, Param: "operation"}
+	}
+	var resp *WriteResponse
+	var err error
+	if c.create != nil {
+		c.create.Transport = tr
+		resp, err = w.Create(ctx, c.create)
+	} else {
+		c.update.Transport = tr
+		resp, err = w.Update(ctx, c.update)
+	}
+	if err == nil && resp == nil {
+		err = &Error{Code: CodeInternal}
+	}
+	return resp, err
 }
 
 // planeTransport is the connector's Transport for one call.

@@ -153,7 +153,7 @@ func MetadataToWire(m *MetadataResponse) *pb.MetadataResponse {
 	for _, r := range m.Resources {
 		out.Resources = append(out.Resources, &pb.ResourceCapability{
 			Resource: string(r.Resource), Read: r.Read, Search: r.Search,
-			SearchParams: r.SearchParams, RequiredParams: r.RequiredParams,
+			SearchParams: r.SearchParams, RequiredParams: r.RequiredParams, Create: r.Create, Update: r.Update,
 		})
 	}
 	return out
@@ -166,6 +166,7 @@ func MetadataFromWire(m *pb.MetadataResponse) *MetadataResponse {
 		out.Resources = append(out.Resources, ResourceCapability{
 			Resource: unified.ResourceType(r.GetResource()), Read: r.GetRead(), Search: r.GetSearch(),
 			SearchParams: r.GetSearchParams(), RequiredParams: r.GetRequiredParams(),
+			Create: r.GetCreate(), Update: r.GetUpdate(),
 		})
 	}
 	return out

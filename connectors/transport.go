@@ -137,6 +137,7 @@ func ReadMethod(method string) bool {
 // the host drops any other (Authorization, Host, Cookie are its own).
 var requestHeaders = []string{
 	"accept", "content-type", "prefer", "if-none-match", "if-match", "if-modified-since", "accept-language",
+	"if-none-exist", // FHIR's conditional create (writes)
 }
 
 // responseHeaders are the source's response headers the host passes back to

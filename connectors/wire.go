@@ -28,6 +28,9 @@ var codeToPB = map[ErrorCode]pb.ErrorCode{
 	CodeUpstreamTimeout:        pb.ErrorCode_ERROR_CODE_UPSTREAM_TIMEOUT,
 	CodeSourceUnavailable:      pb.ErrorCode_ERROR_CODE_SOURCE_UNAVAILABLE,
 	CodeCredentialsUnavailable: pb.ErrorCode_ERROR_CODE_CREDENTIALS_UNAVAILABLE,
+	CodeVersionConflict:        pb.ErrorCode_ERROR_CODE_VERSION_CONFLICT,
+	CodeIdempotencyKeyReused:   pb.ErrorCode_ERROR_CODE_IDEMPOTENCY_KEY_REUSED,
+	CodeRejected:               pb.ErrorCode_ERROR_CODE_REJECTED,
 }
 
 // ErrorToWire converts err for the control plane: only its code and parameter name

@@ -465,3 +465,23 @@ func (hostPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
 func (hostPlugin) GRPCClient(done context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
 	return &hostConn{rpc: pb.NewConnectorClient(conn), done: done.Done(), health: grpc_health_v1.NewHealthClient(conn)}, nil
 }
+
+var _ connectors.Writer = (*instance)(nil)
+
+// Create and Update forward a write to the running process; a plugin that
+// did not announce writes answers unsupported (connectors.ErrNoWrites).
+func (i *instance) Create(ctx context.Context, req *connectors.CreateRequest) (*connectors.WriteResponse, error) {
+	l, err := i.acquire(ctx, false)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return l.wire.Create(ctx, req)
+}
+
+func (i *instance) Update(ctx context.Context, req *connectors.UpdateRequest) (*connectors.WriteResponse, error) {
+	l, err := i.acquire(ctx, false)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return l.wire.Update(ctx, req)
+}

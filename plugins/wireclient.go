@@ -278,3 +278,36 @@ func (w *watchedTransport) Exchange(ctx context.Context, msg []byte) ([]byte, er
 	w.note(err)
 	return out, err
 }
+
+var _ connectors.Writer = (*wireClient)(nil)
+
+// Create sends a create to the plugin: never prefetched (the source
+// request depends on the body), with the same rules on its outcome as a
+// read. A plugin that did not announce writes answers unsupported without
+// being called.
+func (w *wireClient) Create(ctx context.Context, req *connectors.CreateRequest) (*connectors.WriteResponse, error) {
+	tr := watch(req.Transport)
+	defer tr.release()
+	r := *req
+	r.Transport = tr
+	resp, info, err := w.conn.Create(ctx, &r)
+	w.count(nil, info)
+	if err != nil {
+		return nil, w.callErr(ctx, tr, err)
+	}
+	return resp, nil
+}
+
+// Update is Create for an update.
+func (w *wireClient) Update(ctx context.Context, req *connectors.UpdateRequest) (*connectors.WriteResponse, error) {
+	tr := watch(req.Transport)
+	defer tr.release()
+	r := *req
+	r.Transport = tr
+	resp, info, err := w.conn.Update(ctx, &r)
+	w.count(nil, info)
+	if err != nil {
+		return nil, w.callErr(ctx, tr, err)
+	}
+	return resp, nil
+}

@@ -61,7 +61,8 @@ func tokenGrant(t *identity.Token) any {
 }
 
 // authorize checks the client's scopes for the route: unified reads and
-// capabilities need "read", passthrough needs "passthrough"; a client
+// capabilities need "read", creates and updates "write", passthrough
+// "passthrough"; a client
 // with SMART grants needs one that covers the resource and operation,
 // and passthrough only with unrestricted system access.
 func (s *Server) authorize(x *exchange) *verdict.Problem {
@@ -70,6 +71,10 @@ func (s *Server) authorize(x *exchange) *verdict.Problem {
 		return nil
 	case x.route.template == routePassthrough:
 		if !x.client.scopes[config.ScopePassthrough] {
+			return verdict.Fail(unified.CodeForbidden, "")
+		}
+	case x.route.write():
+		if !x.client.scopes[config.ScopeWrite] {
 			return verdict.Fail(unified.CodeForbidden, "")
 		}
 	default:
@@ -110,7 +115,7 @@ func (s *Server) authorize(x *exchange) *verdict.Problem {
 				return s.refuse(x, refusedScope, unified.CodeInsufficientScope)
 			}
 		}
-	case routeRead, routeSearch, routeChanges:
+	case routeRead, routeSearch, routeChanges, routeCreate, routeUpdate:
 		if !x.route.resource.Known() {
 			return nil // parse_query answers 404
 		}
@@ -125,8 +130,13 @@ func (s *Server) authorize(x *exchange) *verdict.Problem {
 
 // op is the route's operation, as scopes name them.
 func (x *exchange) op() authz.Op {
-	if x.route.template == routeRead {
+	switch x.route.template {
+	case routeRead:
 		return authz.OpRead
+	case routeCreate:
+		return authz.OpCreate
+	case routeUpdate:
+		return authz.OpUpdate
 	}
 	return authz.OpSearch
 }

@@ -23,12 +23,15 @@ func (s *Server) serveCapabilities(x *exchange) *verdict.Problem {
 		Resources:    make([]unified.ResourceCapabilities, 0, len(meta.Resources)),
 		// Passthrough relays HTTP: an MLLP connection has none.
 		Passthrough: x.client.scopes[config.ScopePassthrough] && (x.conn.source == nil || x.conn.source.RelaysHTTP()),
+		Write:       x.client.scopes[config.ScopeWrite],
 	}
 	for _, r := range meta.Resources {
 		if !r.Resource.Known() {
 			continue
 		}
-		rc := unified.ResourceCapabilities{Resource: r.Resource, Read: r.Read, Search: r.Search}
+		_, writable := unified.Writable(r.Resource)
+		rc := unified.ResourceCapabilities{Resource: r.Resource, Read: r.Read, Search: r.Search,
+			Create: writable && r.Create, Update: writable && r.Update}
 		for _, name := range r.SearchParams {
 			f := unified.FilterCapability{Name: name, Kind: unified.FilterString, Required: r.Requires(name)}
 			if std, ok := unified.StandardFilter(name); ok {

@@ -14,7 +14,9 @@ import (
 
 // reachesSource reports whether serving the route calls the connection's
 // source (through its plugin or directly), and so meets its limits.
-func (r route) reachesSource() bool { return r.unified() || r.template == routePassthrough }
+func (r route) reachesSource() bool {
+	return r.unified() || r.write() || r.template == routePassthrough
+}
 
 // The per-request deadline header. Its value is a Go duration ("2.5s",
 // "800ms"); Ferry clamps it to the connection's max_timeout.

@@ -24,6 +24,8 @@ func (s *Server) dispatch(x *exchange) *verdict.Problem {
 		return s.serveCapabilities(x)
 	case routePassthrough:
 		return s.servePassthrough(x)
+	case routeCreate, routeUpdate:
+		return s.serveWrite(x)
 	}
 	if x.authz.empty && x.route.template == routeChanges {
 		// Another patient's feed, in a compartment: no changes, ever.
@@ -79,6 +81,7 @@ func (s *Server) dispatch(x *exchange) *verdict.Problem {
 			return s.writeOwnPatient(x, rec)
 		}
 		x.records = 1
+		setETag(x.rc, resp.Version)
 		x.rc.Response.Header.SetContentType("application/json")
 		x.rc.SetStatusCode(fasthttp.StatusOK)
 		x.rc.SetBody(rec)
@@ -136,6 +139,19 @@ func (s *Server) dispatch(x *exchange) *verdict.Problem {
 	x.rc.SetStatusCode(fasthttp.StatusOK)
 	x.rc.SetBody(buf.B)
 	return nil
+}
+
+// setETag sends a record's source version as its ETag (W/"3"), without
+// allocating: reads do it on every answer.
+func setETag(rc *fasthttp.RequestCtx, version string) {
+	if !connectors.ValidVersion(version) {
+		return
+	}
+	var buf [72]byte
+	b := append(buf[:0], `W/"`...)
+	b = append(b, version...)
+	b = append(b, '"')
+	rc.Response.Header.SetBytesV("ETag", b)
 }
 
 // lendTransport is the request's way to its connection's source, through

@@ -30,6 +30,9 @@ type tenantEntry struct {
 	served bool
 	// refs computes patient references under the tenant's audit key.
 	refs *auditlog.PatientRefs
+	// writeKey is derived from the audit key for the idempotency of writes
+	// (idempotency.go).
+	writeKey []byte
 }
 
 // newTenants resolves the audit key of every tenant this node serves, with
@@ -53,7 +56,8 @@ func newTenants(ctx context.Context, c *config.Config, providers map[string]secr
 		if len(key.Reveal()) < auditlog.MinAuditKeyLen {
 			return nil, fmt.Errorf("tenant %q: audit key must be at least 32 bytes", t.ID)
 		}
-		out[t.ID] = &tenantEntry{id: t.ID, home: t.HomeRegion, served: true, refs: auditlog.NewPatientRefs(key.Reveal())}
+		out[t.ID] = &tenantEntry{id: t.ID, home: t.HomeRegion, served: true, refs: auditlog.NewPatientRefs(key.Reveal()),
+			writeKey: deriveWriteKey(key.Reveal())}
 	}
 	return out, nil
 }

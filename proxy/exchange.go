@@ -32,6 +32,7 @@ type exchange struct {
 	place     placement       // residency
 	authz     authzState      // authorize, restrict_query
 	q         query           // parse_query
+	w         write           // parse_body (writes.go)
 	// deadline is when the request must be answered by: its connection's
 	// timeout, or the client's X-Ferry-Timeout within max_timeout, from
 	// its arrival. shortened says the client asked for less than the
@@ -148,6 +149,7 @@ func (s *Server) finish(x *exchange) {
 				ev.PatientRef = t.refs.Ref(t.id, x.conn.cfg.ID, x.route.id)
 			}
 		}
+		s.auditWrite(x, ev)
 	}
 	s.auditIdentity(x, ev)
 	s.audit.Emit(s.baseCtx, ev)
@@ -171,6 +173,10 @@ func (x *exchange) action() string {
 		return auditlog.ActionCapabilities
 	case x.route.template == routePassthrough:
 		return auditlog.ActionPassthrough
+	case x.route.template == routeCreate:
+		return auditlog.ActionCreate
+	case x.route.template == routeUpdate:
+		return auditlog.ActionUpdate
 	}
 	return auditlog.ActionRefused
 }

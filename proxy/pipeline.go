@@ -32,6 +32,10 @@ type stage struct {
 // before the query is parsed, so every later stage, the cursor and the
 // audit trail's keyed patient reference see the real ids, and only
 // dispatch's answer is sealed again.
+// A write's body is decoded strictly (parse_body) before its deadline
+// starts and before it is admitted, so that a bad body costs the source
+// nothing; restrict_query then checks a created record against the
+// client's grants (its patient, a scope's restriction).
 // Residency comes as soon as the tenant and connection are known, and
 // before anything reads the tenant's secrets, admits its audit event or
 // calls its source: a node outside the tenant's home region answers 421 or
@@ -47,6 +51,7 @@ var pipeline = []stage{
 	{"admit_audit", (*Server).admitAudit},
 	{"open_pseudonyms", (*Server).openPseudonyms},
 	{"parse_query", (*Server).parseQuery},
+	{"parse_body", (*Server).parseBody},
 	{"restrict_query", (*Server).restrictQuery},
 	{"deadline", (*Server).setDeadline},
 	{"admit_connection", (*Server).admitConnection},

@@ -248,7 +248,8 @@ func TestBadInput(t *testing.T) {
 		{"passthrough without scope", "GET", "/v1/demo/passthrough/metadata", keyDemo, nil, 403, unified.CodeForbidden, ""},
 		{"unknown path", "GET", "/v2/whatever", keyDemo, nil, 404, unified.CodeNotFound, ""},
 		{"deep path", "GET", "/v1/demo/patients/1/extra", keyDemo, nil, 404, unified.CodeNotFound, ""},
-		{"POST", "POST", "/v1/demo/patients", keyDemo, strings.NewReader("{}"), 405, unified.CodeMethodNotAllowed, ""},
+		{"POST without write scope", "POST", "/v1/demo/patients", keyDemo, strings.NewReader("{}"), 403, unified.CodeForbidden, ""},
+		{"PUT", "PUT", "/v1/demo/patients", keyDemo, strings.NewReader("{}"), 405, unified.CodeMethodNotAllowed, ""},
 		{"oversized body", "POST", "/v1/demo/patients", keyDemo, strings.NewReader(strings.Repeat("x", 4096)), 413, unified.CodeRequestTooLarge, ""},
 	}
 	for _, c := range cases {

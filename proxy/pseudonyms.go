@@ -21,7 +21,9 @@ func (s *Server) openPseudonyms(x *exchange) *verdict.Problem {
 	}
 	conn := x.conn.cfg.ID
 	switch x.route.template {
-	case routePassthrough:
+	case routePassthrough, routeCreate, routeUpdate:
+		// A write's body would carry pseudonyms into the source's
+		// record: pseudonymized clients read, they do not write.
 		return s.refuse(x, refusedPolicy, unified.CodeInsufficientScope)
 	case routeRead:
 		real, ok := ps.Open(conn, string(x.route.resource), x.route.id)

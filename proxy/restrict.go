@@ -46,7 +46,7 @@ func (x *exchange) applyFieldPolicy(s *Server) *verdict.Problem {
 
 func (x *exchange) applyGrants(s *Server) *verdict.Problem {
 	a := &x.authz
-	if a.ngrants == 0 || !x.route.unified() {
+	if a.ngrants == 0 || !x.route.unified() && !x.route.write() {
 		return nil
 	}
 	r := x.route.resource
@@ -63,6 +63,9 @@ func (x *exchange) applyGrants(s *Server) *verdict.Problem {
 			}
 			a.patient = x.token.Patient
 		}
+	}
+	if x.route.write() {
+		return x.restrictWrite(s)
 	}
 	searches := x.route.template == routeSearch || x.route.template == routeChanges
 	if searches {
@@ -104,6 +107,23 @@ func (x *exchange) applyGrants(s *Server) *verdict.Problem {
 			}
 			x.q.setParam(unified.FilterPatientID, a.patient)
 		}
+	}
+	return nil
+}
+
+// restrictWrite holds a write to what the grants allow: a created record
+// must satisfy a scope's restriction and belong to the compartment's
+// patient, as a read of it would have to. An update sends only the
+// fields it changes, so whether the record it changes is the patient's,
+// or within the restriction, is not known before the source is written:
+// a restricted or compartment grant may create, not update.
+func (x *exchange) restrictWrite(s *Server) *verdict.Problem {
+	a := &x.authz
+	if len(a.filters) == 0 && a.patient == "" {
+		return nil
+	}
+	if x.route.template == routeUpdate || !a.admits(x.route.resource, x.w.record) {
+		return s.refuse(x, a.recordRefusal(), unified.CodeInsufficientScope)
 	}
 	return nil
 }

@@ -14,7 +14,11 @@ const (
 	routeCapabilities = "/v1/{connection_id}/capabilities"
 	routePassthrough  = "/v1/{connection_id}/passthrough/{path}"
 	routeOpenAPI      = "/v1/openapi.json"
-	routeUnknown      = "unknown"
+	// A write's template names its method: its path is a search's or a
+	// read's.
+	routeCreate  = "POST /v1/{connection_id}/{resource}"
+	routeUpdate  = "PATCH /v1/{connection_id}/{resource}/{id}"
+	routeUnknown = "unknown"
 )
 
 // route is what the path says, once parsed.
@@ -36,6 +40,9 @@ func (r route) public() bool { return r.template == routeOpenAPI }
 func (r route) unified() bool {
 	return r.template == routeRead || r.template == routeSearch || r.template == routeChanges
 }
+
+// write reports whether the route creates or updates a unified record.
+func (r route) write() bool { return r.template == routeCreate || r.template == routeUpdate }
 
 // parsePath splits the request path into a route. path is the normalised
 // path (fasthttp's Path) and original the path as sent, from which a

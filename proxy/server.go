@@ -104,6 +104,9 @@ type Server struct {
 	// byKind lists the connections each connector kind (plugin) serves.
 	byKind  map[string][]*connEntry
 	tenants map[string]*tenantEntry
+	// creates serialises the creates of one idempotency identifier
+	// (idempotency.go).
+	creates createLocks
 	// mode is what this node does with a request for a tenant it does not
 	// serve; regions are the deployment's other regions.
 	mode    residency.Mode

@@ -107,6 +107,10 @@ func (s *Server) matchRoute(x *exchange) *verdict.Problem {
 		}
 		return nil
 	}
+	if w, ok := writeRoute(r, x.rc.Method()); ok {
+		x.route = w
+		return nil
+	}
 	if !x.rc.IsGet() {
 		return verdict.Fail(unified.CodeMethodNotAllowed, "")
 	}

@@ -16,6 +16,9 @@ type Capabilities struct {
 	// Passthrough says whether this client may use
 	// /v1/{connection_id}/passthrough/{path}.
 	Passthrough bool `json:"passthrough"`
+	// Write says whether this client may create and update records (its
+	// write scope); which resources can be written is per resource.
+	Write bool `json:"write"`
 }
 
 // ConnectorInfo identifies a connector.
@@ -37,6 +40,12 @@ type ResourceCapabilities struct {
 	// Search says whether the resource can be searched, with
 	// GET /v1/{connection_id}/{resource}.
 	Search bool `json:"search"`
+	// Create says whether records can be created, with
+	// POST /v1/{connection_id}/{resource} (docs/writes.md).
+	Create bool `json:"create"`
+	// Update says whether records' fields can be changed, with
+	// PATCH /v1/{connection_id}/{resource}/{id}.
+	Update bool `json:"update"`
 	// Filters are the search filters accepted, beyond limit, cursor,
 	// fields and raw, which every search accepts.
 	Filters []FilterCapability `json:"filters,omitempty"`

@@ -112,6 +112,12 @@ type Attachment struct {
 	// Inline is true when the source embeds the content in the record
 	// itself; read the record with raw=true or through passthrough to get it.
 	Inline bool `json:"inline,omitempty"`
+	// Data is the content itself, base64, on a write only: the note's text
+	// or the file a document is created with. Reads never fill it (they
+	// say Inline, and the bytes are fetched apart).
+	// A string, not bytes, so that Attachment stays comparable; the host
+	// checks it is standard base64.
+	Data string `json:"data,omitempty"`
 }
 
 // Value is a choice of one typed value, as FHIR's value[x]: Type names the

@@ -7,32 +7,38 @@ type Code string
 
 // The problem codes, with the HTTP status each one is answered with.
 const (
-	CodeBadRequest             Code = "bad_request"             // 400 malformed request
-	CodeInvalidParameter       Code = "invalid_parameter"       // 400 a query parameter is unknown or malformed
-	CodeMissingParameter       Code = "missing_parameter"       // 400 a filter the connector requires is absent
-	CodeInvalidCursor          Code = "invalid_cursor"          // 400 the cursor is malformed, expired, or not this search's
-	CodeInvalidID              Code = "invalid_id"              // 400 a path id is malformed
-	CodeUnauthenticated        Code = "unauthenticated"         // 401 missing or wrong credentials
-	CodeForbidden              Code = "forbidden"               // 403 authenticated, but not allowed this connection
-	CodeInsufficientScope      Code = "insufficient_scope"      // 403 the client's scopes or policy do not cover this request
-	CodeNotFound               Code = "not_found"               // 404 no such route or record
-	CodeConnectionNotFound     Code = "connection_not_found"    // 404 no such connection for this client
-	CodeMethodNotAllowed       Code = "method_not_allowed"      // 405
-	CodeUnsupported            Code = "unsupported"             // 400 the connector does not offer this resource or filter
-	CodeRequestTooLarge        Code = "request_too_large"       // 413
-	CodeUpstreamError          Code = "upstream_error"          // 502 the source answered with an error or garbage
-	CodeConnectorError         Code = "connector_error"         // 502 the connector plugin failed or crashed
-	CodeConnectorUnavailable   Code = "connector_unavailable"   // 503 the connector plugin is not running
-	CodeCredentialsUnavailable Code = "credentials_unavailable" // 503 the connection's secret cannot be read
-	CodeSourceUnavailable      Code = "source_unavailable"      // 503 the source cannot be reached
-	CodeAuditUnavailable       Code = "audit_unavailable"       // 503 no audit sink accepts events: not served unaudited
-	CodeUpstreamTimeout        Code = "upstream_timeout"        // 504 the deadline passed before the source answered
-	CodeRateLimited            Code = "rate_limited"            // 429 the client's own request rate limit is exhausted
-	CodeSourceRateLimited      Code = "source_rate_limited"     // 503 the connection's rate or concurrency limit to the source is reached, or the source asked to slow down
-	CodeInternal               Code = "internal"                // 500 a bug in Ferry
-	CodeMisdirectedRequest     Code = "misdirected_request"     // 421 this node's region does not serve the tenant: send the request to its home region
-	CodeRegionUnavailable      Code = "region_unavailable"      // 503 the tenant's home region could not be reached to forward the request
-	CodeChangesOverflow        Code = "changes_overflow"        // 409 more records share one change instant than a change cursor can tell apart
+	CodeBadRequest             Code = "bad_request"              // 400 malformed request
+	CodeInvalidParameter       Code = "invalid_parameter"        // 400 a query parameter is unknown or malformed
+	CodeMissingParameter       Code = "missing_parameter"        // 400 a filter the connector requires is absent
+	CodeInvalidCursor          Code = "invalid_cursor"           // 400 the cursor is malformed, expired, or not this search's
+	CodeInvalidID              Code = "invalid_id"               // 400 a path id is malformed
+	CodeUnauthenticated        Code = "unauthenticated"          // 401 missing or wrong credentials
+	CodeForbidden              Code = "forbidden"                // 403 authenticated, but not allowed this connection
+	CodeInsufficientScope      Code = "insufficient_scope"       // 403 the client's scopes or policy do not cover this request
+	CodeNotFound               Code = "not_found"                // 404 no such route or record
+	CodeConnectionNotFound     Code = "connection_not_found"     // 404 no such connection for this client
+	CodeMethodNotAllowed       Code = "method_not_allowed"       // 405
+	CodeUnsupported            Code = "unsupported"              // 400 the connector does not offer this resource or filter
+	CodeRequestTooLarge        Code = "request_too_large"        // 413
+	CodeUpstreamError          Code = "upstream_error"           // 502 the source answered with an error or garbage
+	CodeConnectorError         Code = "connector_error"          // 502 the connector plugin failed or crashed
+	CodeConnectorUnavailable   Code = "connector_unavailable"    // 503 the connector plugin is not running
+	CodeCredentialsUnavailable Code = "credentials_unavailable"  // 503 the connection's secret cannot be read
+	CodeSourceUnavailable      Code = "source_unavailable"       // 503 the source cannot be reached
+	CodeAuditUnavailable       Code = "audit_unavailable"        // 503 no audit sink accepts events: not served unaudited
+	CodeUpstreamTimeout        Code = "upstream_timeout"         // 504 the deadline passed before the source answered
+	CodeRateLimited            Code = "rate_limited"             // 429 the client's own request rate limit is exhausted
+	CodeSourceRateLimited      Code = "source_rate_limited"      // 503 the connection's rate or concurrency limit to the source is reached, or the source asked to slow down
+	CodeInternal               Code = "internal"                 // 500 a bug in Ferry
+	CodeMisdirectedRequest     Code = "misdirected_request"      // 421 this node's region does not serve the tenant: send the request to its home region
+	CodeRegionUnavailable      Code = "region_unavailable"       // 503 the tenant's home region could not be reached to forward the request
+	CodeInvalidBody            Code = "invalid_body"             // 400 a write's body is not a valid record of the resource: errors lists each problem
+	CodeIdempotencyKeyRequired Code = "idempotency_key_required" // 400 a create without a well-formed Idempotency-Key
+	CodePreconditionRequired   Code = "precondition_required"    // 428 an update without If-Match
+	CodeVersionConflict        Code = "version_conflict"         // 412 If-Match is not the record's current version (ETag carries it)
+	CodeIdempotencyKeyReused   Code = "idempotency_key_reused"   // 422 the Idempotency-Key was already used for another body
+	CodeWriteRejected          Code = "write_rejected"           // 422 the source refused the record
+	CodeChangesOverflow        Code = "changes_overflow"         // 409 more records share one change instant than a change cursor can tell apart
 )
 
 var codeStatus = map[Code]int{
@@ -46,6 +52,8 @@ var codeStatus = map[Code]int{
 	CodeRateLimited: 429, CodeSourceRateLimited: 503,
 	CodeMisdirectedRequest: 421, CodeRegionUnavailable: 503,
 	CodeChangesOverflow: 409,
+	CodeInvalidBody:     400, CodeIdempotencyKeyRequired: 400, CodePreconditionRequired: 428, CodeVersionConflict: 412,
+	CodeIdempotencyKeyReused: 422, CodeWriteRejected: 422,
 }
 
 var codeTitle = map[Code]string{
@@ -75,6 +83,12 @@ var codeTitle = map[Code]string{
 	CodeMisdirectedRequest:     "This region does not serve the tenant; send the request to the endpoint in X-Ferry-Home-Endpoint.",
 	CodeRegionUnavailable:      "The tenant's home region could not be reached.",
 	CodeChangesOverflow:        "More records share one change instant than the change feed can tell apart; search that instant with updated_gte, then poll from just after it.",
+	CodeInvalidBody:            "The request body is not a valid record of the resource; errors lists each problem.",
+	CodeIdempotencyKeyRequired: "A create needs an Idempotency-Key header of 1 to 255 visible ASCII characters.",
+	CodePreconditionRequired:   "An update needs an If-Match header with the ETag the record was read with.",
+	CodeVersionConflict:        "The record has changed since it was read; its current version is in ETag.",
+	CodeIdempotencyKeyReused:   "This Idempotency-Key was already used for a different body.",
+	CodeWriteRejected:          "The source system refused the record.",
 }
 
 // Codes returns every problem code, for documentation and tests.
@@ -140,8 +154,12 @@ type Problem struct {
 	RequestID string `json:"request_id,omitempty"`
 	// Retryable says whether the same request may succeed if sent again
 	// later: true for failures and outages of the source, the connector or
-	// the connection's credentials.
+	// the connection's credentials. A create retried with the same
+	// Idempotency-Key and body is safe: it writes at most once.
 	Retryable bool `json:"retryable"`
+	// Errors lists, for invalid_body, every problem of the body: its JSON
+	// path and a reason from a closed set; never a value the client sent.
+	Errors []FieldProblem `json:"errors,omitempty"`
 }
 
 // ProblemTypeBase prefixes the `type` URI of every problem; the code is

@@ -153,6 +153,13 @@ Try:
   curl -s %[5]s '%[1]s/v1/demo/documents?patient_id=%[6]s'
   curl -s %[5]s '%[1]s/v1/demo/passthrough/Patient/%[6]s'     # the source's own FHIR record
 %[7]s
+Writes, kept in the sandbox's memory until the demo stops (docs/writes.md):
+  B='{"status":"booked","start":"2027-03-01T09:00:00Z","end":"2027-03-01T09:20:00Z","patient":{"resource":"patients","id":"%[6]s"}}'
+  curl -si %[5]s -H 'Idempotency-Key: demo-1' -d "$B" '%[1]s/v1/demo/appointments'   # 201, ETag W/"1"
+  curl -si %[5]s -H 'Idempotency-Key: demo-1' -d "$B" '%[1]s/v1/demo/appointments'   # retried: 200, Idempotent-Replayed
+  curl -si %[5]s -H 'If-Match: W/"1"' -X PATCH -d '{"status":"cancelled"}' '%[1]s/v1/demo/appointments/<id>'  # 200, W/"2"
+  curl -si %[5]s -H 'If-Match: W/"1"' -X PATCH -d '{"status":"booked"}' '%[1]s/v1/demo/appointments/<id>'     # 412 conflict
+
   curl -s '%[1]s/v1/demo/patients'                               # 401 problem+json
   curl -s '%[1]s/v1/openapi.json'
   curl -s http://%[2]s/readyz
@@ -182,7 +189,7 @@ func demoConfig(listen, adminListen, pluginPath, pluginSHA256, sourceURL string)
 			"id": demoClient, "tenant": demoTenant, "api_key_sha256": hex.EncodeToString(key[:]),
 			"connections": []string{demoConn},
 			// The demo client may use passthrough too, to show it.
-			"scopes": []string{config.ScopeRead, config.ScopePassthrough},
+			"scopes": []string{config.ScopeRead, config.ScopeWrite, config.ScopePassthrough},
 		}},
 		"connections": []any{map[string]any{
 			"id": demoConn, "tenant": demoTenant, "connector": "fhir", "base_url": sourceURL,

@@ -302,4 +302,52 @@ func TestHL7Demo(t *testing.T) {
 	if !strings.Contains(f.stderr.String(), "/v1/demo-hl7/patients?name=okafor") {
 		t.Fatal("the demo guide lacks the HL7 v2 commands")
 	}
+	// HL7 v2 sources stay read-only, and say so; the FHIR sandbox writes.
+	for conn, writes := range map[string]bool{"demo-hl7": false, "demo": true} {
+		var caps unified.Capabilities
+		status, body = get(t, "http://"+listen+"/v1/"+conn+"/capabilities", DemoAPIKey)
+		if status != 200 || json.Unmarshal(body, &caps) != nil || !caps.Write {
+			t.Fatalf("%s capabilities: %d %s", conn, status, body)
+		}
+		for _, rc := range caps.Resources {
+			if _, writable := unified.Writable(rc.Resource); (rc.Create || rc.Update) != (writes && writable) {
+				t.Fatalf("%s %s: create %v, update %v", conn, rc.Resource, rc.Create, rc.Update)
+			}
+		}
+	}
+	if !strings.Contains(f.stderr.String(), "Idempotent-Replayed") {
+		t.Fatal("the demo guide lacks the writes")
+	}
+	// The guide's writes, against the demo's sandbox (in memory).
+	var pats unified.List[unified.Patient]
+	if _, body := get(t, "http://"+listen+"/v1/demo/patients?limit=1", DemoAPIKey); json.Unmarshal(body, &pats) != nil || len(pats.Data) != 1 {
+		t.Fatalf("demo patients: %s", body)
+	}
+	appt := `{"status":"booked","start":"2027-03-01T09:00:00Z","end":"2027-03-01T09:20:00Z","patient":{"resource":"patients","id":"` + pats.Data[0].ID + `"}}`
+	send := func(method, path, body string, hdr ...string) *http.Response {
+		req, _ := http.NewRequest(method, "http://"+listen+"/v1/demo"+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+DemoAPIKey)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	created := send("POST", "/appointments", appt, "Idempotency-Key", "demo-1")
+	replayed := send("POST", "/appointments", appt, "Idempotency-Key", "demo-1")
+	loc := created.Header.Get("Location")
+	if created.StatusCode != 201 || replayed.StatusCode != 200 || replayed.Header.Get("Idempotent-Replayed") != "true" || loc == "" {
+		t.Fatalf("demo create: %d, retried %d %v", created.StatusCode, replayed.StatusCode, replayed.Header)
+	}
+	id := loc[strings.LastIndexByte(loc, '/'):]
+	if r := send("PATCH", "/appointments"+id, `{"status":"cancelled"}`, "If-Match", `W/"1"`); r.StatusCode != 200 || r.Header.Get("ETag") != `W/"2"` {
+		t.Fatalf("demo update: %d %v", r.StatusCode, r.Header)
+	}
+	if r := send("PATCH", "/appointments"+id, `{"status":"booked"}`, "If-Match", `W/"1"`); r.StatusCode != 412 {
+		t.Fatalf("demo conflict: %d", r.StatusCode)
+	}
 }

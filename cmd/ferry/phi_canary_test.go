@@ -150,6 +150,11 @@ func TestPHICanary(t *testing.T) {
 	// The source's 404 for an unknown type is relayed as the source sent it.
 	c.do("GET", c.conn+"/passthrough/ZQXCANARYPATHSEG7731/1", nil, "")
 
+	// 3b. Writes (docs/writes.md): names, notes and descriptions in bodies,
+	// markers in the idempotency key; then bodies that are refused with
+	// markers in their values and keys, and a stale update.
+	canaryWrites(c, pid)
+
 	// 4. Refused requests whose names, values, paths and headers carry
 	// markers: every one must be a problem without the marker.
 	cursor := c.firstCursor("/observations?patient_id=" + pid + "&limit=2")
@@ -242,6 +247,7 @@ func TestPHICanary(t *testing.T) {
 		"ZQXCANARY-CONCLUSION-7731", "ZQXCANARY-DOCDESC-7731", "ZQXCANARY-DOCTITLE-7731", "ZQXCANARY-APPTDESC-7731",
 		"ZQXCANARY-SUBSCRIBERID-7731", "ZQXCANARY-LOCNAME-7731", "ZQXCANARY-PRACFAMILY-7731", "ZQXCANARY-ORGNAME-7731",
 		"ZQXCANARY-LOTNUMBER-7731", "ZQXCANARY-DOSAGE-7731", "ZQXCANARY-ALLERGYNOTE-7731",
+		"ZQXCANARY-WDESC-7731", "ZQXCANARY-WNAME-7731", "ZQXCANARY-WTITLE-7731",
 	} {
 		if !c.markersSeen[m] {
 			t.Errorf("marker %s never appeared in a successful response: the canary is not exercised", m)
@@ -748,6 +754,7 @@ type exposed struct{ where, text string }
 type canaryResp struct {
 	status      int
 	body        []byte
+	header      http.Header
 	problemCode unified.Code
 }
 
@@ -777,7 +784,7 @@ func (c *canaryClient) do(method, path string, hdr map[string]string, body strin
 	if err != nil {
 		c.t.Fatalf("%s %.100s: reading body: %v", method, path, err)
 	}
-	r := canaryResp{status: resp.StatusCode, body: b}
+	r := canaryResp{status: resp.StatusCode, body: b, header: resp.Header}
 	what := fmt.Sprintf("%s %.100s → %d", method, path, resp.StatusCode)
 	var h strings.Builder
 	for k, vs := range resp.Header {

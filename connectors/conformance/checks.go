@@ -31,6 +31,7 @@ var checks = []struct {
 	{"malformed_upstream", (*kit).checkMalformed},
 	{"deadline", (*kit).checkDeadline},
 	{"templates", (*kit).checkTemplates},
+	{"writes", (*kit).checkWrites},
 	{"exchange", (*kit).checkExchange},
 	{"records", (*kit).checkRecords},
 	{"transport_rules", (*kit).checkTransportRules},

@@ -27,7 +27,7 @@ import (
 // module (connectors/).
 
 // testPlugins are the main packages of testdata/plugins.
-var testPlugins = []string{"fhir", "hl7v2", "good", "badversion", "panicky", "crasher", "dialer", "badtemplate"}
+var testPlugins = []string{"fhir", "hl7v2", "good", "badversion", "panicky", "crasher", "dialer", "badtemplate", "unconditional"}
 
 var (
 	buildOnce sync.Once
@@ -109,6 +109,9 @@ func TestFHIRPluginPasses(t *testing.T) {
 			t.Errorf("%s: %s %s", r.Name, r.Status, r.Reason)
 		}
 	}
+	if r := result(t, rep, "writes"); !strings.Contains(r.Reason, "create appointments") || !strings.Contains(r.Reason, "update observations") {
+		t.Errorf("writes: %s", r.Reason)
+	}
 }
 
 // TestSandboxCheckFailsWithoutAFence: a "sandbox" that is a plain exec
@@ -185,6 +188,10 @@ func TestHL7v2PluginPasses(t *testing.T) {
 	if r := result(t, rep, "upstream_status"); r.Status != Skip {
 		t.Fatalf("upstream_status: %s %s", r.Status, r.Reason)
 	}
+	// HL7 v2 sources stay read-only.
+	if r := result(t, rep, "writes"); r.Status != Skip || !strings.Contains(r.Reason, "declares no writes") {
+		t.Fatalf("writes: %s %s", r.Status, r.Reason)
+	}
 }
 
 // TestBrokenPluginsFail: each deliberately broken plugin fails the check
@@ -201,6 +208,7 @@ func TestBrokenPluginsFail(t *testing.T) {
 		{"dialer", "network", "", []string{"the plugin", "req.Transport"}},
 		{"dialer", "network", IsolationNone, []string{"held network sockets", "udp to 127.0.0.1:9", "sampling /proc"}},
 		{"badtemplate", "templates", "", []string{"read patients", "[Accept: application/fhir+json]", "is not the connector's first request", "[Accept: application/json]"}},
+		{"unconditional", "writes", "", []string{"create observations: no source request carries the host's idempotency identifier"}},
 	} {
 		t.Run(c.plugin+"/"+string(c.isolation), func(t *testing.T) {
 			t.Parallel()

@@ -36,6 +36,8 @@ type launched struct {
 	// isolationNote says why it does not, otherwise.
 	isolated      bool
 	isolationNote string
+	// operations are the Call operations the plugin's Hello announced.
+	operations []string
 }
 
 // launch starts the binary with the host's client configuration: the SDK's
@@ -132,12 +134,14 @@ func launch(ctx context.Context, o *Options, ft *fakeTransport, sandboxed bool) 
 	l.conn = connectors.NewHostConn(hostEnd)
 	hctx, cancel := context.WithTimeout(ctx, o.StartTimeout)
 	defer cancel()
-	if v, _, err := l.conn.WaitHello(hctx); err != nil {
+	if v, ops, err := l.conn.WaitHello(hctx); err != nil {
 		l.close()
 		return nil, fmt.Errorf("no Hello on the data plane (fd %d): is the plugin served with connectors.Serve? %w%s", connectors.DataPlaneFD, err, l.stderr.excerpt())
 	} else if v != connectors.ProtocolVersion {
 		l.close()
 		return nil, fmt.Errorf("the data plane's Hello says protocol v%d; this host speaks v%d", v, connectors.ProtocolVersion)
+	} else {
+		l.operations = ops
 	}
 	return l, nil
 }

@@ -166,13 +166,15 @@ const connID = "conformance"
 
 // target is one operation on one resource.
 type target struct {
-	op       string // "read" or "search"
+	op       string // "read", "search", "create" or "update"
 	resource unified.ResourceType
-	conn     string
-	id       string
-	params   map[string]string
-	limit    int
-	token    string
+	// record is a write's body (writes.go).
+	record []byte
+	conn   string
+	id     string
+	params map[string]string
+	limit  int
+	token  string
 }
 
 func (t target) String() string {
@@ -291,6 +293,9 @@ func (k *kit) call(t target, label string, s script, xs xscript, pre *connectors
 				k.records.add("%s: %d records for a limit of %d", label, len(o.records), limit)
 			}
 		}
+	case "create", "update":
+		c.writes = true
+		o.records, info, err = k.write(ctx, t, conn, c)
 	}
 	o.panicked, o.prefetchUsed = info.Panicked, info.PrefetchUsed
 	var ce *connectors.Error

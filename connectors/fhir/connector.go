@@ -199,7 +199,7 @@ func (c *Connector) Read(ctx context.Context, req *connectors.ReadRequest) (*con
 			return nil, err
 		}
 	}
-	return &connectors.ReadResponse{Record: rec}, nil
+	return &connectors.ReadResponse{Record: rec, Version: etagVersion(resp.Header)}, nil
 }
 
 // Search fetches one page of records.

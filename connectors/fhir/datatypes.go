@@ -377,7 +377,9 @@ func (m *mapper) identifierList(ids []fhirIdentifier) []unified.Identifier {
 	var out []unified.Identifier
 	for i := range ids {
 		id := &ids[i]
-		if id.Value == "" {
+		if id.Value == "" || id.System == IdempotencySystem {
+			// Ferry's own idempotency identifier (write.go) is its
+			// bookkeeping, not the record's.
 			continue
 		}
 		u := unified.Identifier{System: id.System, Value: id.Value, Use: id.Use}

@@ -161,6 +161,9 @@ func tokenParam(name, fhirParam string) searchParam {
 // capability is the manifest entry of the mapping.
 func (m *resourceMap) capability() connectors.ResourceCapability {
 	c := connectors.ResourceCapability{Resource: m.resource, Read: true, Search: true}
+	if _, ok := writeMaps[m.resource]; ok {
+		c.Create, c.Update = true, true
+	}
 	for _, p := range m.params {
 		c.SearchParams = append(c.SearchParams, p.name)
 		if p.required {

@@ -75,8 +75,9 @@ func TestGeneratedConnectorBuildsAndConforms(t *testing.T) {
 	t.Logf("conformance of the generated connector:\n%s", b.String())
 	for _, r := range rep.Results {
 		// The SDK has no sandbox to give the kit; cmd/ferry's
-		// TestPluginInitThenCheck runs this connector in the host's.
-		if r.Status != conformance.Pass && r.Name != "sandbox" {
+		// TestPluginInitThenCheck runs this connector in the host's. The
+		// template only reads (its README says how to write).
+		if r.Status != conformance.Pass && r.Name != "sandbox" && (r.Name != "writes" || r.Status != conformance.Skip) {
 			t.Errorf("%s: %s", r.Name, r.Status)
 		}
 	}

@@ -298,8 +298,8 @@ type Client struct {
 	// belong to the client's tenant.
 	Connections []string `json:"connections"`
 	// Scopes are what the client may do: "read" (unified reads and
-	// searches) and "passthrough" (raw requests relayed to the source).
-	// Default ["read"].
+	// searches), "write" (unified creates and updates, docs/writes.md) and
+	// "passthrough" (raw requests relayed to the source). Default ["read"].
 	Scopes []string `json:"scopes,omitempty"`
 	// SMARTScopes are SMART v2 resource scopes ("system/Observation.rs?
 	// category=vital-signs", "patient/*.rs"). For an API key they are what
@@ -322,6 +322,7 @@ type Client struct {
 const (
 	ScopeRead        = "read"
 	ScopePassthrough = "passthrough"
+	ScopeWrite       = "write"
 )
 
 // HasScope reports whether the client was granted scope.

@@ -249,8 +249,8 @@ func (c *Config) Validate() []Problem {
 		v.smartScopes(at, cl)
 		v.policy(at, cl.Policy)
 		for j, sc := range cl.Scopes {
-			if sc != ScopeRead && sc != ScopePassthrough {
-				v.add(fmt.Sprintf("%s.scopes[%d]", at, j), fmt.Sprintf("unknown scope %q (read, passthrough)", sc))
+			if sc != ScopeRead && sc != ScopePassthrough && sc != ScopeWrite {
+				v.add(fmt.Sprintf("%s.scopes[%d]", at, j), fmt.Sprintf("unknown scope %q (read, write, passthrough)", sc))
 			}
 		}
 		for j, id := range cl.Connections {

@@ -63,6 +63,7 @@ func markdown(d *document) []byte {
 		p("| `%s` | %s | %s |\n", prm.Name, typeText(prm.Schema, false), cell(desc))
 	}
 	p("\nA read accepts `raw` and `fields`.\n\n")
+	writesSection(p)
 
 	for _, sec := range []struct{ title, path string }{
 		{"Connection capabilities", "/v1/{connection_id}/capabilities"},
@@ -89,7 +90,7 @@ func markdown(d *document) []byte {
 	}
 
 	p("## Errors\n\nEvery error is a [Problem](#problem), served as `application/problem+json`.\n\n| Status | Meaning |\n|---|---|\n")
-	for _, st := range errorStatuses {
+	for _, st := range slices.Sorted(slices.Values(append(slices.Clone(errorStatuses), writeErrorStatuses...))) {
 		p("| %d | %s |\n", st, cell(d.Components.Responses[fmt.Sprint("Problem", st)].Description))
 	}
 	b.WriteString("\n")

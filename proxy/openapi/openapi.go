@@ -121,6 +121,7 @@ func build(srcDir, version string) (*document, []string, error) {
 			return nil, nil, err
 		}
 	}
+	addWrites(d, s) // writes.go
 	d.Tags = append(d.Tags,
 		tag{"capabilities", "What a connection's connector offers: resources, and the filters each accepts or requires."},
 		tag{"passthrough", "Requests relayed to a connection's source system, for what the unified resources do not cover."},
@@ -336,6 +337,9 @@ var statusText = map[int]string{
 	502: "The source or the connector answered with an error",
 	503: "The connector, the connection's credentials, the source or the tenant's home region are unavailable",
 	504: "The source did not answer in time",
+	412: "The record changed since it was read: ETag carries its current version",
+	422: "The source refused the record, or the Idempotency-Key was used for another body",
+	428: "An update without If-Match",
 }
 
 func commonHeaders() map[string]*header {

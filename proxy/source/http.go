@@ -94,6 +94,9 @@ func (s *httpSource) do(ctx context.Context, t *Transport, req *connectors.HTTPR
 	if t.readOnly && method != fasthttp.MethodGet && method != fasthttp.MethodHead {
 		return nil, connectors.Errorf(connectors.CodeInternal, "method %s refused on a read", method)
 	}
+	if t.noDelete && method == fasthttp.MethodDelete {
+		return nil, connectors.Errorf(connectors.CodeInternal, "DELETE refused on a write")
+	}
 	if !connectors.ValidRelativePath(req.Path) {
 		return nil, connectors.Errorf(connectors.CodeInternal, "path refused by the egress policy")
 	}

@@ -71,6 +71,9 @@ type Transport struct {
 	rec       *Record
 	requestID string
 	readOnly  bool
+	// noDelete: a unified write's transport, which may create and change
+	// records at the source but never remove one.
+	noDelete bool
 }
 
 var (
@@ -84,6 +87,10 @@ var (
 func NewTransport(src Source, g *guard.Guard, rec *Record, requestID string, readOnly bool) Transport {
 	return Transport{src: src, guard: g, rec: rec, requestID: requestID, readOnly: readOnly}
 }
+
+// RefuseDeletes makes the transport refuse DELETE: what a unified write
+// lends its connector, which needs POST, PUT and PATCH but never DELETE.
+func (t *Transport) RefuseDeletes() { t.noDelete = true }
 
 // Do sends one HTTP request to the connection's source.
 func (t *Transport) Do(ctx context.Context, req *connectors.HTTPRequest) (*connectors.HTTPResponse, error) {

@@ -63,9 +63,23 @@ func coded(err error, f Facts) *Problem {
 		return Fail(unified.CodeSourceUnavailable, "")
 	case connectors.CodeCredentialsUnavailable:
 		return Fail(unified.CodeCredentialsUnavailable, "")
+	case connectors.CodeVersionConflict:
+		p := Fail(unified.CodeVersionConflict, "")
+		if connectors.ValidVersion(ce.Version) {
+			p.ETag = ETag(ce.Version)
+		}
+		return p
+	case connectors.CodeIdempotencyKeyReused:
+		return Fail(unified.CodeIdempotencyKeyReused, "")
+	case connectors.CodeRejected:
+		return Fail(unified.CodeWriteRejected, "")
 	}
 	return Fail(unified.CodeConnectorError, "")
 }
+
+// ETag is a source version as an HTTP entity tag: weak, as FHIR writes it
+// (W/"3"), since Ferry's JSON is not the source's bytes.
+func ETag(version string) string { return `W/"` + version + `"` }
 
 // throttled is the answer the client should get when the source itself
 // asked to slow down: a source 429 is 503 source_rate_limited, a 503 is

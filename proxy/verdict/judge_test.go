@@ -3,6 +3,7 @@ package verdict
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -68,9 +69,17 @@ func TestJudge(t *testing.T) {
 			Problem{Code: unified.CodeSourceUnavailable}},
 		{"a timeout stays a timeout, throttled or not", coded(connectors.CodeUpstreamTimeout, ""), throttled(429, time.Second), now,
 			Problem{Code: unified.CodeUpstreamTimeout}},
+		{"a version conflict carries the current version as ETag", connectors.VersionConflict("7"), answered(412), now,
+			Problem{Code: unified.CodeVersionConflict, ETag: `W/"7"`}},
+		{"a version a plugin made up is not shown", connectors.VersionConflict(`7" x`), answered(412), now,
+			Problem{Code: unified.CodeVersionConflict}},
+		{"a reused idempotency key", coded(connectors.CodeIdempotencyKeyReused, ""), answered(200), now,
+			Problem{Code: unified.CodeIdempotencyKeyReused}},
+		{"the source refused the record", coded(connectors.CodeRejected, ""), answered(422), now,
+			Problem{Code: unified.CodeWriteRejected}},
 	} {
 		got := Judge(c.err, Facts{Source: c.up, Capability: capab, Now: now, Deadline: c.deadline})
-		if *got != c.want {
+		if !reflect.DeepEqual(*got, c.want) {
 			t.Errorf("%s: %+v, want %+v", c.name, *got, c.want)
 		}
 	}

@@ -24,6 +24,11 @@ type Problem struct {
 	// Cause says who ended the request, where the connection's guard must
 	// know it (Cause constants); CauseOther for every other failure.
 	Cause Cause
+	// Errors are an invalid body's problems (invalid_body).
+	Errors []unified.FieldProblem
+	// ETag, when set, is sent as the ETag header: a version conflict's
+	// current version.
+	ETag string
 }
 
 // Cause is who ended a failed request, as the connection's guard needs to
@@ -55,6 +60,10 @@ func Refused(rj *guard.Rejection) *Problem {
 // Write answers rc with the RFC 9457 body for p.
 func (p *Problem) Write(rc *fasthttp.RequestCtx, requestID string) {
 	pb := unified.NewProblem(p.Code, p.Detail, requestID)
+	pb.Errors = p.Errors
+	if p.ETag != "" {
+		rc.Response.Header.Set("ETag", p.ETag)
+	}
 	body, err := json.Marshal(pb)
 	if err != nil {
 		body = []byte(`{"type":"` + unified.ProblemTypeBase + `internal","title":"Internal error.","status":500,"code":"internal","retryable":false}`)

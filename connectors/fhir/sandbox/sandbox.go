@@ -36,6 +36,9 @@ type Options struct {
 type Server struct {
 	opts  Options
 	store *store
+	// writes are the resources clients created or updated, in memory
+	// only (writes.go).
+	writes overlay
 }
 
 // New returns a sandbox server over the embedded data. The data is parsed
@@ -70,9 +73,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeOutcome(w, http.StatusNotFound, "not-found", "No such endpoint.")
 		return
 	}
+	if r.Method == http.MethodPost || r.Method == http.MethodPut {
+		s.write(w, r, rest)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeOutcome(w, http.StatusMethodNotAllowed, "not-supported", "The sandbox is read-only.")
+		w.Header().Set("Allow", "GET, HEAD, POST, PUT")
+		writeOutcome(w, http.StatusMethodNotAllowed, "not-supported", "Not supported.")
 		return
 	}
 	// The CapabilityStatement is open, as SMART on FHIR expects, so a
@@ -82,8 +89,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="ferry-sandbox"`)
-		writeOutcome(w, http.StatusUnauthorized, "login", "A valid bearer token is required.")
+		unauthorized(w)
 		return
 	}
 	typ, id, isRead := strings.Cut(rest, "/")
@@ -106,19 +112,6 @@ func (s *Server) authorized(r *http.Request) bool {
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.RequireBearer)) == 1
 }
 
-func (s *Server) read(w http.ResponseWriter, typ, id string) {
-	res, ok := s.store.byRef[typ+"/"+id]
-	if !ok {
-		// Real servers name the id in the diagnostics; the sandbox does not,
-		// so that nothing a client sent is echoed back.
-		writeOutcome(w, http.StatusNotFound, "not-found", "No such "+typ+".")
-		return
-	}
-	w.Header().Set("Content-Type", contentType)
-	w.WriteHeader(http.StatusOK)
-	w.Write(res.raw)
-}
-
 // search serves a search as a searchset Bundle: the page of matches, then
 // the resources they include.
 func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string, rt *resourceType) {
@@ -128,7 +121,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string, rt *
 		return
 	}
 	var matches []*resource
-	for _, res := range s.store.byType[typ] {
+	for _, res := range s.resources(typ) {
 		if q.matches(res) {
 			matches = append(matches, res)
 		}
@@ -153,7 +146,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string, rt *
 	for _, path := range q.include {
 		for _, res := range page {
 			for _, ref := range res.refs[path] {
-				inc := s.store.byRef[ref]
+				inc := s.lookup(ref)
 				if inc == nil || seen[inc] {
 					continue
 				}

@@ -144,7 +144,7 @@ func TestNotFound(t *testing.T) {
 
 func TestMethodNotAllowed(t *testing.T) {
 	h := New(Options{}).Handler()
-	req := httptest.NewRequest(http.MethodPost, Prefix+"/Patient", strings.NewReader("{}"))
+	req := httptest.NewRequest(http.MethodDelete, Prefix+"/Patient/x", nil)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") == "" {

@@ -68,20 +68,32 @@ const (
 	ErrorCode_ERROR_CODE_SOURCE_UNAVAILABLE      ErrorCode = 6
 	ErrorCode_ERROR_CODE_CREDENTIALS_UNAVAILABLE ErrorCode = 7
 	ErrorCode_ERROR_CODE_INTERNAL                ErrorCode = 8
+	// A write's If-Match names a version that is no longer the record's
+	// current one; Result.version carries the current one.
+	ErrorCode_ERROR_CODE_VERSION_CONFLICT ErrorCode = 9
+	// A create's idempotency identifier is already on a record whose body
+	// digest differs: the client reused its key for another body.
+	ErrorCode_ERROR_CODE_IDEMPOTENCY_KEY_REUSED ErrorCode = 10
+	// The source refused a write's content (its own validation, a reference
+	// it does not hold); not worth retrying unchanged.
+	ErrorCode_ERROR_CODE_REJECTED ErrorCode = 11
 )
 
 // Enum value maps for ErrorCode.
 var (
 	ErrorCode_name = map[int32]string{
-		0: "ERROR_CODE_UNSPECIFIED",
-		1: "ERROR_CODE_INVALID_ARGUMENT",
-		2: "ERROR_CODE_NOT_FOUND",
-		3: "ERROR_CODE_UNSUPPORTED",
-		4: "ERROR_CODE_UPSTREAM",
-		5: "ERROR_CODE_UPSTREAM_TIMEOUT",
-		6: "ERROR_CODE_SOURCE_UNAVAILABLE",
-		7: "ERROR_CODE_CREDENTIALS_UNAVAILABLE",
-		8: "ERROR_CODE_INTERNAL",
+		0:  "ERROR_CODE_UNSPECIFIED",
+		1:  "ERROR_CODE_INVALID_ARGUMENT",
+		2:  "ERROR_CODE_NOT_FOUND",
+		3:  "ERROR_CODE_UNSUPPORTED",
+		4:  "ERROR_CODE_UPSTREAM",
+		5:  "ERROR_CODE_UPSTREAM_TIMEOUT",
+		6:  "ERROR_CODE_SOURCE_UNAVAILABLE",
+		7:  "ERROR_CODE_CREDENTIALS_UNAVAILABLE",
+		8:  "ERROR_CODE_INTERNAL",
+		9:  "ERROR_CODE_VERSION_CONFLICT",
+		10: "ERROR_CODE_IDEMPOTENCY_KEY_REUSED",
+		11: "ERROR_CODE_REJECTED",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":             0,
@@ -93,6 +105,9 @@ var (
 		"ERROR_CODE_SOURCE_UNAVAILABLE":      6,
 		"ERROR_CODE_CREDENTIALS_UNAVAILABLE": 7,
 		"ERROR_CODE_INTERNAL":                8,
+		"ERROR_CODE_VERSION_CONFLICT":        9,
+		"ERROR_CODE_IDEMPOTENCY_KEY_REUSED":  10,
+		"ERROR_CODE_REJECTED":                11,
 	}
 )
 
@@ -348,8 +363,12 @@ type ResourceCapability struct {
 	SearchParams []string               `protobuf:"bytes,4,rep,name=search_params,json=searchParams,proto3" json:"search_params,omitempty"`
 	// required_params must all be present on a search.
 	RequiredParams []string `protobuf:"bytes,5,rep,name=required_params,json=requiredParams,proto3" json:"required_params,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// create and update say the connector writes this resource (Call ops
+	// create and update).
+	Create        bool `protobuf:"varint,6,opt,name=create,proto3" json:"create,omitempty"`
+	Update        bool `protobuf:"varint,7,opt,name=update,proto3" json:"update,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ResourceCapability) Reset() {
@@ -415,6 +434,20 @@ func (x *ResourceCapability) GetRequiredParams() []string {
 		return x.RequiredParams
 	}
 	return nil
+}
+
+func (x *ResourceCapability) GetCreate() bool {
+	if x != nil {
+		return x.Create
+	}
+	return false
+}
+
+func (x *ResourceCapability) GetUpdate() bool {
+	if x != nil {
+		return x.Update
+	}
+	return false
 }
 
 type MetadataResponse struct {
@@ -1117,7 +1150,8 @@ type Hello struct {
 	// max_frame is the largest frame the plugin reads, in bytes.
 	MaxFrame uint64 `protobuf:"varint,2,opt,name=max_frame,json=maxFrame,proto3" json:"max_frame,omitempty"`
 	// operations are the Call operations the plugin serves ("read",
-	// "search"); the host sends no other.
+	// "search", and "create" and "update" when it writes); the host sends no
+	// other.
 	Operations    []string `protobuf:"bytes,3,rep,name=operations,proto3" json:"operations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1436,6 +1470,170 @@ func (x *SearchRequest) GetRaw() bool {
 	return false
 }
 
+// CreateRequest creates one record. The host has decoded record strictly as
+// the resource's unified JSON (no read-only field, every required one) and
+// re-encoded it; the connector maps it to the source.
+type CreateRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ConnectionId string                 `protobuf:"bytes,1,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	Resource     string                 `protobuf:"bytes,2,opt,name=resource,proto3" json:"resource,omitempty"`
+	Record       []byte                 `protobuf:"bytes,3,opt,name=record,proto3" json:"record,omitempty"`
+	// idempotency_id is what the host derived from the client's
+	// Idempotency-Key with the tenant's key material, per client: the
+	// condition of a conditional create. The key itself never crosses.
+	IdempotencyId string `protobuf:"bytes,4,opt,name=idempotency_id,json=idempotencyId,proto3" json:"idempotency_id,omitempty"`
+	// body_digest is the host's keyed digest of the normalised record: kept
+	// with the record at the source, it tells a retry (same digest) from a
+	// key reused for another body.
+	BodyDigest    string `protobuf:"bytes,5,opt,name=body_digest,json=bodyDigest,proto3" json:"body_digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateRequest) Reset() {
+	*x = CreateRequest{}
+	mi := &file_connector_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateRequest) ProtoMessage() {}
+
+func (x *CreateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateRequest.ProtoReflect.Descriptor instead.
+func (*CreateRequest) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CreateRequest) GetConnectionId() string {
+	if x != nil {
+		return x.ConnectionId
+	}
+	return ""
+}
+
+func (x *CreateRequest) GetResource() string {
+	if x != nil {
+		return x.Resource
+	}
+	return ""
+}
+
+func (x *CreateRequest) GetRecord() []byte {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *CreateRequest) GetIdempotencyId() string {
+	if x != nil {
+		return x.IdempotencyId
+	}
+	return ""
+}
+
+func (x *CreateRequest) GetBodyDigest() string {
+	if x != nil {
+		return x.BodyDigest
+	}
+	return ""
+}
+
+// UpdateRequest changes the fields record holds (a partial unified object,
+// only fields the manifest says are updatable) of record id, if its version
+// at the source is still if_match.
+type UpdateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ConnectionId  string                 `protobuf:"bytes,1,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	Resource      string                 `protobuf:"bytes,2,opt,name=resource,proto3" json:"resource,omitempty"`
+	Id            string                 `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	Record        []byte                 `protobuf:"bytes,4,opt,name=record,proto3" json:"record,omitempty"`
+	IfMatch       string                 `protobuf:"bytes,5,opt,name=if_match,json=ifMatch,proto3" json:"if_match,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateRequest) Reset() {
+	*x = UpdateRequest{}
+	mi := &file_connector_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateRequest) ProtoMessage() {}
+
+func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateRequest.ProtoReflect.Descriptor instead.
+func (*UpdateRequest) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *UpdateRequest) GetConnectionId() string {
+	if x != nil {
+		return x.ConnectionId
+	}
+	return ""
+}
+
+func (x *UpdateRequest) GetResource() string {
+	if x != nil {
+		return x.Resource
+	}
+	return ""
+}
+
+func (x *UpdateRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UpdateRequest) GetRecord() []byte {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *UpdateRequest) GetIfMatch() string {
+	if x != nil {
+		return x.IfMatch
+	}
+	return ""
+}
+
 // Prefetch is the source exchange the host made for a call before sending
 // it, from the connection's template: the request it sent and the answer.
 // The connector's first source request, if it is exactly this one, is
@@ -1450,7 +1648,7 @@ type Prefetch struct {
 
 func (x *Prefetch) Reset() {
 	*x = Prefetch{}
-	mi := &file_connector_proto_msgTypes[19]
+	mi := &file_connector_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1660,7 @@ func (x *Prefetch) String() string {
 func (*Prefetch) ProtoMessage() {}
 
 func (x *Prefetch) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[19]
+	mi := &file_connector_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1673,7 @@ func (x *Prefetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prefetch.ProtoReflect.Descriptor instead.
 func (*Prefetch) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{19}
+	return file_connector_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Prefetch) GetRequest() *HTTPRequest {
@@ -1504,6 +1702,8 @@ type Call struct {
 	//
 	//	*Call_Read
 	//	*Call_Search
+	//	*Call_Create
+	//	*Call_Update
 	//	*Call_MapEvent
 	Op            isCall_Op `protobuf_oneof:"op"`
 	Prefetch      *Prefetch `protobuf:"bytes,5,opt,name=prefetch,proto3" json:"prefetch,omitempty"`
@@ -1513,7 +1713,7 @@ type Call struct {
 
 func (x *Call) Reset() {
 	*x = Call{}
-	mi := &file_connector_proto_msgTypes[20]
+	mi := &file_connector_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1525,7 +1725,7 @@ func (x *Call) String() string {
 func (*Call) ProtoMessage() {}
 
 func (x *Call) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[20]
+	mi := &file_connector_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1538,7 +1738,7 @@ func (x *Call) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Call.ProtoReflect.Descriptor instead.
 func (*Call) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{20}
+	return file_connector_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Call) GetCallId() uint64 {
@@ -1580,6 +1780,24 @@ func (x *Call) GetSearch() *SearchRequest {
 	return nil
 }
 
+func (x *Call) GetCreate() *CreateRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Call_Create); ok {
+			return x.Create
+		}
+	}
+	return nil
+}
+
+func (x *Call) GetUpdate() *UpdateRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Call_Update); ok {
+			return x.Update
+		}
+	}
+	return nil
+}
+
 func (x *Call) GetMapEvent() *MapEventRequest {
 	if x != nil {
 		if x, ok := x.Op.(*Call_MapEvent); ok {
@@ -1608,6 +1826,14 @@ type Call_Search struct {
 	Search *SearchRequest `protobuf:"bytes,4,opt,name=search,proto3,oneof"`
 }
 
+type Call_Create struct {
+	Create *CreateRequest `protobuf:"bytes,6,opt,name=create,proto3,oneof"`
+}
+
+type Call_Update struct {
+	Update *UpdateRequest `protobuf:"bytes,7,opt,name=update,proto3,oneof"`
+}
+
 type Call_MapEvent struct {
 	// map_event is served only by a plugin whose Hello lists "map_event";
 	// its Result's records are the events (unified.Event as JSON, in
@@ -1618,6 +1844,10 @@ type Call_MapEvent struct {
 func (*Call_Read) isCall_Op() {}
 
 func (*Call_Search) isCall_Op() {}
+
+func (*Call_Create) isCall_Op() {}
+
+func (*Call_Update) isCall_Op() {}
 
 func (*Call_MapEvent) isCall_Op() {}
 
@@ -1632,7 +1862,7 @@ type Cancel struct {
 
 func (x *Cancel) Reset() {
 	*x = Cancel{}
-	mi := &file_connector_proto_msgTypes[21]
+	mi := &file_connector_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1874,7 @@ func (x *Cancel) String() string {
 func (*Cancel) ProtoMessage() {}
 
 func (x *Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[21]
+	mi := &file_connector_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1887,7 @@ func (x *Cancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cancel.ProtoReflect.Descriptor instead.
 func (*Cancel) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{21}
+	return file_connector_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Cancel) GetCallId() uint64 {
@@ -1680,14 +1910,21 @@ type Result struct {
 	NextPageToken string `protobuf:"bytes,4,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	// prefetch_used says whether the call's Prefetch answered the
 	// connector's first source request.
-	PrefetchUsed  bool `protobuf:"varint,5,opt,name=prefetch_used,json=prefetchUsed,proto3" json:"prefetch_used,omitempty"`
+	PrefetchUsed bool `protobuf:"varint,5,opt,name=prefetch_used,json=prefetchUsed,proto3" json:"prefetch_used,omitempty"`
+	// version is the record's version at the source (FHIR meta.versionId),
+	// which the host shows as its ETag; on VERSION_CONFLICT, the current
+	// version.
+	Version string `protobuf:"bytes,6,opt,name=version,proto3" json:"version,omitempty"`
+	// replayed says a create found the record its idempotency_id names,
+	// with the same body digest: nothing was written.
+	Replayed      bool `protobuf:"varint,7,opt,name=replayed,proto3" json:"replayed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_connector_proto_msgTypes[22]
+	mi := &file_connector_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +1936,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[22]
+	mi := &file_connector_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +1949,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{22}
+	return file_connector_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Result) GetCallId() uint64 {
@@ -1750,6 +1987,20 @@ func (x *Result) GetPrefetchUsed() bool {
 	return false
 }
 
+func (x *Result) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *Result) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
 // TransportCall is one source request of the call call_id, which must be in
 // flight; seq tells the plugin's concurrent requests apart and is echoed in
 // the reply.
@@ -1768,7 +2019,7 @@ type TransportCall struct {
 
 func (x *TransportCall) Reset() {
 	*x = TransportCall{}
-	mi := &file_connector_proto_msgTypes[23]
+	mi := &file_connector_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1780,7 +2031,7 @@ func (x *TransportCall) String() string {
 func (*TransportCall) ProtoMessage() {}
 
 func (x *TransportCall) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[23]
+	mi := &file_connector_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1793,7 +2044,7 @@ func (x *TransportCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransportCall.ProtoReflect.Descriptor instead.
 func (*TransportCall) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{23}
+	return file_connector_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TransportCall) GetCallId() uint64 {
@@ -1867,7 +2118,7 @@ type TransportReply struct {
 
 func (x *TransportReply) Reset() {
 	*x = TransportReply{}
-	mi := &file_connector_proto_msgTypes[24]
+	mi := &file_connector_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1879,7 +2130,7 @@ func (x *TransportReply) String() string {
 func (*TransportReply) ProtoMessage() {}
 
 func (x *TransportReply) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[24]
+	mi := &file_connector_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1892,7 +2143,7 @@ func (x *TransportReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransportReply.ProtoReflect.Descriptor instead.
 func (*TransportReply) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{24}
+	return file_connector_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *TransportReply) GetCallId() uint64 {
@@ -1959,13 +2210,15 @@ const file_connector_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\x0e2\x1d.ferry.connector.v2.ErrorCodeR\x04code\x12\x14\n" +
 	"\x05param\x18\x02 \x01(\tR\x05param\x12\x1a\n" +
 	"\bpanicked\x18\x03 \x01(\bR\bpanicked\"\x11\n" +
-	"\x0fMetadataRequest\"\xaa\x01\n" +
+	"\x0fMetadataRequest\"\xda\x01\n" +
 	"\x12ResourceCapability\x12\x1a\n" +
 	"\bresource\x18\x01 \x01(\tR\bresource\x12\x12\n" +
 	"\x04read\x18\x02 \x01(\bR\x04read\x12\x16\n" +
 	"\x06search\x18\x03 \x01(\bR\x06search\x12#\n" +
 	"\rsearch_params\x18\x04 \x03(\tR\fsearchParams\x12'\n" +
-	"\x0frequired_params\x18\x05 \x03(\tR\x0erequiredParams\"\xd0\x01\n" +
+	"\x0frequired_params\x18\x05 \x03(\tR\x0erequiredParams\x12\x16\n" +
+	"\x06create\x18\x06 \x01(\bR\x06create\x12\x16\n" +
+	"\x06update\x18\a \x01(\bR\x06update\"\xd0\x01\n" +
 	"\x10MetadataResponse\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12)\n" +
@@ -2036,27 +2289,44 @@ const file_connector_proto_rawDesc = "" +
 	"\x05limit\x18\x04 \x01(\rR\x05limit\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x05 \x01(\tR\tpageToken\x12\x10\n" +
-	"\x03raw\x18\x06 \x01(\bR\x03raw\"\x83\x01\n" +
+	"\x03raw\x18\x06 \x01(\bR\x03raw\"\xb0\x01\n" +
+	"\rCreateRequest\x12#\n" +
+	"\rconnection_id\x18\x01 \x01(\tR\fconnectionId\x12\x1a\n" +
+	"\bresource\x18\x02 \x01(\tR\bresource\x12\x16\n" +
+	"\x06record\x18\x03 \x01(\fR\x06record\x12%\n" +
+	"\x0eidempotency_id\x18\x04 \x01(\tR\ridempotencyId\x12\x1f\n" +
+	"\vbody_digest\x18\x05 \x01(\tR\n" +
+	"bodyDigest\"\x93\x01\n" +
+	"\rUpdateRequest\x12#\n" +
+	"\rconnection_id\x18\x01 \x01(\tR\fconnectionId\x12\x1a\n" +
+	"\bresource\x18\x02 \x01(\tR\bresource\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id\x12\x16\n" +
+	"\x06record\x18\x04 \x01(\fR\x06record\x12\x19\n" +
+	"\bif_match\x18\x05 \x01(\tR\aifMatch\"\x83\x01\n" +
 	"\bPrefetch\x129\n" +
 	"\arequest\x18\x01 \x01(\v2\x1f.ferry.connector.v2.HTTPRequestR\arequest\x12<\n" +
-	"\bresponse\x18\x02 \x01(\v2 .ferry.connector.v2.HTTPResponseR\bresponse\"\xb3\x02\n" +
+	"\bresponse\x18\x02 \x01(\v2 .ferry.connector.v2.HTTPResponseR\bresponse\"\xad\x03\n" +
 	"\x04Call\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x1a\n" +
 	"\bdeadline\x18\x02 \x01(\x03R\bdeadline\x125\n" +
 	"\x04read\x18\x03 \x01(\v2\x1f.ferry.connector.v2.ReadRequestH\x00R\x04read\x12;\n" +
-	"\x06search\x18\x04 \x01(\v2!.ferry.connector.v2.SearchRequestH\x00R\x06search\x12B\n" +
+	"\x06search\x18\x04 \x01(\v2!.ferry.connector.v2.SearchRequestH\x00R\x06search\x12;\n" +
+	"\x06create\x18\x06 \x01(\v2!.ferry.connector.v2.CreateRequestH\x00R\x06create\x12;\n" +
+	"\x06update\x18\a \x01(\v2!.ferry.connector.v2.UpdateRequestH\x00R\x06update\x12B\n" +
 	"\tmap_event\x18\n" +
 	" \x01(\v2#.ferry.connector.v2.MapEventRequestH\x00R\bmapEvent\x128\n" +
 	"\bprefetch\x18\x05 \x01(\v2\x1c.ferry.connector.v2.PrefetchR\bprefetchB\x04\n" +
 	"\x02op\"!\n" +
 	"\x06Cancel\x12\x17\n" +
-	"\acall_id\x18\x01 \x01(\x04R\x06callId\"\xb9\x01\n" +
+	"\acall_id\x18\x01 \x01(\x04R\x06callId\"\xef\x01\n" +
 	"\x06Result\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12/\n" +
 	"\x05error\x18\x02 \x01(\v2\x19.ferry.connector.v2.ErrorR\x05error\x12\x18\n" +
 	"\arecords\x18\x03 \x03(\fR\arecords\x12&\n" +
 	"\x0fnext_page_token\x18\x04 \x01(\tR\rnextPageToken\x12#\n" +
-	"\rprefetch_used\x18\x05 \x01(\bR\fprefetchUsed\"\xbf\x01\n" +
+	"\rprefetch_used\x18\x05 \x01(\bR\fprefetchUsed\x12\x18\n" +
+	"\aversion\x18\x06 \x01(\tR\aversion\x12\x1a\n" +
+	"\breplayed\x18\a \x01(\bR\breplayed\"\xbf\x01\n" +
 	"\rTransportCall\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x125\n" +
@@ -2068,7 +2338,7 @@ const file_connector_proto_rawDesc = "" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x126\n" +
 	"\x04http\x18\x03 \x01(\v2 .ferry.connector.v2.HTTPResponseH\x00R\x04http\x12B\n" +
 	"\bexchange\x18\x04 \x01(\v2$.ferry.connector.v2.ExchangeResponseH\x00R\bexchangeB\a\n" +
-	"\x05reply*\x9c\x02\n" +
+	"\x05reply*\xfd\x02\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bERROR_CODE_INVALID_ARGUMENT\x10\x01\x12\x18\n" +
@@ -2078,7 +2348,11 @@ const file_connector_proto_rawDesc = "" +
 	"\x1bERROR_CODE_UPSTREAM_TIMEOUT\x10\x05\x12!\n" +
 	"\x1dERROR_CODE_SOURCE_UNAVAILABLE\x10\x06\x12&\n" +
 	"\"ERROR_CODE_CREDENTIALS_UNAVAILABLE\x10\a\x12\x17\n" +
-	"\x13ERROR_CODE_INTERNAL\x10\b*k\n" +
+	"\x13ERROR_CODE_INTERNAL\x10\b\x12\x1f\n" +
+	"\x1bERROR_CODE_VERSION_CONFLICT\x10\t\x12%\n" +
+	"!ERROR_CODE_IDEMPOTENCY_KEY_REUSED\x10\n" +
+	"\x12\x17\n" +
+	"\x13ERROR_CODE_REJECTED\x10\v*k\n" +
 	"\rValueEncoding\x12\x1b\n" +
 	"\x17VALUE_ENCODING_VERBATIM\x10\x00\x12\x1e\n" +
 	"\x1aVALUE_ENCODING_FHIR_STRING\x10\x01\x12\x1d\n" +
@@ -2108,7 +2382,7 @@ func file_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_connector_proto_goTypes = []any{
 	(ErrorCode)(0),             // 0: ferry.connector.v2.ErrorCode
 	(ValueEncoding)(0),         // 1: ferry.connector.v2.ValueEncoding
@@ -2132,12 +2406,14 @@ var file_connector_proto_goTypes = []any{
 	(*ReadRequest)(nil),        // 19: ferry.connector.v2.ReadRequest
 	(*Param)(nil),              // 20: ferry.connector.v2.Param
 	(*SearchRequest)(nil),      // 21: ferry.connector.v2.SearchRequest
-	(*Prefetch)(nil),           // 22: ferry.connector.v2.Prefetch
-	(*Call)(nil),               // 23: ferry.connector.v2.Call
-	(*Cancel)(nil),             // 24: ferry.connector.v2.Cancel
-	(*Result)(nil),             // 25: ferry.connector.v2.Result
-	(*TransportCall)(nil),      // 26: ferry.connector.v2.TransportCall
-	(*TransportReply)(nil),     // 27: ferry.connector.v2.TransportReply
+	(*CreateRequest)(nil),      // 22: ferry.connector.v2.CreateRequest
+	(*UpdateRequest)(nil),      // 23: ferry.connector.v2.UpdateRequest
+	(*Prefetch)(nil),           // 24: ferry.connector.v2.Prefetch
+	(*Call)(nil),               // 25: ferry.connector.v2.Call
+	(*Cancel)(nil),             // 26: ferry.connector.v2.Cancel
+	(*Result)(nil),             // 27: ferry.connector.v2.Result
+	(*TransportCall)(nil),      // 28: ferry.connector.v2.TransportCall
+	(*TransportReply)(nil),     // 29: ferry.connector.v2.TransportReply
 }
 var file_connector_proto_depIdxs = []int32{
 	0,  // 0: ferry.connector.v2.Error.code:type_name -> ferry.connector.v2.ErrorCode
@@ -2159,22 +2435,24 @@ var file_connector_proto_depIdxs = []int32{
 	14, // 16: ferry.connector.v2.Prefetch.response:type_name -> ferry.connector.v2.HTTPResponse
 	19, // 17: ferry.connector.v2.Call.read:type_name -> ferry.connector.v2.ReadRequest
 	21, // 18: ferry.connector.v2.Call.search:type_name -> ferry.connector.v2.SearchRequest
-	18, // 19: ferry.connector.v2.Call.map_event:type_name -> ferry.connector.v2.MapEventRequest
-	22, // 20: ferry.connector.v2.Call.prefetch:type_name -> ferry.connector.v2.Prefetch
-	3,  // 21: ferry.connector.v2.Result.error:type_name -> ferry.connector.v2.Error
-	13, // 22: ferry.connector.v2.TransportCall.http:type_name -> ferry.connector.v2.HTTPRequest
-	15, // 23: ferry.connector.v2.TransportCall.exchange:type_name -> ferry.connector.v2.ExchangeRequest
-	14, // 24: ferry.connector.v2.TransportReply.http:type_name -> ferry.connector.v2.HTTPResponse
-	16, // 25: ferry.connector.v2.TransportReply.exchange:type_name -> ferry.connector.v2.ExchangeResponse
-	4,  // 26: ferry.connector.v2.Connector.Metadata:input_type -> ferry.connector.v2.MetadataRequest
-	7,  // 27: ferry.connector.v2.Connector.Configure:input_type -> ferry.connector.v2.ConfigureRequest
-	6,  // 28: ferry.connector.v2.Connector.Metadata:output_type -> ferry.connector.v2.MetadataResponse
-	8,  // 29: ferry.connector.v2.Connector.Configure:output_type -> ferry.connector.v2.ConfigureResponse
-	28, // [28:30] is the sub-list for method output_type
-	26, // [26:28] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	22, // 19: ferry.connector.v2.Call.create:type_name -> ferry.connector.v2.CreateRequest
+	23, // 20: ferry.connector.v2.Call.update:type_name -> ferry.connector.v2.UpdateRequest
+	18, // 21: ferry.connector.v2.Call.map_event:type_name -> ferry.connector.v2.MapEventRequest
+	24, // 22: ferry.connector.v2.Call.prefetch:type_name -> ferry.connector.v2.Prefetch
+	3,  // 23: ferry.connector.v2.Result.error:type_name -> ferry.connector.v2.Error
+	13, // 24: ferry.connector.v2.TransportCall.http:type_name -> ferry.connector.v2.HTTPRequest
+	15, // 25: ferry.connector.v2.TransportCall.exchange:type_name -> ferry.connector.v2.ExchangeRequest
+	14, // 26: ferry.connector.v2.TransportReply.http:type_name -> ferry.connector.v2.HTTPResponse
+	16, // 27: ferry.connector.v2.TransportReply.exchange:type_name -> ferry.connector.v2.ExchangeResponse
+	4,  // 28: ferry.connector.v2.Connector.Metadata:input_type -> ferry.connector.v2.MetadataRequest
+	7,  // 29: ferry.connector.v2.Connector.Configure:input_type -> ferry.connector.v2.ConfigureRequest
+	6,  // 30: ferry.connector.v2.Connector.Metadata:output_type -> ferry.connector.v2.MetadataResponse
+	8,  // 31: ferry.connector.v2.Connector.Configure:output_type -> ferry.connector.v2.ConfigureResponse
+	30, // [30:32] is the sub-list for method output_type
+	28, // [28:30] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_connector_proto_init() }
@@ -2182,16 +2460,18 @@ func file_connector_proto_init() {
 	if File_connector_proto != nil {
 		return
 	}
-	file_connector_proto_msgTypes[20].OneofWrappers = []any{
+	file_connector_proto_msgTypes[22].OneofWrappers = []any{
 		(*Call_Read)(nil),
 		(*Call_Search)(nil),
+		(*Call_Create)(nil),
+		(*Call_Update)(nil),
 		(*Call_MapEvent)(nil),
 	}
-	file_connector_proto_msgTypes[23].OneofWrappers = []any{
+	file_connector_proto_msgTypes[25].OneofWrappers = []any{
 		(*TransportCall_Http)(nil),
 		(*TransportCall_Exchange)(nil),
 	}
-	file_connector_proto_msgTypes[24].OneofWrappers = []any{
+	file_connector_proto_msgTypes[26].OneofWrappers = []any{
 		(*TransportReply_Http)(nil),
 		(*TransportReply_Exchange)(nil),
 	}
@@ -2201,7 +2481,7 @@ func file_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_proto_rawDesc), len(file_connector_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
