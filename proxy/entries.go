@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferryhealth/ferry/auditlog"
@@ -26,13 +27,20 @@ type tenantEntry struct {
 	// connections no source: its requests go to its home region.
 	home   string
 	served bool
-	// refs computes patient references under the tenant's audit key.
-	refs *auditlog.PatientRefs
+	// refs computes patient references under the tenant's audit key; nil
+	// until the key has been read (tenantKeys), and meanwhile the tenant's
+	// requests are refused with 503 credentials_unavailable.
+	refs atomic.Pointer[auditlog.PatientRefs]
+	// keyRef and provider read the audit key; nil provider: the tenant is
+	// not served here.
+	keyRef   string
+	provider secrets.Provider
 }
 
-// newTenants resolves the audit key of every tenant this node serves, with
-// the tenant's own secrets provider.
-func newTenants(ctx context.Context, c *config.Config, providers map[string]secrets.Provider) (map[string]*tenantEntry, error) {
+// newTenants makes an entry for every tenant; the audit keys are read
+// afterwards (readTenantKeys), so a tenant whose key cannot be read
+// degrades alone.
+func newTenants(c *config.Config, providers map[string]secrets.Provider) (map[string]*tenantEntry, error) {
 	out := make(map[string]*tenantEntry, len(c.Tenants))
 	for i := range c.Tenants {
 		t := &c.Tenants[i]
@@ -44,17 +52,26 @@ func newTenants(ctx context.Context, c *config.Config, providers map[string]secr
 		if sp == nil {
 			return nil, fmt.Errorf("tenant %q: no secrets provider", t.ID)
 		}
-		key, err := sp.Resolve(ctx, t.Audit.KeyRef)
-		if err != nil {
-			return nil, fmt.Errorf("tenant %q: audit key: %w", t.ID, err)
-		}
-		if len(key.Reveal()) < auditlog.MinAuditKeyLen {
-			return nil, fmt.Errorf("tenant %q: audit key must be at least 32 bytes", t.ID)
-		}
-		out[t.ID] = &tenantEntry{id: t.ID, home: t.HomeRegion, served: true, refs: auditlog.NewPatientRefs(key.Reveal())}
+		out[t.ID] = &tenantEntry{id: t.ID, home: t.HomeRegion, served: true, keyRef: t.Audit.KeyRef, provider: sp}
 	}
 	return out, nil
 }
+
+// readKey reads the tenant's audit key with its own provider.
+func (t *tenantEntry) readKey(ctx context.Context) error {
+	key, err := t.provider.Resolve(ctx, t.keyRef)
+	if err != nil {
+		return fmt.Errorf("tenant %q: audit key: %w", t.id, err)
+	}
+	if len(key.Reveal()) < auditlog.MinAuditKeyLen {
+		return fmt.Errorf("tenant %q: audit key must be at least 32 bytes", t.id)
+	}
+	t.refs.Store(auditlog.NewPatientRefs(key.Reveal()))
+	return nil
+}
+
+// keyed reports whether the tenant's audit key has been read.
+func (t *tenantEntry) keyed() bool { return t.refs.Load() != nil }
 
 type connEntry struct {
 	cfg  *config.Connection

@@ -100,6 +100,11 @@ func (s *Server) finish(x *exchange) {
 	h.Set("Server-Timing", "proxy;dur="+ms(own)+", upstream;dur="+ms(up))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	if s.draining.Load() {
+		// The node is leaving: a keep-alive client reconnects, and the
+		// load balancer sends it elsewhere.
+		x.rc.SetConnectionClose()
+	}
 	if up := x.up.Snapshot(); up.Calls > 0 {
 		setIf(h, "X-Source-RateLimit-Limit", up.Limit)
 		setIf(h, "X-Source-RateLimit-Remaining", up.Remaining)
@@ -137,7 +142,9 @@ func (s *Server) finish(x *exchange) {
 		ev.Connection, ev.Connector = x.conn.cfg.ID, x.conn.kind
 		if x.route.resource == unified.Patients && x.route.id != "" && validSourceID(x.route.id) {
 			if t := s.tenants[x.conn.cfg.Tenant]; t != nil && t.served {
-				ev.PatientRef = t.refs.Ref(t.id, x.conn.cfg.ID, x.route.id)
+				if refs := t.refs.Load(); refs != nil {
+					ev.PatientRef = refs.Ref(t.id, x.conn.cfg.ID, x.route.id)
+				}
 			}
 		}
 	}

@@ -269,6 +269,7 @@ func (s *Server) serveMetrics(rc *fasthttp.RequestCtx) {
 	s.metrics.writeConnMetrics(rc)
 	writeBreakerMetrics(rc, s.connections)
 	writeAuditMetrics(rc, s.audit)
+	s.writeTenantMetrics(rc)
 	writeSandboxMetrics(rc, s.sandboxes())
 }
 

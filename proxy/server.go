@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -93,13 +95,19 @@ type Server struct {
 
 	baseCtx context.Context
 	cancel  context.CancelFunc
-	api     *fasthttp.Server
+	// draining is set at SIGTERM: /readyz answers 503 while the API still
+	// serves (SetDraining).
+	draining atomic.Bool
+	// background counts the goroutines that retry degraded tenants.
+	background sync.WaitGroup
+	api        *fasthttp.Server
 	admin   *fasthttp.Server
 }
 
-// New builds a server from a validated config. It resolves each tenant's
-// audit key once, at start, with the tenant's own secrets provider, so a
-// missing key fails the boot rather than a request.
+// New builds a server from a validated config. It reads each tenant's
+// audit key, with the tenant's own secrets provider; a tenant whose key
+// cannot be read is degraded alone (its requests get 503
+// credentials_unavailable) and retried in the background (tenants.go).
 func New(ctx context.Context, o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -123,7 +131,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if s.regions, err = newHomeRegions(o.Config); err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	if s.tenants, err = newTenants(ctx, o.Config, providers); err != nil {
+	if s.tenants, err = newTenants(o.Config, providers); err != nil {
 		return nil, err
 	}
 	if s.cursors, err = newCursorSealer(ctx, o.Config); err != nil {
@@ -153,6 +161,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.admin = &fasthttp.Server{Handler: s.serveAdmin, Name: "ferry-admin", NoDefaultServerHeader: true,
 		ReadTimeout: 10 * time.Second, CloseOnShutdown: true}
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
+	s.readTenantKeys(ctx)
 	return s, nil
 }
 
@@ -172,11 +181,16 @@ func (s *Server) ServeAPI(ln net.Listener, tlsConf *tls.Config) error {
 // ServeAdmin serves /healthz, /readyz and /metrics on ln until Shutdown.
 func (s *Server) ServeAdmin(ln net.Listener) error { return s.admin.Serve(ln) }
 
+// SetDraining makes /readyz answer 503 from now on, so load balancers
+// stop sending requests, while the API goes on serving until Shutdown.
+func (s *Server) SetDraining() { s.draining.Store(true) }
+
 // Shutdown stops accepting, lets in-flight requests finish (bounded by ctx)
 // and cancels what remains.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := errors.Join(s.api.ShutdownWithContext(ctx), s.admin.ShutdownWithContext(ctx))
 	s.cancel()
+	s.background.Wait()
 	// Keep-alive connections to sources would otherwise linger until
 	// their idle timeout.
 	for _, cn := range s.connections {

@@ -121,9 +121,17 @@ func (s *Server) resolveConnection(x *exchange) *verdict.Problem {
 // tenant's audit trail cannot take its event (policy "block": no sink has
 // accepted and the queue is full). Unaudited access to PHI is worse than
 // none; the refusal itself is still emitted, into a reserve kept for it.
+//
+// A tenant whose audit key has not been read yet (its role cannot be
+// assumed, its secret is missing: tenantKeys keeps trying) is refused with
+// 503 credentials_unavailable: its events could not name patients the way
+// its trail does, and its credentials would fail the same way.
 func (s *Server) admitAudit(x *exchange) *verdict.Problem {
 	if x.conn == nil {
 		return nil
+	}
+	if t := s.tenants[x.conn.cfg.Tenant]; t == nil || !t.keyed() {
+		return verdict.Fail(unified.CodeCredentialsUnavailable, "")
 	}
 	if err := s.audit.Admit(x.conn.cfg.Tenant); err != nil {
 		return verdict.Fail(unified.CodeAuditUnavailable, "")

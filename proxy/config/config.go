@@ -91,6 +91,13 @@ type Node struct {
 	// address, for deployments where a sidecar or load balancer terminates
 	// TLS. Default false.
 	InsecurePlaintext bool `json:"insecure_plaintext,omitempty"`
+	// Drain is what SIGTERM does before the process exits
+	// (docs/operations.md).
+	Drain Drain `json:"drain,omitempty"`
+	// TenantRetry is how a tenant that could not be set up (its role,
+	// audit key or audit sinks) is retried in the background while the
+	// others serve.
+	TenantRetry Backoff `json:"tenant_retry,omitempty"`
 }
 
 // TLS names the server's certificate and key files (read at start only).
@@ -178,6 +185,11 @@ type Secrets struct {
 	// CacheTTL is how long a value read from Secrets Manager is served from
 	// memory. Default "5m"; between "1s" and "1h". "aws" only.
 	CacheTTL Duration `json:"cache_ttl,omitempty"`
+	// MinForcedRefresh is the least time between two reads of one secret
+	// forced by a source's 401 (rotation), so a source that rejects every
+	// credential cannot turn each request into a Secrets Manager call.
+	// Default "5s"; between "100ms" and "10m". "aws" only.
+	MinForcedRefresh Duration `json:"min_forced_refresh,omitempty"`
 }
 
 // The secrets providers.
