@@ -358,8 +358,7 @@ func (i *instance) handshake(ctx context.Context, client *plugin.Client, hostEnd
 		return nil, fmt.Errorf("dispense: %w", err)
 	}
 	conn := raw.(*hostConn)
-	wire := &wireClient{rpc: conn.rpc, conn: connectors.NewHostConn(hostEnd), stats: &i.host.stats,
-		templates: map[string][]connectors.SourceTemplate{}}
+	wire := &wireClient{rpc: conn.rpc, conn: connectors.NewHostConn(hostEnd), stats: &i.host.stats}
 
 	cctx, cancel := context.WithTimeout(ctx, i.host.opts.StartTimeout)
 	defer cancel()
@@ -381,12 +380,15 @@ func (i *instance) handshake(ctx context.Context, client *plugin.Client, hostEnd
 	if meta.Kind != i.spec.Kind {
 		return nil, fmt.Errorf("plugin reports kind %q, catalog says %q", meta.Kind, i.spec.Kind)
 	}
-	for _, c := range i.spec.Connections {
+	i.mu.Lock()
+	conns := i.spec.Connections
+	i.mu.Unlock()
+	for _, c := range conns {
 		resp, err := wire.Configure(cctx, &connectors.ConfigureRequest{ConnectionID: c.ID, Settings: c.Settings})
 		if err != nil {
 			return nil, fmt.Errorf("configure connection %q: %s", c.ID, connectors.CodeOf(err))
 		}
-		wire.templates[c.ID] = resp.Templates
+		wire.addTemplates(c.ID, resp.Templates)
 	}
 	i.mu.Lock()
 	i.meta = meta

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"reflect"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,11 @@ type tenantEntry struct {
 	// not served here.
 	keyRef   string
 	provider secrets.Provider
+	// cfg is the tenant's configuration, which a reload compares.
+	cfg config.Tenant
+	// retrying says a goroutine is reading the key again; removed, that a
+	// reload dropped the entry, so it may stop.
+	retrying, removed atomic.Bool
 }
 
 // newTenants makes an entry for every tenant; the audit keys are read
@@ -45,14 +51,14 @@ func newTenants(c *config.Config, providers map[string]secrets.Provider) (map[st
 	for i := range c.Tenants {
 		t := &c.Tenants[i]
 		if !c.ServedHere(t) {
-			out[t.ID] = &tenantEntry{id: t.ID, home: t.HomeRegion}
+			out[t.ID] = &tenantEntry{id: t.ID, home: t.HomeRegion, cfg: *t}
 			continue
 		}
 		sp := providers[t.ID]
 		if sp == nil {
 			return nil, fmt.Errorf("tenant %q: no secrets provider", t.ID)
 		}
-		out[t.ID] = &tenantEntry{id: t.ID, home: t.HomeRegion, served: true, keyRef: t.Audit.KeyRef, provider: sp}
+		out[t.ID] = &tenantEntry{id: t.ID, home: t.HomeRegion, served: true, keyRef: t.Audit.KeyRef, provider: sp, cfg: *t}
 	}
 	return out, nil
 }
@@ -85,31 +91,25 @@ type connEntry struct {
 	maxTimeout time.Duration
 }
 
-// addConnections builds every connection's guard, and the source of those
-// whose tenant this node serves. A tenant's sources resolve credentials
-// with the tenant's provider and no other's.
-func (s *Server) addConnections(providers map[string]secrets.Provider) error {
-	s.connections = make(map[string]*connEntry, len(s.cfg.Connections))
-	s.byKind = map[string][]*connEntry{}
-	for i := range s.cfg.Connections {
-		cn := &s.cfg.Connections[i]
-		e := &connEntry{cfg: cn, kind: cn.Connector, guard: guard.New(cn, s.metrics.guards, s.clock),
-			maxTimeout: cn.Limits.WithDefaults(cn.Timeout).MaxTimeout.D()}
-		s.connections[cn.ID] = e
-		if t := s.tenants[cn.Tenant]; t == nil || !t.served {
-			continue
-		}
-		src, err := source.New(cn, source.Options{Clients: s.sources, Secrets: providers[cn.Tenant], DevMode: s.cfg.DevMode, Log: s.log})
-		if err != nil {
-			return err
-		}
-		e.source = src
-		s.byKind[cn.Connector] = append(s.byKind[cn.Connector], e)
+// newConnection builds a connection's guard, and its source when its
+// tenant is served here. A tenant's sources resolve credentials with the
+// tenant's provider and no other's.
+func (s *Server) newConnection(c *config.Config, cn *config.Connection, t *tenantEntry) (*connEntry, error) {
+	e := &connEntry{cfg: cn, kind: cn.Connector, guard: guard.New(cn, s.metrics.guards, s.clock),
+		maxTimeout: cn.Limits.WithDefaults(cn.Timeout).MaxTimeout.D()}
+	if t == nil || !t.served {
+		return e, nil
 	}
-	return nil
+	src, err := source.New(cn, source.Options{Clients: s.sources, Secrets: t.provider, DevMode: c.DevMode, Log: s.log})
+	if err != nil {
+		return nil, err
+	}
+	e.source = src
+	return e, nil
 }
 
 type clientEntry struct {
+	cfg     *config.Client
 	id      string
 	tenant  string
 	digest  [sha256.Size]byte
@@ -121,14 +121,21 @@ type clientEntry struct {
 // clientKeys finds a client by the SHA-256 of its API key.
 type clientKeys map[[sha256.Size]byte]*clientEntry
 
-func newClientKeys(clients []config.Client) (clientKeys, error) {
+// newClientKeys indexes the clients by key digest. A client of old whose
+// configuration is unchanged keeps its entry, and so its inbound limit's
+// tokens.
+func newClientKeys(clients []config.Client, old clientKeys) (clientKeys, error) {
 	out := make(clientKeys, len(clients))
 	for _, c := range clients {
 		var d [sha256.Size]byte
 		if _, err := hex.Decode(d[:], []byte(c.APIKeySHA256)); err != nil {
 			return nil, fmt.Errorf("client %q: api_key_sha256: %w", c.ID, err)
 		}
-		e := &clientEntry{id: c.ID, tenant: c.Tenant, digest: d, allowed: map[string]bool{}, scopes: map[string]bool{}}
+		if e := old[d]; e != nil && reflect.DeepEqual(*e.cfg, c) {
+			out[d] = e
+			continue
+		}
+		e := &clientEntry{cfg: &c, id: c.ID, tenant: c.Tenant, digest: d, allowed: map[string]bool{}, scopes: map[string]bool{}}
 		for _, id := range c.Connections {
 			e.allowed[id] = true
 		}

@@ -17,6 +17,9 @@ import (
 // exchange is one API request on its way through the pipeline. Each field
 // is written by the stage named beside it, and read by the later ones.
 type exchange struct {
+	// tab is the configuration the request is served under, from its
+	// start to its end, whatever reloads happen meanwhile.
+	tab       *tables
 	rc        *fasthttp.RequestCtx
 	start     time.Time
 	requestID string       // request_id
@@ -61,7 +64,9 @@ const (
 )
 
 func (s *Server) serveAPI(rc *fasthttp.RequestCtx) {
-	x := &exchange{rc: rc, start: s.clock.Now(), route: route{template: routeUnknown}}
+	x := &exchange{tab: s.tab.Load(), rc: rc, start: s.clock.Now(), route: route{template: routeUnknown}}
+	x.tab.inflight.Add(1)
+	defer x.tab.inflight.Add(-1)
 	var p *verdict.Problem
 	func() {
 		defer func() {
@@ -130,7 +135,7 @@ func (s *Server) finish(x *exchange) {
 		RecordCount:           x.records,
 		LatencyProxyMicros:    own.Microseconds(),
 		LatencyUpstreamMicros: up.Microseconds(),
-		ConfigHash:            s.configHash,
+		ConfigHash:            x.tab.hash,
 	}
 	if !x.route.resource.Known() {
 		ev.ResourceType = ""
@@ -141,7 +146,7 @@ func (s *Server) finish(x *exchange) {
 	if x.conn != nil {
 		ev.Connection, ev.Connector = x.conn.cfg.ID, x.conn.kind
 		if x.route.resource == unified.Patients && x.route.id != "" && validSourceID(x.route.id) {
-			if t := s.tenants[x.conn.cfg.Tenant]; t != nil && t.served {
+			if t := x.tab.tenants[x.conn.cfg.Tenant]; t != nil && t.served {
 				if refs := t.refs.Load(); refs != nil {
 					ev.PatientRef = refs.Ref(t.id, x.conn.cfg.ID, x.route.id)
 				}
@@ -212,7 +217,7 @@ func ms(d time.Duration) string {
 // serveParseError answers requests fasthttp could not parse (oversized
 // body, malformed headers) with a problem, and audits them as refused.
 func (s *Server) serveParseError(rc *fasthttp.RequestCtx, err error) {
-	x := &exchange{rc: rc, start: s.clock.Now(), requestID: newRequestID(), route: route{template: routeUnknown}}
+	x := &exchange{tab: s.tab.Load(), rc: rc, start: s.clock.Now(), requestID: newRequestID(), route: route{template: routeUnknown}}
 	code := unified.CodeBadRequest
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		code = unified.CodeRequestTooLarge

@@ -20,7 +20,6 @@ import (
 	"github.com/ferryhealth/ferry/proxy/cursor"
 	"github.com/ferryhealth/ferry/proxy/secrets"
 	"github.com/ferryhealth/ferry/proxy/source"
-	"github.com/ferryhealth/ferry/residency"
 )
 
 // Version is set at build time with -ldflags.
@@ -71,27 +70,24 @@ type Options struct {
 
 // Server is the API and admin front.
 type Server struct {
-	cfg        *config.Config
-	configHash string
-	conns      Connectors
-	audit      Auditor
-	log        *slog.Logger
-	clock      clock.Clock
-	metrics    *metrics
+	// cfg is the configuration the server started with: what a reload
+	// cannot change (the node, the limits, the cursor keys) is read here.
+	cfg     *config.Config
+	conns   Connectors
+	audit   Auditor
+	log     *slog.Logger
+	clock   clock.Clock
+	metrics *metrics
 
-	cursors     *cursor.Sealer
-	keys        clientKeys
-	connections map[string]*connEntry
+	cursors *cursor.Sealer
 	// sources are the HTTP clients of the connections' sources, one per
 	// origin and egress policy.
 	sources *source.Clients
-	// byKind lists the connections each connector kind (plugin) serves.
-	byKind  map[string][]*connEntry
-	tenants map[string]*tenantEntry
-	// mode is what this node does with a request for a tenant it does not
-	// serve; regions are the deployment's other regions.
-	mode    residency.Mode
-	regions map[string]*homeRegion
+	// tab is the current configuration's tables; a request reads it once,
+	// at its start, and keeps that snapshot to its end (Reload).
+	tab atomic.Pointer[tables]
+	// reloadMu orders reloads.
+	reloadMu sync.Mutex
 
 	baseCtx context.Context
 	cancel  context.CancelFunc
@@ -101,7 +97,7 @@ type Server struct {
 	// background counts the goroutines that retry degraded tenants.
 	background sync.WaitGroup
 	api        *fasthttp.Server
-	admin   *fasthttp.Server
+	admin      *fasthttp.Server
 }
 
 // New builds a server from a validated config. It reads each tenant's
@@ -124,26 +120,21 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		}
 	}
 	s := &Server{
-		cfg: o.Config, configHash: o.ConfigHash, conns: o.Connectors, audit: o.Audit, log: o.Logger,
-		clock: clock.Or(o.Clock), metrics: newMetrics(), mode: o.Config.MisdirectedMode(),
+		cfg: o.Config, conns: o.Connectors, audit: o.Audit, log: o.Logger,
+		clock: clock.Or(o.Clock), metrics: newMetrics(),
 	}
 	s.metrics.watchHop(o.Connectors)
-	if s.regions, err = newHomeRegions(o.Config); err != nil {
-		return nil, fmt.Errorf("proxy: %w", err)
-	}
-	if s.tenants, err = newTenants(o.Config, providers); err != nil {
-		return nil, err
-	}
 	if s.cursors, err = newCursorSealer(ctx, o.Config); err != nil {
 		return nil, err
 	}
 	s.sources = source.NewClients("Ferry/"+Version, o.Config.Limits.MaxUpstreamBodyBytes, s.clock)
-	if err := s.addConnections(providers); err != nil {
+	tab, err := s.newTables(o.Config, o.ConfigHash, providers, nil)
+	if err != nil {
 		return nil, err
 	}
-	if s.keys, err = newClientKeys(o.Config.Clients); err != nil {
-		return nil, err
-	}
+	tab.generation = 1
+	s.tab.Store(tab)
+	s.metrics.generation.Store(1)
 	s.api = &fasthttp.Server{
 		Handler:               s.serveAPI,
 		ErrorHandler:          s.serveParseError,
@@ -161,7 +152,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.admin = &fasthttp.Server{Handler: s.serveAdmin, Name: "ferry-admin", NoDefaultServerHeader: true,
 		ReadTimeout: 10 * time.Second, CloseOnShutdown: true}
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
-	s.readTenantKeys(ctx)
+	s.readTenantKeys(ctx, tab)
 	return s, nil
 }
 
@@ -193,13 +184,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.background.Wait()
 	// Keep-alive connections to sources would otherwise linger until
 	// their idle timeout.
-	for _, cn := range s.connections {
+	tab := s.tab.Load()
+	for _, cn := range tab.connections {
 		if cn.source != nil { // nil: a tenant served in another region
 			cn.source.Close()
 		}
 	}
 	s.sources.CloseIdle()
-	for _, h := range s.regions {
+	for _, h := range tab.regions {
 		if h.client != nil {
 			h.client.CloseIdleConnections()
 		}

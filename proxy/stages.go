@@ -53,7 +53,7 @@ func (s *Server) authenticate(x *exchange) *verdict.Problem {
 		return verdict.Fail(unified.CodeUnauthenticated, "")
 	}
 	d := sha256.Sum256(key)
-	c := s.keys[d]
+	c := x.tab.keys[d]
 	if c == nil {
 		return verdict.Fail(unified.CodeUnauthenticated, "")
 	}
@@ -104,7 +104,7 @@ func (s *Server) resolveConnection(x *exchange) *verdict.Problem {
 	if x.route.public() {
 		return nil
 	}
-	cn, ok := s.connections[x.route.connectionID]
+	cn, ok := x.tab.connections[x.route.connectionID]
 	// Another tenant's connection answers exactly like a missing one, so a
 	// client cannot probe which connection ids exist.
 	if !ok || cn.cfg.Tenant != x.client.tenant {
@@ -130,7 +130,7 @@ func (s *Server) admitAudit(x *exchange) *verdict.Problem {
 	if x.conn == nil {
 		return nil
 	}
-	if t := s.tenants[x.conn.cfg.Tenant]; t == nil || !t.keyed() {
+	if t := x.tab.tenants[x.conn.cfg.Tenant]; t == nil || !t.keyed() {
 		return verdict.Fail(unified.CodeCredentialsUnavailable, "")
 	}
 	if err := s.audit.Admit(x.conn.cfg.Tenant); err != nil {

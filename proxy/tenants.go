@@ -18,16 +18,18 @@ import (
 
 // readTenantKeys reads every served tenant's audit key once, and keeps
 // trying those that failed in the background until the server shuts down.
-func (s *Server) readTenantKeys(ctx context.Context) {
-	for _, t := range s.tenants {
-		if !t.served {
+func (s *Server) readTenantKeys(ctx context.Context, tab *tables) {
+	for _, t := range tab.tenants {
+		if !t.served || t.keyed() || t.retrying.Swap(true) {
 			continue
 		}
 		if err := t.readKey(ctx); err != nil {
 			s.log.Error("tenant degraded: its requests are refused until its audit key can be read", "tenant", t.id, "err", err)
 			s.background.Add(1)
 			go s.retryTenantKey(t)
+			continue
 		}
+		t.retrying.Store(false)
 	}
 }
 
@@ -44,6 +46,9 @@ func (s *Server) retryTenantKey(t *tenantEntry) {
 			tm.Stop()
 			return
 		case <-tm.C():
+		}
+		if t.removed.Load() {
+			return // a reload removed or replaced the tenant
 		}
 		ctx, cancel := context.WithTimeout(s.baseCtx, max(wait, 10*time.Second))
 		err := t.readKey(ctx)
@@ -81,8 +86,9 @@ type secretStats interface{ Stats() awssm.Stats }
 // is ready, and its credential refreshes: how many succeeded and failed,
 // and when the last one succeeded.
 func (s *Server) writeTenantMetrics(rc *fasthttp.RequestCtx) {
-	ids := make([]string, 0, len(s.tenants))
-	for id, t := range s.tenants {
+	tenants := s.tab.Load().tenants
+	ids := make([]string, 0, len(tenants))
+	for id, t := range tenants {
 		if t.served {
 			ids = append(ids, id)
 		}
@@ -110,7 +116,7 @@ func (s *Server) writeTenantMetrics(rc *fasthttp.RequestCtx) {
 	header(ready, "1 when the tenant's requests can be served (its audit key read, its audit trail set up), 0 while it is degraded and retried.", "gauge")
 	for _, id := range ids {
 		v := 0.0
-		if s.tenantReady(s.tenants[id]) {
+		if s.tenantReady(tenants[id]) {
 			v = 1
 		}
 		sample(ready, id, "", v)
@@ -121,7 +127,7 @@ func (s *Server) writeTenantMetrics(rc *fasthttp.RequestCtx) {
 	var stats []awssm.Stats
 	var with []string
 	for _, id := range ids {
-		if ss, ok := s.tenants[id].provider.(secretStats); ok {
+		if ss, ok := tenants[id].provider.(secretStats); ok {
 			st := ss.Stats()
 			stats, with = append(stats, st), append(with, id)
 			sample(refreshes, id, "failure", float64(st.FetchErrors))

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
+	"sync"
 	"time"
 
 	"github.com/ferryhealth/ferry/auditlog"
@@ -48,6 +50,8 @@ func NewAuditEmitter(ctx context.Context, cfg *config.Config, cfgHash string, pr
 // auditTrail builds tenants' audit streams: at start, and later for a
 // tenant whose keys or sinks could not be set up then.
 type auditTrail struct {
+	// mu guards cfg and providers, which a reload replaces.
+	mu        sync.Mutex
 	cfg       *config.Config
 	providers map[string]secrets.Provider
 	stdout    io.Writer
@@ -102,7 +106,10 @@ func (tr *auditTrail) build(ctx context.Context, cfgHash string, logger *slog.Lo
 // sinks (with their HMAC keys), its policy and queue. It is the audit part
 // of a tenant's runtime; on error nothing it built is left open.
 func (tr *auditTrail) tenantStream(ctx context.Context, t *config.Tenant) (auditlog.StreamOptions, error) {
-	if !tr.cfg.ServedHere(t) {
+	tr.mu.Lock()
+	cfg, prov := tr.cfg, tr.providers[t.ID]
+	tr.mu.Unlock()
+	if !cfg.ServedHere(t) {
 		// A tenant served in another region: this node only records,
 		// in its own trail, that it redirected or forwarded the
 		// tenant's requests. It builds none of the tenant's sinks
@@ -115,7 +122,6 @@ func (tr *auditTrail) tenantStream(ctx context.Context, t *config.Tenant) (audit
 		OnSinkFailure: auditlog.Policy(a.OnSinkFailure), QueueSize: a.QueueSize,
 		CheckpointEvery: a.CheckpointEvery, CheckpointInterval: a.CheckpointInterval.D(),
 	}
-	prov := tr.providers[t.ID]
 	if prov == nil {
 		return so, fmt.Errorf("tenant %q: no secrets provider", t.ID)
 	}
@@ -130,7 +136,7 @@ func (tr *auditTrail) tenantStream(ctx context.Context, t *config.Tenant) (audit
 		so.Sinks = []auditlog.SinkOptions{tr.stdoutSink(ctx)}
 	}
 	fail := func(err error) (auditlog.StreamOptions, error) {
-		closeSinks(auditlog.Options{Tenants: map[string]auditlog.StreamOptions{t.ID: so}})
+		closeSinks(auditOptions(t.ID, so))
 		return so, err
 	}
 	for i, sk := range a.Sinks {
@@ -167,15 +173,21 @@ func (tr *auditTrail) tenantStream(ctx context.Context, t *config.Tenant) (audit
 // backoff between attempts, and adds it to em once it can be built; it
 // gives up when ctx ends.
 func (tr *auditTrail) retry(ctx context.Context, em *auditlog.Emitter, t *config.Tenant, logger *slog.Logger) {
+	tr.mu.Lock()
+	backoff := tr.cfg.Node.TenantRetry
+	tr.mu.Unlock()
 	var wait time.Duration
 	for {
-		wait = tr.cfg.Node.TenantRetry.Next(wait)
+		wait = backoff.Next(wait)
 		tm := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			tm.Stop()
 			return
 		case <-tm.C:
+		}
+		if !tr.current(t) {
+			return // a reload removed or changed the tenant
 		}
 		actx, cancel := context.WithTimeout(ctx, max(wait, 10*time.Second))
 		so, err := tr.tenantStream(actx, t)
@@ -185,10 +197,30 @@ func (tr *auditTrail) retry(ctx context.Context, em *auditlog.Emitter, t *config
 				logger.Info("tenant audit trail set up", "tenant", t.ID)
 				return
 			}
-			closeSinks(auditlog.Options{Tenants: map[string]auditlog.StreamOptions{t.ID: so}})
+			closeSinks(auditOptions(t.ID, so))
 		}
-		logger.Warn("tenant audit trail still not set up: its requests are refused", "tenant", t.ID, "err", err, "retry_in", tr.cfg.Node.TenantRetry.Next(wait).String())
+		logger.Warn("tenant audit trail still not set up: its requests are refused", "tenant", t.ID, "err", err, "retry_in", backoff.Next(wait).String())
 	}
+}
+
+// current reports whether t is still the configuration of its tenant.
+func (tr *auditTrail) current(t *config.Tenant) bool {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	n := tr.cfg.Tenant(t.ID)
+	return n != nil && reflect.DeepEqual(*n, *t)
+}
+
+// reconfigure points the trail at a reloaded configuration and its
+// tenants' providers.
+func (tr *auditTrail) reconfigure(cfg *config.Config, providers map[string]secrets.Provider) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.cfg, tr.providers = cfg, providers
+}
+
+func auditOptions(tenant string, so auditlog.StreamOptions) auditlog.Options {
+	return auditlog.Options{Tenants: map[string]auditlog.StreamOptions{tenant: so}}
 }
 
 func closeSinks(o auditlog.Options) {

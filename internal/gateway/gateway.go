@@ -37,9 +37,17 @@ type Gateway struct {
 	errc     chan error
 	drain    config.Drain
 	// stopRetries ends the background retries of degraded tenants; retries
-	// counts them.
+	// counts them (and the reloads' removals of tenants).
+	retryCtx    context.Context
 	stopRetries context.CancelFunc
 	retries     sync.WaitGroup
+
+	// What a reload reads and replaces (reload.go).
+	reloadMu   sync.Mutex
+	cfg        *config.Config
+	configPath string
+	trail      *auditTrail
+	logger     *slog.Logger
 }
 
 // Options change how the gateway is assembled.
@@ -49,6 +57,9 @@ type Options struct {
 	// benchmark harness, to price the plugin hop; `ferry` never sets it (a
 	// connector in the host's process is neither isolated nor sandboxed).
 	InProcess map[string]connectors.Connector
+	// ConfigPath is the file the config was read from: SIGHUP reloads it
+	// (Reload). Empty: SIGHUP is ignored.
+	ConfigPath string
 }
 
 // Start starts the connectors and both listeners. Audit events go to
@@ -113,12 +124,12 @@ func Start(ctx context.Context, cfg *config.Config, cfgHash string, auditOut io.
 		return fail(err)
 	}
 	g := &Gateway{Host: host, server: srv, audit: audit, apiAddr: apiLn.Addr(), adminAdr: adminLn.Addr(), errc: make(chan error, 2),
-		drain: cfg.Node.Drain}
+		drain: cfg.Node.Drain, cfg: cfg, configPath: o.ConfigPath, trail: trail, logger: logger}
 	// A tenant whose audit trail could not be set up is degraded alone:
 	// Admit refuses its requests (503 audit_unavailable) while it is
 	// retried.
 	rctx, stop := context.WithCancel(context.Background())
-	g.stopRetries = stop
+	g.retryCtx, g.stopRetries = rctx, stop
 	for i := range cfg.Tenants {
 		t := &cfg.Tenants[i]
 		if err := degraded[t.ID]; err != nil {
@@ -147,14 +158,23 @@ func (g *Gateway) Wait(logger *slog.Logger) int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
-	select {
-	case s := <-sig:
-		logger.Info("draining", "signal", s.String(), "delay", g.drain.Delay.D().String(), "grace", g.drain.Grace.D().String())
-		return g.Drain(logger)
-	case err := <-g.errc:
-		logger.Error("listener failed", "err", err)
-		g.Drain(logger)
-		return 3
+	hup := make(chan os.Signal, 1)
+	if g.configPath != "" {
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
+	for {
+		select {
+		case <-hup:
+			_ = g.Reload(context.Background())
+		case s := <-sig:
+			logger.Info("draining", "signal", s.String(), "delay", g.drain.Delay.D().String(), "grace", g.drain.Grace.D().String())
+			return g.Drain(logger)
+		case err := <-g.errc:
+			logger.Error("listener failed", "err", err)
+			g.Drain(logger)
+			return 3
+		}
 	}
 }
 
