@@ -124,7 +124,7 @@ func (s *Server) finish(x *exchange) {
 
 	ev := &auditlog.Event{
 		RequestID:             x.requestID,
-		SourceIP:              x.rc.RemoteIP().String(),
+		SourceIP:              s.proxies.clientAddr(x.rc).String(),
 		PurposeOfUse:          purposeOfUse(x.rc),
 		Action:                x.action(),
 		ResourceType:          string(x.route.resource),

@@ -80,6 +80,9 @@ type Server struct {
 	metrics *metrics
 
 	cursors *cursor.Sealer
+	// proxies are node.trusted_proxies: whose word on the client's address
+	// is taken (clientaddr.go).
+	proxies trustedProxies
 	// sources are the HTTP clients of the connections' sources, one per
 	// origin and egress policy.
 	sources *source.Clients
@@ -121,7 +124,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	s := &Server{
 		cfg: o.Config, conns: o.Connectors, audit: o.Audit, log: o.Logger,
-		clock: clock.Or(o.Clock), metrics: newMetrics(),
+		clock: clock.Or(o.Clock), metrics: newMetrics(), proxies: o.Config.Node.TrustedPrefixes(),
 	}
 	s.metrics.watchHop(o.Connectors)
 	if s.cursors, err = newCursorSealer(ctx, o.Config); err != nil {
@@ -159,6 +162,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 // ServeAPI serves the API on ln until Shutdown. tlsConf, when not nil,
 // wraps the listener (TLS 1.2 minimum is enforced here).
 func (s *Server) ServeAPI(ln net.Listener, tlsConf *tls.Config) error {
+	if s.cfg.Node.ProxyProtocol {
+		// The PROXY header comes before the TLS handshake.
+		ln = proxyProtocolListener(ln, s.proxies)
+	}
 	if tlsConf != nil {
 		tlsConf = tlsConf.Clone()
 		if tlsConf.MinVersion < tls.VersionTLS12 {

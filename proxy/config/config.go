@@ -91,6 +91,18 @@ type Node struct {
 	// address, for deployments where a sidecar or load balancer terminates
 	// TLS. Default false.
 	InsecurePlaintext bool `json:"insecure_plaintext,omitempty"`
+	// TrustedProxies are the CIDRs of the load balancers and proxies in
+	// front of Ferry. Only from a peer in them is the client's address
+	// taken from X-Forwarded-For (the right-most address not in them) or
+	// from a PROXY protocol v2 header; from any other peer both are
+	// ignored. The address is recorded (source_ip in audit events) and
+	// decides nothing. Default: none (the peer's address is the client's).
+	TrustedProxies []string `json:"trusted_proxies,omitempty"`
+	// ProxyProtocol makes the API listener read a PROXY protocol v2 header
+	// from trusted peers (trusted_proxies, required then); other peers'
+	// connections are served as they are, a header from them unread.
+	// Default false.
+	ProxyProtocol bool `json:"proxy_protocol,omitempty"`
 	// Drain is what SIGTERM does before the process exits
 	// (docs/operations.md).
 	Drain Drain `json:"drain,omitempty"`

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
 
 // Drain is what SIGTERM does: /readyz answers 503 at once, the API keeps
 // accepting for Delay (so load balancers see the node leave before it
@@ -50,7 +54,26 @@ func (n *Node) applyLifecycleDefaults() {
 	}
 }
 
+// TrustedPrefixes parses trusted_proxies (validated: no error).
+func (n *Node) TrustedPrefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(n.TrustedProxies))
+	for _, c := range n.TrustedProxies {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
+}
+
 func (v *validator) checkLifecycle(n *Node) {
+	for i, c := range n.TrustedProxies {
+		if _, err := netip.ParsePrefix(c); err != nil {
+			v.add(fmt.Sprintf("$.node.trusted_proxies[%d]", i), "want a CIDR such as 10.0.0.0/8 or fd00::/8")
+		}
+	}
+	if n.ProxyProtocol && len(n.TrustedProxies) == 0 {
+		v.add("$.node.proxy_protocol", "needs node.trusted_proxies: a PROXY header is read only from them")
+	}
 	if d := n.Drain.Delay.D(); d < 0 || d > maxDrainDelay {
 		v.add("$.node.drain.delay", "must be between 0s and 5m")
 	}
