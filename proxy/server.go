@@ -137,6 +137,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	tab.generation = 1
 	s.tab.Store(tab)
+	s.sources.Serving()
 	s.metrics.generation.Store(1)
 	s.api = &fasthttp.Server{
 		Handler:               s.serveAPI,

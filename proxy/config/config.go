@@ -354,6 +354,12 @@ type Connection struct {
 	// private or link-local. Default false: such addresses are refused at
 	// dial time, which blocks SSRF and DNS rebinding.
 	AllowPrivateNetwork bool `json:"allow_private_network,omitempty"`
+	// CAFile is a PEM file of the CAs that sign the source's certificates
+	// (a hospital's internal CA): for an https base_url, an mllps one and
+	// the token endpoint. Set, these CAs alone are trusted (not the
+	// system's), and the server name is still checked. Read at start and
+	// at each reload. Default: the system's roots.
+	CAFile string `json:"ca_file,omitempty"`
 	// Limits bound the connection's calls to its source: pacing, the
 	// bulkhead, the deadline clients may ask for, retries (proxy/guard).
 	Limits ConnectionLimits `json:"limits,omitempty"`
