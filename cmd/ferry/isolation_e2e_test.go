@@ -226,6 +226,14 @@ func TestTenantIsolation(t *testing.T) {
 	if !strings.Contains(f.stderr.String(), "tenant degraded") || !strings.Contains(f.stderr.String(), "tenant recovered") {
 		t.Fatalf("the degradation and recovery were not logged:\n%s", f.stderr.String())
 	}
+	// The degradations logged and counted no secret.
+	for name, out := range map[string]string{"stdout": f.stdout.String(), "stderr": f.stderr.String(), "metrics": scrape(t, adminAddr)} {
+		for _, secret := range []string{token, "audit-key-isolation-0123456789abcdef"} {
+			if strings.Contains(out, secret) {
+				t.Errorf("a secret reached %s", name)
+			}
+		}
+	}
 }
 
 // stsFront relays to moto and, while deny is set, answers AssumeRole with
