@@ -1,8 +1,8 @@
 package source
 
 import (
-	"crypto/x509"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,10 +68,10 @@ func newHTTPSource(cn *config.Connection, u *url.URL, o Options, roots *x509.Cer
 		return nil, fmt.Errorf("connection %q: auth: %w", cn.ID, err)
 	}
 	return &httpSource{conn: cn, auth: auth, scheme: u.Scheme, host: u.Host, prefix: prefix, log: o.Log,
-		calls:  make(chan struct{}, maxSourceConns),
+		calls: make(chan struct{}, maxSourceConns),
 		client: o.Clients.get(clientKey{addr: addr, serverName: u.Hostname(), tls: u.Scheme == "https",
 			allowPrivate: cn.AllowPrivateNetwork, caFile: cn.CAFile}, roots),
-		clk:    o.Clients.clk,
+		clk: o.Clients.clk,
 	}, nil
 }
 

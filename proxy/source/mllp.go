@@ -1,10 +1,10 @@
 package source
 
 import (
-	"crypto/x509"
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
