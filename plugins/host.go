@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -146,9 +147,11 @@ func (h *Host) Ready() bool {
 // WaitReady blocks until every plugin is running or ctx ends.
 func (h *Host) WaitReady(ctx context.Context) error {
 	for _, i := range h.instances {
-		if _, err := i.acquire(ctx, true); err != nil {
+		l, err := i.acquire(ctx, true)
+		if err != nil {
 			return fmt.Errorf("plugin %q: %w", i.spec.Kind, err)
 		}
+		l.release()
 	}
 	return nil
 }
@@ -222,6 +225,9 @@ type instance struct {
 	cur     *live
 	meta    *connectors.MetadataResponse
 	changed chan struct{} // closed at every state change, then replaced
+	// respec asks the supervisor to replace the running process with one
+	// of the current spec (Host.Replace).
+	respec chan struct{}
 }
 
 // live is one running plugin process.
@@ -231,7 +237,12 @@ type live struct {
 	pid    int
 	done   <-chan struct{} // closed when the process exits
 	health grpc_health_v1.HealthClient
+	// users counts the calls that acquired this process and have not
+	// returned: a replaced process is stopped once it is 0.
+	users atomic.Int64
 }
+
+func (l *live) release() { l.users.Add(-1) }
 
 // ended is closed when the process exits or its data plane ends: either
 // way it can serve nothing more, and the supervisor replaces it.
@@ -250,7 +261,14 @@ func (l *live) ended() <-chan struct{} {
 var _ connectors.Connector = (*instance)(nil)
 
 func newInstance(h *Host, s Spec) *instance {
-	return &instance{host: h, spec: s, changed: make(chan struct{})}
+	return &instance{host: h, spec: s, changed: make(chan struct{}), respec: make(chan struct{}, 1)}
+}
+
+// currentSpec is the spec the next start uses (a reload may change it).
+func (i *instance) currentSpec() Spec {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.spec
 }
 
 func (i *instance) set(st state, l *live) {
@@ -267,7 +285,8 @@ func (i *instance) snapshot() (state, *live) {
 	return i.state, i.cur
 }
 
-// acquire returns the running process. While the plugin is (re)starting,
+// acquire returns the running process, counted as used until the caller
+// calls its release. While the plugin is (re)starting,
 // or has just died and the supervisor has yet to notice, it waits, bounded
 // by ctx, so a request that arrives during a restart after a
 // crash succeeds a few hundred milliseconds late instead of failing. While
@@ -276,10 +295,15 @@ func (i *instance) acquire(ctx context.Context, wait bool) (*live, error) {
 	for {
 		i.mu.Lock()
 		st, l, ch := i.state, i.cur, i.changed
+		if st == stateRunning && l != nil && l.wire.conn.Err() == nil {
+			// Counted under the lock that replacing the process takes, so
+			// a replaced process knows every call that may still use it.
+			l.users.Add(1)
+			i.mu.Unlock()
+			return l, nil
+		}
 		i.mu.Unlock()
 		switch {
-		case st == stateRunning && l != nil && l.wire.conn.Err() == nil:
-			return l, nil
 		case st == stateClosed:
 			return nil, connectors.ErrPluginUnavailable
 		case st == stateBackoff && !wait:
@@ -306,7 +330,8 @@ func (i *instance) start(ctx context.Context) (*live, error) {
 	// It inherits nothing from the host's environment (SkipHostEnv): no
 	// cloud credentials, no dev-mode secrets. Its data plane: the first
 	// extra file is the child's DataPlaneFD.
-	sb := &sandbox.Command{Path: i.spec.Path, SHA256: i.spec.SHA256, Mode: i.spec.Sandbox, ExtraFiles: []*os.File{pluginEnd}}
+	spec := i.currentSpec()
+	sb := &sandbox.Command{Path: spec.Path, SHA256: spec.SHA256, Mode: spec.Sandbox, ExtraFiles: []*os.File{pluginEnd}}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  connectors.Handshake,
 		Plugins:          plugin.PluginSet{connectors.PluginName: &hostPlugin{}},
@@ -323,7 +348,7 @@ func (i *instance) start(ctx context.Context) (*live, error) {
 		SyncStdout: io.Discard,
 		SyncStderr: io.Discard,
 	})
-	l, err := i.handshake(ctx, client, hostEnd, pluginEnd)
+	l, err := i.handshake(ctx, spec, client, hostEnd, pluginEnd)
 	if err != nil {
 		_ = hostEnd.Close()
 		client.Kill()
@@ -335,21 +360,21 @@ func (i *instance) start(ctx context.Context) (*live, error) {
 
 var pluginVersionRE = regexp.MustCompile(`Plugin version: (\d+)`)
 
-func (i *instance) handshake(ctx context.Context, client *plugin.Client, hostEnd net.Conn, pluginEnd *os.File) (*live, error) {
+func (i *instance) handshake(ctx context.Context, spec Spec, client *plugin.Client, hostEnd net.Conn, pluginEnd *os.File) (*live, error) {
 	rpc, err := client.Client()
 	// The child has its copy of the plugin's end (or never will).
 	_ = pluginEnd.Close()
 	if err != nil {
 		switch {
 		case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
-			return nil, fmt.Errorf("binary %s does not match the catalog's sha256", i.spec.Path)
+			return nil, fmt.Errorf("binary %s does not match the catalog's sha256", spec.Path)
 		case strings.Contains(err.Error(), "ncompatible API version"):
 			v := "another version"
 			if m := pluginVersionRE.FindStringSubmatch(err.Error()); m != nil {
 				v = "v" + m[1]
 			}
 			return nil, fmt.Errorf("plugin %s speaks connector protocol %s, this host speaks v%d: rebuild it with the SDK of protocol v%d",
-				i.spec.Path, v, connectors.ProtocolVersion, connectors.ProtocolVersion)
+				spec.Path, v, connectors.ProtocolVersion, connectors.ProtocolVersion)
 		}
 		return nil, fmt.Errorf("start: %w", err)
 	}
@@ -380,10 +405,7 @@ func (i *instance) handshake(ctx context.Context, client *plugin.Client, hostEnd
 	if meta.Kind != i.spec.Kind {
 		return nil, fmt.Errorf("plugin reports kind %q, catalog says %q", meta.Kind, i.spec.Kind)
 	}
-	i.mu.Lock()
-	conns := i.spec.Connections
-	i.mu.Unlock()
-	for _, c := range conns {
+	for _, c := range spec.Connections {
 		resp, err := wire.Configure(cctx, &connectors.ConfigureRequest{ConnectionID: c.ID, Settings: c.Settings})
 		if err != nil {
 			return nil, fmt.Errorf("configure connection %q: %s", c.ID, connectors.CodeOf(err))
@@ -407,6 +429,7 @@ func (i *instance) Metadata(ctx context.Context, req *connectors.MetadataRequest
 	if err != nil {
 		return nil, unavailable(err)
 	}
+	defer l.release()
 	return l.wire.Metadata(ctx, req)
 }
 
@@ -415,6 +438,7 @@ func (i *instance) Configure(ctx context.Context, req *connectors.ConfigureReque
 	if err != nil {
 		return nil, unavailable(err)
 	}
+	defer l.release()
 	return l.wire.Configure(ctx, req)
 }
 
@@ -423,6 +447,7 @@ func (i *instance) Read(ctx context.Context, req *connectors.ReadRequest) (*conn
 	if err != nil {
 		return nil, unavailable(err)
 	}
+	defer l.release()
 	return l.wire.Read(ctx, req)
 }
 
@@ -431,6 +456,7 @@ func (i *instance) Search(ctx context.Context, req *connectors.SearchRequest) (*
 	if err != nil {
 		return nil, unavailable(err)
 	}
+	defer l.release()
 	return l.wire.Search(ctx, req)
 }
 

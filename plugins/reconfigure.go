@@ -3,9 +3,11 @@ package plugins
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 
 	"github.com/ferryhealth/ferry/connectors"
+	"github.com/ferryhealth/ferry/plugins/sandbox"
 )
 
 // SetConnections makes conns the connections plugin kind serves, for a
@@ -40,6 +42,30 @@ func (h *Host) SetConnections(ctx context.Context, kind string, conns []Connecti
 			return fmt.Errorf("plugins: %s: configure connection %q: %s", kind, c.ID, connectors.CodeOf(err))
 		}
 		l.wire.addTemplates(c.ID, resp.Templates)
+	}
+	return nil
+}
+
+// Replace makes kind's plugin the binary at path with digest sum, run in
+// the sandbox mode: for a reload whose catalog entry changed. The new
+// process starts beside the running one and takes over once it is up;
+// the old one finishes its calls first. If the new one fails to start,
+// the old one keeps serving and the error is logged (and every later
+// restart tries the new spec).
+func (h *Host) Replace(kind, path string, sum []byte, mode sandbox.Mode) error {
+	i := h.instances[kind]
+	if i == nil {
+		return fmt.Errorf("plugins: no plugin of kind %q", kind)
+	}
+	if len(sum) != sha256.Size {
+		return fmt.Errorf("plugins: kind %q: sha256 must be %d bytes", kind, sha256.Size)
+	}
+	i.mu.Lock()
+	i.spec.Path, i.spec.SHA256, i.spec.Sandbox = path, sum, mode
+	i.mu.Unlock()
+	select {
+	case i.respec <- struct{}{}:
+	default: // one is pending: it will read the spec set here
 	}
 	return nil
 }

@@ -27,8 +27,10 @@ import (
 //     node.listen: both refused, each problem logged with its JSON path,
 //     ferry_config_reloads_total{outcome="failure"} counts them, the old
 //     configuration keeps serving;
-//  3. a file without tenant beta: beta's client is gone (401), its chain
-//     ends with a final checkpoint.
+//  3. a file without tenant beta, and the plugin's binary at a new path:
+//     beta's client is gone (401), its chain ends with a final checkpoint;
+//     the plugin is replaced (a new process, the old one stopped once its
+//     calls ended).
 //
 // demo's load never fails; beta's fails only after its removal. demo's
 // chain is one chain across the reloads (one chain_id, events under three
@@ -56,9 +58,10 @@ func TestReloadUnderLoad(t *testing.T) {
 	client := func(id, tenant string, conns ...string) map[string]any {
 		return map[string]any{"id": id, "tenant": tenant, "api_key_sha256": digest(id + "-key"), "connections": conns}
 	}
+	pluginPath := plugin
 	write := func(path string, tenants, clients, conns []any, extra map[string]any) {
 		doc := map[string]any{"dev_mode": true, "node": map[string]any{"listen": listen, "admin_listen": admin},
-			"plugins": []any{map[string]any{"kind": "fhir", "path": plugin, "sha256": sum}},
+			"plugins": []any{map[string]any{"kind": "fhir", "path": pluginPath, "sha256": sum}},
 			"tenants": tenants, "clients": clients, "connections": conns}
 		for k, v := range extra {
 			doc[k] = v
@@ -145,7 +148,13 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	metricIs("ferry_config_generation 2", time.Second)
 
-	// 3. beta removed.
+	// 3. beta removed, and the plugin's binary moved (a new path: the
+	// plugin is replaced, its old process finishing its calls first).
+	pluginPath = filepath.Join(dir, "ferry-connector-fhir-v2")
+	copyFile(t, plugin, pluginPath)
+	if err := os.Chmod(pluginPath, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	write(cfgPath, []any{tenant("demo"), tenant("gamma")},
 		[]any{client("demo", "demo", "demo", "demo2"), client("gamma", "gamma", "gamma")},
 		[]any{conn("demo", "demo"), conn("demo2", "demo"), conn("gamma", "gamma")}, nil)
@@ -155,6 +164,13 @@ func TestReloadUnderLoad(t *testing.T) {
 	waitFor(t, func() bool { return betaLoad.failed.Load() > 0 }, 5*time.Second)
 	if status, _ := get(t, read("beta"), "beta-key"); status != 401 {
 		t.Fatalf("beta's client after its removal: %d, want 401", status)
+	}
+	waitFor(t, func() bool {
+		got := childPIDs(t, pid)
+		return len(got) == 1 && got[0] != plugins[0]
+	}, 15*time.Second)
+	if got := childPIDs(t, pid); len(got) != 1 || got[0] == plugins[0] {
+		t.Fatalf("the plugin was not replaced after its binary moved: %v, then %v", plugins, got)
 	}
 	time.Sleep(500 * time.Millisecond)
 	ok, failed := demoLoad.stop()

@@ -66,6 +66,17 @@ func (g *Gateway) Reload(ctx context.Context) error {
 				return fail([]config.Problem{{Path: "$.connections", Message: err.Error()}})
 			}
 		}
+		// A plugin whose binary, checksum or sandbox changed is replaced:
+		// the new process starts beside the old one, which finishes its
+		// calls first.
+		for _, s := range specs {
+			if o := g.cfg.Plugin(s.Kind); o != nil && !reflect.DeepEqual(*o, *next.Plugin(s.Kind)) {
+				if err := g.Host.Replace(s.Kind, s.Path, s.SHA256, s.Sandbox); err != nil {
+					return fail([]config.Problem{{Path: "$.plugins", Message: err.Error()}})
+				}
+				g.logger.Info("plugin binary changed: replacing the process", "plugin", s.Kind)
+			}
+		}
 	}
 	res, err := g.server.Reload(ctx, proxy.ReloadOptions{Config: next, ConfigHash: hash, TenantSecrets: providers})
 	if err != nil {
