@@ -18,7 +18,7 @@ MODULES := . connectors unified
 # A go.work outside the repo must not change what CI tests.
 export GOWORK := off
 
-.PHONY: all build demo test test-deps debian-peers test-unit fuzz bench bench-micro bench-resilience generate check-generated vet fmt clean
+.PHONY: all build demo test test-deps debian-peers test-unit fuzz bench bench-micro bench-resilience soak generate check-generated vet fmt clean
 
 all: build
 
@@ -95,6 +95,13 @@ bench-micro:
 ## bench-resilience: a failing connection's neighbours keep their throughput (prints the ratio)
 bench-resilience:
 	$(GO) test -count=1 -run TestResilienceIsolation -v ./bench/
+
+## soak: the real ferry under an open-loop load with faults and a reload a minute,
+## failing on growth of memory, goroutines or descriptors (docs/resilience.md).
+## Not part of test. SOAK_DURATION=5m shortens it.
+SOAK_DURATION ?= 30m
+soak: test-deps build
+	FERRY_BIN=$(CURDIR)/bin $(GO) test -tags soak -count=1 -timeout 0 -run TestSoak -v ./cmd/ferry/ -args -soak.duration=$(SOAK_DURATION)
 
 vet:
 	@for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...) || exit 1; done

@@ -141,6 +141,14 @@ func (s *CloudWatchSink) WriteBatch(ctx context.Context, b *Batch) error {
 		if _, err := s.client.PutLogEvents(ctx, &cloudwatchlogs.PutLogEventsInput{
 			LogGroupName: aws.String(s.group), LogStreamName: aws.String(stream), LogEvents: events,
 		}); err != nil {
+			// The stream (or its group) is gone: deleted by someone, or
+			// the group recreated. The retry creates it again.
+			var gone *cwtypes.ResourceNotFoundException
+			if errors.As(err, &gone) {
+				s.mu.Lock()
+				delete(s.created, stream)
+				s.mu.Unlock()
+			}
 			return fmt.Errorf("auditlog: cloudwatch PutLogEvents: %w", err)
 		}
 		recs = recs[n:]

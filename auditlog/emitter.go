@@ -31,13 +31,23 @@ var ErrAuditUnavailable = errors.New("auditlog: audit trail unavailable")
 // batches with retries (sinkqueue.go); the on_sink_failure policy applies
 // through Admit. Events are never spooled to disk.
 //
-// An Emitter is safe for concurrent use. Its routing table is fixed at
-// construction; a configuration reload builds a new Emitter (and Closes the
-// old one, which flushes it).
+// An Emitter is safe for concurrent use. Tenants may be added and removed
+// while it runs (AddTenant, RemoveTenant: a tenant whose audit keys could
+// not be read at start, a configuration reload); a tenant kept across a
+// reload keeps its stream, so its chain goes on without a gap.
 type Emitter struct {
-	def       *stream
-	perTenant map[string]*stream
-	streams   []*stream
+	def *stream
+	// perTenant is replaced whole when a tenant is added or removed, so
+	// that route, on every request, reads it without a lock.
+	perTenant atomic.Pointer[map[string]*stream]
+	// mu guards streams and ticking, and orders additions and removals
+	// with Close.
+	mu      sync.Mutex
+	streams []*stream
+	ticking bool
+	// signer is what every new stream's checkpoints are stamped with.
+	region     string
+	configHash atomic.Pointer[string]
 	// delivery serves the sink queues of every stream.
 	delivery *delivery
 	clk      clock.Clock
@@ -65,18 +75,11 @@ func New(opts Options) (*Emitter, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	clk := clock.Or(opts.Clock)
-	em := &Emitter{perTenant: make(map[string]*stream, len(opts.Tenants)), delivery: newDelivery(log, clk), clk: clk,
-		stop: make(chan struct{})}
-	add := func(tenant string, so StreamOptions) (*stream, error) {
-		st, err := newStream(tenant, so, chainSigner{region: opts.Region, configHash: opts.ConfigHash}, em.delivery)
-		if err != nil {
-			return nil, err
-		}
-		em.streams = append(em.streams, st)
-		return st, nil
-	}
+	em := &Emitter{region: opts.Region, delivery: newDelivery(log, clk), clk: clk, stop: make(chan struct{})}
+	em.configHash.Store(&opts.ConfigHash)
+	perTenant := make(map[string]*stream, len(opts.Tenants))
 	if opts.Default != nil {
-		st, err := add("", *opts.Default)
+		st, err := em.newStream("", *opts.Default)
 		if err != nil {
 			return nil, err
 		}
@@ -86,25 +89,46 @@ func New(opts Options) (*Emitter, error) {
 		if tenant == "" {
 			return nil, errors.New("auditlog: a tenant stream needs a tenant id; use Options.Default for tenantless events")
 		}
-		st, err := add(tenant, so)
+		st, err := em.newStream(tenant, so)
 		if err != nil {
 			return nil, err
 		}
-		em.perTenant[tenant] = st
+		perTenant[tenant] = st
 	}
-	var signed []*stream
-	tick := time.Second
+	em.perTenant.Store(&perTenant)
+	em.mu.Lock()
+	em.startTickingLocked()
+	em.mu.Unlock()
+	return em, nil
+}
+
+// newStream builds a stream stamped with the Emitter's region and current
+// config hash, and lists it for Stats and Close.
+func (em *Emitter) newStream(tenant string, so StreamOptions) (*stream, error) {
+	st, err := newStream(tenant, so, chainSigner{region: em.region, configHash: *em.configHash.Load()}, em.delivery)
+	if err != nil {
+		return nil, err
+	}
+	em.mu.Lock()
+	em.streams = append(em.streams, st)
+	em.mu.Unlock()
+	return st, nil
+}
+
+// startTickingLocked starts the one goroutine that adds timed checkpoints,
+// once some stream signs them.
+func (em *Emitter) startTickingLocked() {
+	if em.ticking {
+		return
+	}
 	for _, st := range em.streams {
 		if st.signer.key != nil {
-			signed = append(signed, st)
-			tick = min(tick, st.signer.interval)
+			em.ticking = true
+			em.tickers.Add(1)
+			go em.tickCheckpoints()
+			return
 		}
 	}
-	if len(signed) > 0 {
-		em.tickers.Add(1)
-		go em.tickCheckpoints(signed, tick)
-	}
-	return em, nil
 }
 
 // route returns the stream of tenant, or the default stream for an event
@@ -112,7 +136,7 @@ func New(opts Options) (*Emitter, error) {
 // (a configuration that names every tenant makes that impossible): putting
 // its events in the default stream would mix two tenants' trails.
 func (em *Emitter) route(tenant string) *stream {
-	if st, ok := em.perTenant[tenant]; ok {
+	if st, ok := (*em.perTenant.Load())[tenant]; ok {
 		return st
 	}
 	if tenant == "" {
@@ -194,15 +218,29 @@ func (em *Emitter) Close(ctx context.Context) error {
 		return em.closeErr
 	}
 	em.closed = true
+	em.mu.Lock()
 	em.closing.Store(true)
+	streams := slices.Clone(em.streams)
+	em.mu.Unlock()
 	close(em.stop)
 	em.tickers.Wait()
-	for _, st := range em.streams {
+	err := em.closeStreams(ctx, streams, em.delivery.abort)
+	em.delivery.abort()
+	em.closeErr = err
+	return em.closeErr
+}
+
+// closeStreams ends streams (a final checkpoint each), flushes their queues
+// until ctx is done and closes their sinks. At ctx's end it calls abort
+// (nil: the sink calls in progress run out their timeouts). It names how
+// many events were still undelivered when ctx ended.
+func (em *Emitter) closeStreams(ctx context.Context, streams []*stream, abort func()) error {
+	for _, st := range streams {
 		st.close(em.clk.Now())
 	}
 	flushed := make(chan struct{})
 	go func() {
-		for _, st := range em.streams {
+		for _, st := range streams {
 			for _, q := range st.queues {
 				<-q.done
 			}
@@ -212,10 +250,12 @@ func (em *Emitter) Close(ctx context.Context) error {
 	select {
 	case <-flushed:
 	case <-ctx.Done():
-		// Close's deadline: the sink calls in progress are aborted and
-		// their batches stay queued.
-		em.delivery.abort()
-		for _, st := range em.streams {
+		// The deadline: the sink calls in progress give up and their
+		// batches stay queued.
+		if abort != nil {
+			abort()
+		}
+		for _, st := range streams {
 			for _, q := range st.queues {
 				q.stop()
 			}
@@ -224,7 +264,7 @@ func (em *Emitter) Close(ctx context.Context) error {
 	}
 	undelivered := 0
 	var errs []error
-	for _, st := range em.streams {
+	for _, st := range streams {
 		for _, q := range st.queues {
 			undelivered += q.len()
 			if err := q.sink.Close(); err != nil {
@@ -232,28 +272,36 @@ func (em *Emitter) Close(ctx context.Context) error {
 			}
 		}
 	}
-	em.delivery.abort()
 	if undelivered > 0 {
 		errs = append([]error{fmt.Errorf("auditlog: %d queued events undelivered at close", undelivered)}, errs...)
 	}
-	em.closeErr = errors.Join(errs...)
-	return em.closeErr
+	return errors.Join(errs...)
 }
 
 // tickCheckpoints adds a checkpoint to each signed stream every interval
 // if events came since its last one, so a quiet stream is still signed up
 // to its last event soon after it. One goroutine serves every stream; it
 // wakes every tick (the shortest interval, at most a second).
-func (em *Emitter) tickCheckpoints(streams []*stream, tick time.Duration) {
+func (em *Emitter) tickCheckpoints() {
 	defer em.tickers.Done()
 	for {
+		tick := time.Second
+		var signed []*stream
+		em.mu.Lock()
+		for _, st := range em.streams {
+			if st.signer.key != nil {
+				signed = append(signed, st)
+				tick = min(tick, st.signer.interval)
+			}
+		}
+		em.mu.Unlock()
 		t := em.clk.NewTimer(tick)
 		select {
 		case <-em.stop:
 			t.Stop()
 			return
 		case now := <-t.C():
-			for _, st := range streams {
+			for _, st := range signed {
 				st.checkpointIfDue(now)
 			}
 		}
@@ -300,8 +348,11 @@ type SinkStats struct {
 // Stats returns a snapshot of every stream, the default one first when
 // there is one.
 func (em *Emitter) Stats() []StreamStats {
-	out := make([]StreamStats, 0, len(em.streams))
-	for _, st := range em.streams {
+	em.mu.Lock()
+	streams := slices.Clone(em.streams)
+	em.mu.Unlock()
+	out := make([]StreamStats, 0, len(streams))
+	for _, st := range streams {
 		s := st.stats()
 		for _, q := range st.queues {
 			s.Sinks = append(s.Sinks, q.stats())

@@ -212,3 +212,10 @@ func putScratch(b *[]byte) {
 		bufPool.Put(b)
 	}
 }
+
+// setConfigHash stamps the stream's next checkpoints with h.
+func (st *stream) setConfigHash(h string) {
+	st.mu.Lock()
+	st.signer.configHash = h
+	st.mu.Unlock()
+}

@@ -303,12 +303,13 @@ func TestTemplatesShared(t *testing.T) {
 	})
 	waitReady(t, h)
 	w := wireOf(t, h)
-	a, b := w.templates["a"], w.templates["b"]
+	tpls := *w.templates.Load()
+	a, b := tpls["a"], tpls["b"]
 	if len(a) == 0 || len(b) == 0 || &a[0] != &b[0] {
 		t.Fatalf("identical templates are not shared: %p %p", a, b)
 	}
-	if len(w.templates["c"]) != 0 {
-		t.Fatalf("a connection without templates got %d", len(w.templates["c"]))
+	if len(tpls["c"]) != 0 {
+		t.Fatalf("a connection without templates got %d", len(tpls["c"]))
 	}
 	if tpl := w.template("a", unified.Patients); tpl == nil || tpl.Read == nil || tpl.Read.Path != "Patient/{id}" {
 		t.Fatalf("template of a: %+v", tpl)

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -146,9 +147,11 @@ func (h *Host) Ready() bool {
 // WaitReady blocks until every plugin is running or ctx ends.
 func (h *Host) WaitReady(ctx context.Context) error {
 	for _, i := range h.instances {
-		if _, err := i.acquire(ctx, true); err != nil {
+		l, err := i.acquire(ctx, true)
+		if err != nil {
 			return fmt.Errorf("plugin %q: %w", i.spec.Kind, err)
 		}
+		l.release()
 	}
 	return nil
 }
@@ -222,6 +225,9 @@ type instance struct {
 	cur     *live
 	meta    *connectors.MetadataResponse
 	changed chan struct{} // closed at every state change, then replaced
+	// respec asks the supervisor to replace the running process with one
+	// of the current spec (Host.Replace).
+	respec chan struct{}
 }
 
 // live is one running plugin process.
@@ -231,7 +237,12 @@ type live struct {
 	pid    int
 	done   <-chan struct{} // closed when the process exits
 	health grpc_health_v1.HealthClient
+	// users counts the calls that acquired this process and have not
+	// returned: a replaced process is stopped once it is 0.
+	users atomic.Int64
 }
+
+func (l *live) release() { l.users.Add(-1) }
 
 // ended is closed when the process exits or its data plane ends: either
 // way it can serve nothing more, and the supervisor replaces it.
@@ -247,10 +258,15 @@ func (l *live) ended() <-chan struct{} {
 	return ch
 }
 
-var _ connectors.Connector = (*instance)(nil)
-
 func newInstance(h *Host, s Spec) *instance {
-	return &instance{host: h, spec: s, changed: make(chan struct{})}
+	return &instance{host: h, spec: s, changed: make(chan struct{}), respec: make(chan struct{}, 1)}
+}
+
+// currentSpec is the spec the next start uses (a reload may change it).
+func (i *instance) currentSpec() Spec {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.spec
 }
 
 func (i *instance) set(st state, l *live) {
@@ -267,7 +283,8 @@ func (i *instance) snapshot() (state, *live) {
 	return i.state, i.cur
 }
 
-// acquire returns the running process. While the plugin is (re)starting,
+// acquire returns the running process, counted as used until the caller
+// calls its release. While the plugin is (re)starting,
 // or has just died and the supervisor has yet to notice, it waits, bounded
 // by ctx, so a request that arrives during a restart after a
 // crash succeeds a few hundred milliseconds late instead of failing. While
@@ -276,10 +293,15 @@ func (i *instance) acquire(ctx context.Context, wait bool) (*live, error) {
 	for {
 		i.mu.Lock()
 		st, l, ch := i.state, i.cur, i.changed
+		if st == stateRunning && l != nil && l.wire.conn.Err() == nil {
+			// Counted under the lock that replacing the process takes, so
+			// a replaced process knows every call that may still use it.
+			l.users.Add(1)
+			i.mu.Unlock()
+			return l, nil
+		}
 		i.mu.Unlock()
 		switch {
-		case st == stateRunning && l != nil && l.wire.conn.Err() == nil:
-			return l, nil
 		case st == stateClosed:
 			return nil, connectors.ErrPluginUnavailable
 		case st == stateBackoff && !wait:
@@ -306,7 +328,8 @@ func (i *instance) start(ctx context.Context) (*live, error) {
 	// It inherits nothing from the host's environment (SkipHostEnv): no
 	// cloud credentials, no dev-mode secrets. Its data plane: the first
 	// extra file is the child's DataPlaneFD.
-	sb := &sandbox.Command{Path: i.spec.Path, SHA256: i.spec.SHA256, Mode: i.spec.Sandbox, ExtraFiles: []*os.File{pluginEnd}}
+	spec := i.currentSpec()
+	sb := &sandbox.Command{Path: spec.Path, SHA256: spec.SHA256, Mode: spec.Sandbox, ExtraFiles: []*os.File{pluginEnd}}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  connectors.Handshake,
 		Plugins:          plugin.PluginSet{connectors.PluginName: &hostPlugin{}},
@@ -323,7 +346,7 @@ func (i *instance) start(ctx context.Context) (*live, error) {
 		SyncStdout: io.Discard,
 		SyncStderr: io.Discard,
 	})
-	l, err := i.handshake(ctx, client, hostEnd, pluginEnd)
+	l, err := i.handshake(ctx, spec, client, hostEnd, pluginEnd)
 	if err != nil {
 		_ = hostEnd.Close()
 		client.Kill()
@@ -335,21 +358,21 @@ func (i *instance) start(ctx context.Context) (*live, error) {
 
 var pluginVersionRE = regexp.MustCompile(`Plugin version: (\d+)`)
 
-func (i *instance) handshake(ctx context.Context, client *plugin.Client, hostEnd net.Conn, pluginEnd *os.File) (*live, error) {
+func (i *instance) handshake(ctx context.Context, spec Spec, client *plugin.Client, hostEnd net.Conn, pluginEnd *os.File) (*live, error) {
 	rpc, err := client.Client()
 	// The child has its copy of the plugin's end (or never will).
 	_ = pluginEnd.Close()
 	if err != nil {
 		switch {
 		case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
-			return nil, fmt.Errorf("binary %s does not match the catalog's sha256", i.spec.Path)
+			return nil, fmt.Errorf("binary %s does not match the catalog's sha256", spec.Path)
 		case strings.Contains(err.Error(), "ncompatible API version"):
 			v := "another version"
 			if m := pluginVersionRE.FindStringSubmatch(err.Error()); m != nil {
 				v = "v" + m[1]
 			}
 			return nil, fmt.Errorf("plugin %s speaks connector protocol %s, this host speaks v%d: rebuild it with the SDK of protocol v%d",
-				i.spec.Path, v, connectors.ProtocolVersion, connectors.ProtocolVersion)
+				spec.Path, v, connectors.ProtocolVersion, connectors.ProtocolVersion)
 		}
 		return nil, fmt.Errorf("start: %w", err)
 	}
@@ -358,8 +381,7 @@ func (i *instance) handshake(ctx context.Context, client *plugin.Client, hostEnd
 		return nil, fmt.Errorf("dispense: %w", err)
 	}
 	conn := raw.(*hostConn)
-	wire := &wireClient{rpc: conn.rpc, conn: connectors.NewHostConn(hostEnd), stats: &i.host.stats,
-		templates: map[string][]connectors.SourceTemplate{}}
+	wire := &wireClient{rpc: conn.rpc, conn: connectors.NewHostConn(hostEnd), stats: &i.host.stats}
 
 	cctx, cancel := context.WithTimeout(ctx, i.host.opts.StartTimeout)
 	defer cancel()
@@ -381,12 +403,12 @@ func (i *instance) handshake(ctx context.Context, client *plugin.Client, hostEnd
 	if meta.Kind != i.spec.Kind {
 		return nil, fmt.Errorf("plugin reports kind %q, catalog says %q", meta.Kind, i.spec.Kind)
 	}
-	for _, c := range i.spec.Connections {
+	for _, c := range spec.Connections {
 		resp, err := wire.Configure(cctx, &connectors.ConfigureRequest{ConnectionID: c.ID, Settings: c.Settings})
 		if err != nil {
 			return nil, fmt.Errorf("configure connection %q: %s", c.ID, connectors.CodeOf(err))
 		}
-		wire.templates[c.ID] = resp.Templates
+		wire.addTemplates(c.ID, resp.Templates)
 	}
 	i.mu.Lock()
 	i.meta = meta
@@ -396,49 +418,6 @@ func (i *instance) handshake(ctx context.Context, client *plugin.Client, hostEnd
 		pid = rc.Pid
 	}
 	return &live{client: client, wire: wire, pid: pid, done: conn.done, health: conn.health}, nil
-}
-
-// The Connector methods forward to the running process.
-
-func (i *instance) Metadata(ctx context.Context, req *connectors.MetadataRequest) (*connectors.MetadataResponse, error) {
-	l, err := i.acquire(ctx, false)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return l.wire.Metadata(ctx, req)
-}
-
-func (i *instance) Configure(ctx context.Context, req *connectors.ConfigureRequest) (*connectors.ConfigureResponse, error) {
-	l, err := i.acquire(ctx, false)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return l.wire.Configure(ctx, req)
-}
-
-func (i *instance) Read(ctx context.Context, req *connectors.ReadRequest) (*connectors.ReadResponse, error) {
-	l, err := i.acquire(ctx, false)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return l.wire.Read(ctx, req)
-}
-
-func (i *instance) Search(ctx context.Context, req *connectors.SearchRequest) (*connectors.SearchResponse, error) {
-	l, err := i.acquire(ctx, false)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return l.wire.Search(ctx, req)
-}
-
-// MapEvent maps one inbound message to events (connectors.EventMapper).
-func (i *instance) MapEvent(ctx context.Context, req *connectors.MapEventRequest) (*connectors.MapEventResponse, error) {
-	l, err := i.acquire(ctx, false)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return l.wire.MapEvent(ctx, req)
 }
 
 func unavailable(err error) error {
@@ -464,24 +443,4 @@ func (hostPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
 
 func (hostPlugin) GRPCClient(done context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
 	return &hostConn{rpc: pb.NewConnectorClient(conn), done: done.Done(), health: grpc_health_v1.NewHealthClient(conn)}, nil
-}
-
-var _ connectors.Writer = (*instance)(nil)
-
-// Create and Update forward a write to the running process; a plugin that
-// did not announce writes answers unsupported (connectors.ErrNoWrites).
-func (i *instance) Create(ctx context.Context, req *connectors.CreateRequest) (*connectors.WriteResponse, error) {
-	l, err := i.acquire(ctx, false)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return l.wire.Create(ctx, req)
-}
-
-func (i *instance) Update(ctx context.Context, req *connectors.UpdateRequest) (*connectors.WriteResponse, error) {
-	l, err := i.acquire(ctx, false)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return l.wire.Update(ctx, req)
 }

@@ -23,7 +23,7 @@ type SandboxStatus struct {
 func (h *Host) Sandboxes() []SandboxStatus {
 	out := make([]SandboxStatus, 0, len(h.instances))
 	for kind, i := range h.instances {
-		st, err := sandbox.Probe().Plan(i.spec.Sandbox)
+		st, err := sandbox.Probe().Plan(i.currentSpec().Sandbox)
 		out = append(out, SandboxStatus{Kind: kind, Status: st, Err: err})
 	}
 	slices.SortFunc(out, func(a, b SandboxStatus) int { return strings.Compare(a.Kind, b.Kind) })

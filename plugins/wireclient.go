@@ -3,6 +3,7 @@ package plugins
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,8 +36,11 @@ type wireClient struct {
 	stats *Stats
 
 	// templates are the connections' source templates, by connection id,
-	// from Configure; written before the client serves, read-only after.
-	templates map[string][]connectors.SourceTemplate
+	// from Configure; replaced whole when a reload configures a connection
+	// in the running plugin (addTemplates), so calls read them without a
+	// lock.
+	templates atomic.Pointer[map[string][]connectors.SourceTemplate]
+	addMu     sync.Mutex
 	// shared holds one copy of each distinct template set (shareTemplates).
 	sharedMu sync.Mutex
 	shared   map[string][]connectors.SourceTemplate
@@ -107,7 +111,23 @@ func (w *wireClient) shareTemplates(resp *pb.ConfigureResponse) []connectors.Sou
 }
 
 func (w *wireClient) template(connection string, resource unified.ResourceType) *connectors.SourceTemplate {
-	return connectors.TemplateFor(w.templates[connection], resource)
+	if m := w.templates.Load(); m != nil {
+		return connectors.TemplateFor((*m)[connection], resource)
+	}
+	return nil
+}
+
+// addTemplates records a connection's templates, configured while the
+// plugin serves.
+func (w *wireClient) addTemplates(connection string, ts []connectors.SourceTemplate) {
+	w.addMu.Lock()
+	defer w.addMu.Unlock()
+	next := map[string][]connectors.SourceTemplate{}
+	if m := w.templates.Load(); m != nil {
+		maps.Copy(next, *m)
+	}
+	next[connection] = ts
+	w.templates.Store(&next)
 }
 
 func (w *wireClient) Read(ctx context.Context, req *connectors.ReadRequest) (*connectors.ReadResponse, error) {

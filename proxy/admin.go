@@ -3,9 +3,10 @@ package proxy
 import "github.com/valyala/fasthttp"
 
 // serveAdmin answers the admin listener, which never serves the API:
-// /healthz (the process is alive), /readyz (every plugin is up, so traffic
-// may be routed here; then one line per plugin on its kernel sandbox) and
-// /metrics (Prometheus).
+// /healthz (the process is alive), /readyz (every plugin is up and the
+// node is not draining, so traffic may be routed here; then one line per
+// plugin on its kernel sandbox) and /metrics (Prometheus). A degraded
+// tenant does not make the node unready: the others are served.
 func (s *Server) serveAdmin(rc *fasthttp.RequestCtx) {
 	switch string(rc.Path()) {
 	case "/healthz":
@@ -14,7 +15,11 @@ func (s *Server) serveAdmin(rc *fasthttp.RequestCtx) {
 	case "/readyz":
 		rc.SetContentType("text/plain")
 		body := []byte("ready\n")
-		if !s.conns.Ready() {
+		switch {
+		case s.draining.Load():
+			rc.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			body = []byte("draining\n")
+		case !s.conns.Ready():
 			rc.SetStatusCode(fasthttp.StatusServiceUnavailable)
 			body = []byte("plugins not ready\n")
 		}

@@ -13,12 +13,16 @@ import (
 func (s *Server) auditIdentity(x *exchange, ev *auditlog.Event) {
 	ev.AuthzRefusal = x.authz.refusal
 	ev.BreakGlass, ev.SecurityAlert = x.authz.breakGlass, x.authz.alert
-	t := s.tenants[ev.Tenant]
+	t := x.tab.tenants[ev.Tenant]
 	keyed := func(kind, v string) string {
 		if t == nil || !t.served || v == "" {
 			return ""
 		}
-		return t.refs.Ref(t.id, kind, v)
+		refs := t.refs.Load()
+		if refs == nil {
+			return ""
+		}
+		return refs.Ref(t.id, kind, v)
 	}
 	if tok := x.token; tok != nil {
 		ev.TokenIssuer = tok.Issuer

@@ -22,11 +22,11 @@ func (s *Server) authenticateToken(x *exchange, raw []byte) *verdict.Problem {
 	// The request's deadline is not known yet (it depends on the
 	// connection); a refetch of a key set is bounded by identity's own
 	// fetch timeout, and ends with the server.
-	t, err := s.verifier.Verify(s.baseCtx, raw)
+	t, err := x.tab.verifier.Verify(s.baseCtx, raw)
 	if err != nil {
 		return verdict.Fail(unified.CodeUnauthenticated, "")
 	}
-	c := s.tokenClients[[2]string{t.Tenant, t.ClientID}]
+	c := x.tab.tokenClients[[2]string{t.Tenant, t.ClientID}]
 	if c == nil {
 		return verdict.Fail(unified.CodeUnauthenticated, "")
 	}

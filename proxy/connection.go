@@ -74,7 +74,7 @@ func (s *Server) settleConnection(x *exchange, p *verdict.Problem) {
 	}
 	x.ticket.Settle(o)
 	if p != nil && p.Cause == verdict.CausePluginDown {
-		for _, cn := range s.byKind[x.conn.kind] {
+		for _, cn := range x.tab.byKind[x.conn.kind] {
 			cn.guard.Trip()
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"reflect"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferryhealth/ferry/auditlog"
@@ -28,39 +30,62 @@ type tenantEntry struct {
 	// connections no source: its requests go to its home region.
 	home   string
 	served bool
-	// refs computes patient references under the tenant's audit key.
-	refs *auditlog.PatientRefs
-	// writeKey is derived from the audit key for the idempotency of writes
-	// (idempotency.go).
-	writeKey []byte
+	// refs computes patient references under the tenant's audit key; nil
+	// until the key has been read (tenantKeys), and meanwhile the tenant's
+	// requests are refused with 503 credentials_unavailable.
+	refs atomic.Pointer[auditlog.PatientRefs]
+	// keyRef and provider read the audit key; nil provider: the tenant is
+	// not served here.
+	keyRef   string
+	provider secrets.Provider
+	// cfg is the tenant's configuration, which a reload compares.
+	cfg config.Tenant
+	// retrying says a goroutine is reading the key again; removed, that a
+	// reload dropped the entry, so it may stop.
+	retrying, removed atomic.Bool
+	// writeKey is derived from the audit key for the idempotency of
+	// writes (idempotency.go); stored before refs, so a tenant whose refs
+	// are set has it.
+	writeKey atomic.Pointer[[]byte]
 }
 
-// newTenants resolves the audit key of every tenant this node serves, with
-// the tenant's own secrets provider.
-func newTenants(ctx context.Context, c *config.Config, providers map[string]secrets.Provider) (map[string]*tenantEntry, error) {
+// newTenants makes an entry for every tenant; the audit keys are read
+// afterwards (readTenantKeys), so a tenant whose key cannot be read
+// degrades alone.
+func newTenants(c *config.Config, providers map[string]secrets.Provider) (map[string]*tenantEntry, error) {
 	out := make(map[string]*tenantEntry, len(c.Tenants))
 	for i := range c.Tenants {
 		t := &c.Tenants[i]
 		if !c.ServedHere(t) {
-			out[t.ID] = &tenantEntry{id: t.ID, home: t.HomeRegion}
+			out[t.ID] = &tenantEntry{id: t.ID, home: t.HomeRegion, cfg: *t}
 			continue
 		}
 		sp := providers[t.ID]
 		if sp == nil {
 			return nil, fmt.Errorf("tenant %q: no secrets provider", t.ID)
 		}
-		key, err := sp.Resolve(ctx, t.Audit.KeyRef)
-		if err != nil {
-			return nil, fmt.Errorf("tenant %q: audit key: %w", t.ID, err)
-		}
-		if len(key.Reveal()) < auditlog.MinAuditKeyLen {
-			return nil, fmt.Errorf("tenant %q: audit key must be at least 32 bytes", t.ID)
-		}
-		out[t.ID] = &tenantEntry{id: t.ID, home: t.HomeRegion, served: true, refs: auditlog.NewPatientRefs(key.Reveal()),
-			writeKey: deriveWriteKey(key.Reveal())}
+		out[t.ID] = &tenantEntry{id: t.ID, home: t.HomeRegion, served: true, keyRef: t.Audit.KeyRef, provider: sp, cfg: *t}
 	}
 	return out, nil
 }
+
+// readKey reads the tenant's audit key with its own provider.
+func (t *tenantEntry) readKey(ctx context.Context) error {
+	key, err := t.provider.Resolve(ctx, t.keyRef)
+	if err != nil {
+		return fmt.Errorf("tenant %q: audit key: %w", t.id, err)
+	}
+	if len(key.Reveal()) < auditlog.MinAuditKeyLen {
+		return fmt.Errorf("tenant %q: audit key must be at least 32 bytes", t.id)
+	}
+	wk := deriveWriteKey(key.Reveal())
+	t.writeKey.Store(&wk)
+	t.refs.Store(auditlog.NewPatientRefs(key.Reveal()))
+	return nil
+}
+
+// keyed reports whether the tenant's audit key has been read.
+func (t *tenantEntry) keyed() bool { return t.refs.Load() != nil }
 
 type connEntry struct {
 	cfg  *config.Connection
@@ -74,31 +99,25 @@ type connEntry struct {
 	maxTimeout time.Duration
 }
 
-// addConnections builds every connection's guard, and the source of those
-// whose tenant this node serves. A tenant's sources resolve credentials
-// with the tenant's provider and no other's.
-func (s *Server) addConnections(providers map[string]secrets.Provider) error {
-	s.connections = make(map[string]*connEntry, len(s.cfg.Connections))
-	s.byKind = map[string][]*connEntry{}
-	for i := range s.cfg.Connections {
-		cn := &s.cfg.Connections[i]
-		e := &connEntry{cfg: cn, kind: cn.Connector, guard: guard.New(cn, s.metrics.guards, s.clock),
-			maxTimeout: cn.Limits.WithDefaults(cn.Timeout).MaxTimeout.D()}
-		s.connections[cn.ID] = e
-		if t := s.tenants[cn.Tenant]; t == nil || !t.served {
-			continue
-		}
-		src, err := source.New(cn, source.Options{Clients: s.sources, Secrets: providers[cn.Tenant], DevMode: s.cfg.DevMode, Log: s.log})
-		if err != nil {
-			return err
-		}
-		e.source = src
-		s.byKind[cn.Connector] = append(s.byKind[cn.Connector], e)
+// newConnection builds a connection's guard, and its source when its
+// tenant is served here. A tenant's sources resolve credentials with the
+// tenant's provider and no other's.
+func (s *Server) newConnection(c *config.Config, cn *config.Connection, t *tenantEntry) (*connEntry, error) {
+	e := &connEntry{cfg: cn, kind: cn.Connector, guard: guard.New(cn, s.metrics.guards, s.clock),
+		maxTimeout: cn.Limits.WithDefaults(cn.Timeout).MaxTimeout.D()}
+	if t == nil || !t.served {
+		return e, nil
 	}
-	return nil
+	src, err := source.New(cn, source.Options{Clients: s.sources, Secrets: t.provider, DevMode: c.DevMode, Log: s.log})
+	if err != nil {
+		return nil, err
+	}
+	e.source = src
+	return e, nil
 }
 
 type clientEntry struct {
+	cfg     *config.Client
 	id      string
 	tenant  string
 	digest  [sha256.Size]byte
@@ -123,46 +142,67 @@ type clientKeys map[[sha256.Size]byte]*clientEntry
 // tokenClients finds a client by its tenant and OAuth client id.
 type tokenClients map[[2]string]*clientEntry
 
-func newClients(clients []config.Client) (clientKeys, tokenClients, []*clientEntry, error) {
-	keys := make(clientKeys, len(clients))
-	byToken := tokenClients{}
-	all := make([]*clientEntry, 0, len(clients))
+// clientIndex is the clients of one configuration: by API key digest, by
+// OAuth client id, and by id.
+type clientIndex struct {
+	keys    clientKeys
+	byToken tokenClients
+	byID    map[string]*clientEntry
+}
+
+// newClients indexes the clients. A client of old whose configuration is
+// unchanged keeps its entry, and so its inbound limit's tokens; fresh are
+// the entries made anew, whose pseudonym sealers the caller derives.
+func newClients(clients []config.Client, old map[string]*clientEntry) (idx clientIndex, fresh []*clientEntry, err error) {
+	idx = clientIndex{keys: make(clientKeys, len(clients)), byToken: tokenClients{}, byID: make(map[string]*clientEntry, len(clients))}
 	for _, c := range clients {
-		e := &clientEntry{id: c.ID, tenant: c.Tenant, allowed: map[string]bool{}, scopes: map[string]bool{}}
-		all = append(all, e)
-		for _, id := range c.Connections {
-			e.allowed[id] = true
-		}
-		for _, sc := range c.Scopes {
-			e.scopes[sc] = true
-		}
-		if c.RateLimit != nil {
-			e.limiter = newTokenBucket(c.RateLimit.RequestsPerSecond, c.RateLimit.BurstOrDefault())
-		}
-		if len(c.SMARTScopes) > 0 {
-			g := authz.NewGrant(c.SMARTScopes)
-			e.grant = &g
-		}
-		if p := c.Policy; p != nil {
-			rules := map[string]authz.FieldRule{}
-			for r, f := range p.Fields {
-				rules[r] = authz.FieldRule{Allow: f.Allow, Deny: f.Deny}
+		e := old[c.ID]
+		if e == nil || !reflect.DeepEqual(*e.cfg, c) {
+			if e, err = newClient(c); err != nil {
+				return clientIndex{}, nil, err
 			}
-			e.policy = authz.NewPolicy(p.Resources, p.Operations, rules)
-			e.purpose = p.PurposeOfUse
+			fresh = append(fresh, e)
 		}
+		idx.byID[c.ID] = e
 		if c.OAuthClientID != "" {
-			byToken[[2]string{c.Tenant, c.OAuthClientID}] = e
+			idx.byToken[[2]string{c.Tenant, c.OAuthClientID}] = e
 		}
-		if c.APIKeySHA256 == "" {
-			continue
+		if c.APIKeySHA256 != "" {
+			idx.keys[e.digest] = e
 		}
-		if _, err := hex.Decode(e.digest[:], []byte(c.APIKeySHA256)); err != nil {
-			return nil, nil, nil, fmt.Errorf("client %q: api_key_sha256: %w", c.ID, err)
-		}
-		keys[e.digest] = e
 	}
-	return keys, byToken, all, nil
+	return idx, fresh, nil
+}
+
+func newClient(c config.Client) (*clientEntry, error) {
+	e := &clientEntry{cfg: &c, id: c.ID, tenant: c.Tenant, allowed: map[string]bool{}, scopes: map[string]bool{}}
+	for _, id := range c.Connections {
+		e.allowed[id] = true
+	}
+	for _, sc := range c.Scopes {
+		e.scopes[sc] = true
+	}
+	if c.RateLimit != nil {
+		e.limiter = newTokenBucket(c.RateLimit.RequestsPerSecond, c.RateLimit.BurstOrDefault())
+	}
+	if len(c.SMARTScopes) > 0 {
+		g := authz.NewGrant(c.SMARTScopes)
+		e.grant = &g
+	}
+	if p := c.Policy; p != nil {
+		rules := map[string]authz.FieldRule{}
+		for r, f := range p.Fields {
+			rules[r] = authz.FieldRule{Allow: f.Allow, Deny: f.Deny}
+		}
+		e.policy = authz.NewPolicy(p.Resources, p.Operations, rules)
+		e.purpose = p.PurposeOfUse
+	}
+	if c.APIKeySHA256 != "" {
+		if _, err := hex.Decode(e.digest[:], []byte(c.APIKeySHA256)); err != nil {
+			return nil, fmt.Errorf("client %q: api_key_sha256: %w", c.ID, err)
+		}
+	}
+	return e, nil
 }
 
 // cursorKeys resolves the config's cursor keys. Cursor keys are the
@@ -202,13 +242,14 @@ func newCursorSealer(c *config.Config, keys []cursor.Key) (*cursor.Sealer, error
 
 // addPseudonyms derives the sealer of every client configured for
 // pseudonyms from the operator's keys.
-func addPseudonyms(c *config.Config, keys []cursor.Key, clients []*clientEntry) error {
+func addPseudonyms(keys []cursor.Key, clients []*clientEntry) error {
 	pk := make([]pseudonym.Key, len(keys))
 	for i, k := range keys {
 		pk[i] = pseudonym.Key{ID: k.ID, Secret: k.Secret}
 	}
 	var root *pseudonym.Keys
-	for i, cl := range c.Clients {
+	for _, e := range clients {
+		cl := e.cfg
 		if cl.Policy == nil || cl.Policy.Pseudonyms == nil {
 			continue
 		}
@@ -218,7 +259,6 @@ func addPseudonyms(c *config.Config, keys []cursor.Key, clients []*clientEntry) 
 				return err
 			}
 		}
-		e := clients[i]
 		if e.pseudo, err = root.ForClient(cl.ID); err != nil {
 			return fmt.Errorf("client %q: %w", cl.ID, err)
 		}

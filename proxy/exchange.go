@@ -19,6 +19,9 @@ import (
 // exchange is one API request on its way through the pipeline. Each field
 // is written by the stage named beside it, and read by the later ones.
 type exchange struct {
+	// tab is the configuration the request is served under, from its
+	// start to its end, whatever reloads happen meanwhile.
+	tab       *tables
 	rc        *fasthttp.RequestCtx
 	start     time.Time
 	requestID string       // request_id
@@ -69,7 +72,9 @@ const (
 )
 
 func (s *Server) serveAPI(rc *fasthttp.RequestCtx) {
-	x := &exchange{rc: rc, start: s.clock.Now(), route: route{template: routeUnknown}}
+	x := &exchange{tab: s.tab.Load(), rc: rc, start: s.clock.Now(), route: route{template: routeUnknown}}
+	x.tab.inflight.Add(1)
+	defer x.tab.inflight.Add(-1)
 	var p *verdict.Problem
 	func() {
 		defer func() {
@@ -109,6 +114,11 @@ func (s *Server) finish(x *exchange) {
 	h.Set("Server-Timing", "proxy;dur="+ms(own)+", upstream;dur="+ms(up))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	if s.draining.Load() {
+		// The node is leaving: a keep-alive client reconnects, and the
+		// load balancer sends it elsewhere.
+		x.rc.SetConnectionClose()
+	}
 	if up := x.up.Snapshot(); up.Calls > 0 {
 		setIf(h, "X-Source-RateLimit-Limit", up.Limit)
 		setIf(h, "X-Source-RateLimit-Remaining", up.Remaining)
@@ -123,7 +133,7 @@ func (s *Server) finish(x *exchange) {
 
 	ev := &auditlog.Event{
 		RequestID:             x.requestID,
-		SourceIP:              x.rc.RemoteIP().String(),
+		SourceIP:              s.proxies.clientAddr(x.rc).String(),
 		PurposeOfUse:          x.purpose(),
 		Action:                x.action(),
 		ResourceType:          string(x.route.resource),
@@ -134,7 +144,7 @@ func (s *Server) finish(x *exchange) {
 		RecordCount:           x.records,
 		LatencyProxyMicros:    own.Microseconds(),
 		LatencyUpstreamMicros: up.Microseconds(),
-		ConfigHash:            s.configHash,
+		ConfigHash:            x.tab.hash,
 	}
 	if !x.route.resource.Known() {
 		ev.ResourceType = ""
@@ -145,8 +155,10 @@ func (s *Server) finish(x *exchange) {
 	if x.conn != nil {
 		ev.Connection, ev.Connector = x.conn.cfg.ID, x.conn.kind
 		if x.route.resource == unified.Patients && x.route.id != "" && validSourceID(x.route.id) {
-			if t := s.tenants[x.conn.cfg.Tenant]; t != nil && t.served {
-				ev.PatientRef = t.refs.Ref(t.id, x.conn.cfg.ID, x.route.id)
+			if t := x.tab.tenants[x.conn.cfg.Tenant]; t != nil && t.served {
+				if refs := t.refs.Load(); refs != nil {
+					ev.PatientRef = refs.Ref(t.id, x.conn.cfg.ID, x.route.id)
+				}
 			}
 		}
 		s.auditWrite(x, ev)
@@ -210,8 +222,11 @@ func ms(d time.Duration) string {
 // serveParseError answers requests fasthttp could not parse (oversized
 // body, malformed headers) with a problem, and audits them as refused.
 func (s *Server) serveParseError(rc *fasthttp.RequestCtx, err error) {
-	x := &exchange{rc: rc, start: s.clock.Now(), requestID: newRequestID(), route: route{template: routeUnknown}}
+	x := &exchange{tab: s.tab.Load(), rc: rc, start: s.clock.Now(), requestID: newRequestID(), route: route{template: routeUnknown}}
 	code := unified.CodeBadRequest
+	// fasthttp closes the connection after this answer; unread request
+	// bytes would turn that close into a reset that loses the answer.
+	lingerOnClose(rc.Conn())
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		code = unified.CodeRequestTooLarge
 	}

@@ -399,7 +399,7 @@ func untilBreakerOpens(t *testing.T, e *fenv, status int, code unified.Code, lim
 	for i := 0; i < limit; i++ {
 		r := e.get(t, "/v1/demo/patients/p1", time.Second)
 		worst = max(worst, r.overshoot)
-		if r.status == 503 && r.code == unified.CodeSourceUnavailable && e.srv.connections["demo"].guard.State() != 0 && i > 0 {
+		if r.status == 503 && r.code == unified.CodeSourceUnavailable && e.srv.tab.Load().connections["demo"].guard.State() != 0 && i > 0 {
 			expect(t, r, 503, unified.CodeSourceUnavailable)
 			if ra, _ := strconv.Atoi(r.retryAfter); ra < 1 {
 				t.Errorf("open breaker: Retry-After %q", r.retryAfter)
@@ -427,7 +427,7 @@ func sourceFaults() []faultCase {
 		{name: "source 500 on half the calls", heal: heal, run: func(t *testing.T, e *fenv, src *faultSource) (string, time.Duration) {
 			src.set("error_rate_50")
 			worst, ok, bad := time.Duration(-1<<62), 0, 0
-			for i := 0; i < 40 && e.srv.connections["demo"].guard.State() == 0; i++ {
+			for i := 0; i < 40 && e.srv.tab.Load().connections["demo"].guard.State() == 0; i++ {
 				r := e.get(t, "/v1/demo/patients/p1", time.Second)
 				worst = max(worst, r.overshoot)
 				switch {
@@ -458,7 +458,7 @@ func sourceFaults() []faultCase {
 				worst = max(worst, r.overshoot)
 				expect(t, r, 503, unified.CodeSourceUnavailable)
 			}
-			if st := e.srv.connections["demo2"].guard.State(); st != 2 {
+			if st := e.srv.tab.Load().connections["demo2"].guard.State(); st != 2 {
 				t.Errorf("breaker of a refusing source is %v, want open", st)
 			}
 			return "503 `source_unavailable` (retried within the budget), breaker opens after 5", worst
@@ -476,7 +476,7 @@ func sourceFaults() []faultCase {
 			if src.calls.Load() != calls {
 				t.Error("the source was called during its own Retry-After")
 			}
-			if st := e.srv.connections["demo"].guard.State(); st != 0 {
+			if st := e.srv.tab.Load().connections["demo"].guard.State(); st != 0 {
 				t.Errorf("a 429 moved the breaker to %v", st)
 			}
 			return "503 `source_rate_limited`, Retry-After: 2; no source call until it ends; breaker untouched", max(r.overshoot, r2.overshoot)
@@ -769,7 +769,7 @@ func pluginFaults() []pluginFaultCase {
 			// now open, breaker.
 			r := e.get(t, "/v1/c2/patients/ok", time.Second)
 			expect(t, r, 503, unified.CodeConnectorUnavailable)
-			if st := e.srv.connections["c2"].guard.State(); st != 2 {
+			if st := e.srv.tab.Load().connections["c2"].guard.State(); st != 2 {
 				t.Errorf("breaker of the plugin's other connection is %v, want open", st)
 			}
 			if n := metricValue(t, e.srv, "ferry_connection_breaker_state", "c2"); n != 2 {

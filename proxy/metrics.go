@@ -35,6 +35,10 @@ type metrics struct {
 	// misdirected counts requests for tenants of other regions.
 	misdirected *prometheus.CounterVec
 	authz       authzMetrics
+	// generation is the configuration's: 1 at start, one more per reload
+	// that took; reloads counts reloads by outcome.
+	generation atomic.Uint64
+	reloads    *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -53,6 +57,16 @@ func newMetrics() *metrics {
 		Name: "ferry_misdirected_requests_total",
 		Help: "Requests for a tenant whose home is another region, by home region and outcome: redirect (421), forward, forward_failed (503).",
 	}, []string{"home_region", "outcome"})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_config_reloads_total",
+		Help: "Configuration reloads (SIGHUP) by outcome: success (swapped in), failure (invalid or not reloadable: the old configuration keeps serving).",
+	}, []string{"outcome"})
+	m.reloads.WithLabelValues("success")
+	m.reloads.WithLabelValues("failure")
+	generation := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ferry_config_generation", Help: "The configuration being served: 1 at start, one more at each successful reload.",
+	}, func() float64 { return float64(m.generation.Load()) })
+	m.reg.MustRegister(m.reloads, generation)
 	m.reg.MustRegister(m.guards.Collectors()...)
 	m.reg.MustRegister(m.newAuthzMetrics()...)
 	m.reg.MustRegister(m.duration, m.clientRejections, m.misdirected,
@@ -269,8 +283,9 @@ func (s *Server) serveMetrics(rc *fasthttp.RequestCtx) {
 		}
 	}
 	s.metrics.writeConnMetrics(rc)
-	writeBreakerMetrics(rc, s.connections)
+	writeBreakerMetrics(rc, s.tab.Load().connections)
 	writeAuditMetrics(rc, s.audit)
+	s.writeTenantMetrics(rc)
 	writeSandboxMetrics(rc, s.sandboxes())
 	for _, m := range s.extra {
 		_, _ = rc.Write(m.AppendMetrics(nil))

@@ -275,7 +275,7 @@ func TestMLLPOversizeAndRejectedAnswers(t *testing.T) {
 	for range 5 {
 		e.get(t, "/v1/demo/patients?name=okafor", time.Second)
 	}
-	if st := e.srv.connections["demo"].guard.State(); st != 0 {
+	if st := e.srv.tab.Load().connections["demo"].guard.State(); st != 0 {
 		t.Fatalf("breaker %v after AE answers", st)
 	}
 }
@@ -296,7 +296,7 @@ func TestMLLPBreakerOpens(t *testing.T) {
 				if r.status < 500 {
 					t.Fatalf("%s: got %d %s", mode, r.status, r.code)
 				}
-				opened = e.srv.connections["demo"].guard.State() != 0
+				opened = e.srv.tab.Load().connections["demo"].guard.State() != 0
 			}
 			if !opened {
 				t.Fatalf("%s: the breaker did not open", mode)
@@ -328,12 +328,12 @@ func testTransport(cn *connEntry) *source.Transport {
 func TestMLLPExchangeOnHTTPConnection(t *testing.T) {
 	src := newFakeMLLP(t)
 	e := mllpGateway(t, src)
-	tr := testTransport(e.srv.connections["demo2"])
+	tr := testTransport(e.srv.tab.Load().connections["demo2"])
 	_, err := tr.Exchange(context.Background(), []byte("MSH|^~\\&|X"))
 	if ce := (*connectors.Error)(nil); !errors.As(err, &ce) || ce.Code != connectors.CodeUnsupported {
 		t.Fatalf("Exchange on an HTTP connection: %v", err)
 	}
-	tr = testTransport(e.srv.connections["demo"])
+	tr = testTransport(e.srv.tab.Load().connections["demo"])
 	if _, err := tr.Do(context.Background(), &connectors.HTTPRequest{Path: "Patient"}); connectors.CodeOf(err) != connectors.CodeUnsupported {
 		t.Fatalf("Do on an MLLP connection: %v", err)
 	}
@@ -402,7 +402,7 @@ func TestMLLPQueueingIsNotTheSourceFailing(t *testing.T) {
 	if ok == 0 || timedOut == 0 {
 		t.Fatalf("%d answered, %d timed out: want both", ok, timedOut)
 	}
-	if st := e.srv.connections["demo"].guard.State(); st != 0 {
+	if st := e.srv.tab.Load().connections["demo"].guard.State(); st != 0 {
 		t.Fatalf("breaker %v after requests timed out queueing", st)
 	}
 }

@@ -25,7 +25,7 @@ func TestMoreInFlightThanConnections(t *testing.T) {
 	if bad > 0 {
 		t.Errorf("%d of %d requests failed with more in flight than connections", bad, len(replies))
 	}
-	if st := e.srv.connections["demo"].guard.State(); st != 0 {
+	if st := e.srv.tab.Load().connections["demo"].guard.State(); st != 0 {
 		t.Errorf("breaker %v after a busy pool", st)
 	}
 }

@@ -116,22 +116,22 @@ func (s *Server) checkResidency(x *exchange) *verdict.Problem {
 	if x.route.public() || x.client == nil {
 		return nil
 	}
-	t := s.tenants[x.client.tenant]
+	t := x.tab.tenants[x.client.tenant]
 	if t == nil {
 		return verdict.Fail(unified.CodeInternal, "")
 	}
 	forwarded := len(x.rc.Request.Header.Peek(residency.HeaderForwardedFrom)) > 0
-	switch residency.Decide(s.cfg.Node.Region, t.home, s.mode, forwarded) {
+	switch residency.Decide(s.cfg.Node.Region, t.home, x.tab.mode, forwarded) {
 	case residency.Serve:
 		return nil
 	case residency.Relay:
-		if h := s.regions[t.home]; h != nil && h.client != nil {
+		if h := x.tab.regions[t.home]; h != nil && h.client != nil {
 			return s.forward(x, h)
 		}
 	}
 	x.place = misdirected
 	s.metrics.misdirected.WithLabelValues(t.home, "redirect").Inc()
-	if h := s.regions[t.home]; h != nil {
+	if h := x.tab.regions[t.home]; h != nil {
 		x.rc.Response.Header.Set(residency.HeaderHomeRegion, h.name)
 		x.rc.Response.Header.Set(residency.HeaderHomeEndpoint, h.endpoint)
 		return verdict.Fail(unified.CodeMisdirectedRequest, "served in region "+h.name+" at "+h.endpoint)

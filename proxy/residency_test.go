@@ -130,10 +130,10 @@ func TestResidencyServeRedirectForward(t *testing.T) {
 
 	// Neither node read the other region's tenant's secrets nor built a
 	// source for its connections.
-	if strings.Contains(us.secrets.resolved(), "audit-key-for-other") || us.srv.connections["other"].source != nil {
+	if strings.Contains(us.secrets.resolved(), "audit-key-for-other") || us.srv.tab.Load().connections["other"].source != nil {
 		t.Fatalf("the us node holds eu tenant state: %q", us.secrets.resolved())
 	}
-	if strings.Contains(eu.secrets.resolved(), "audit-key-for-demo") || eu.srv.connections["demo"].source != nil {
+	if strings.Contains(eu.secrets.resolved(), "audit-key-for-demo") || eu.srv.tab.Load().connections["demo"].source != nil {
 		t.Fatalf("the eu node holds us tenant state: %q", eu.secrets.resolved())
 	}
 

@@ -221,7 +221,7 @@ func TestShortenedDeadlinesDoNotOpenTheBreaker(t *testing.T) {
 		r := e.get(t, "/v1/demo/patients/p1", 100*time.Millisecond, timeoutHeader, "100ms")
 		expect(t, r, 504, unified.CodeUpstreamTimeout)
 	}
-	if st := e.srv.connections["demo"].guard.State(); st != 0 {
+	if st := e.srv.tab.Load().connections["demo"].guard.State(); st != 0 {
 		t.Fatalf("client-shortened timeouts moved the breaker to %v", st)
 	}
 	// The connection's own deadline passing does count.
@@ -231,7 +231,7 @@ func TestShortenedDeadlinesDoNotOpenTheBreaker(t *testing.T) {
 	for range 2 {
 		e2.get(t, "/v1/demo/patients/p1", 100*time.Millisecond)
 	}
-	if st := e2.srv.connections["demo"].guard.State(); st != 2 {
+	if st := e2.srv.tab.Load().connections["demo"].guard.State(); st != 2 {
 		t.Fatalf("timeouts at the connection's deadline left the breaker %v", st)
 	}
 }
@@ -241,14 +241,14 @@ func TestBreakerIgnores4xxAndProbes(t *testing.T) {
 	for range 6 {
 		expect(t, e.get(t, "/v1/demo/patients/p1", time.Second), 404, unified.CodeNotFound)
 	}
-	if st := e.srv.connections["demo"].guard.State(); st != 0 {
+	if st := e.srv.tab.Load().connections["demo"].guard.State(); st != 0 {
 		t.Fatalf("4xx answers moved the breaker to %v", st)
 	}
 	src.set("error_500")
 	for range 3 {
 		e.get(t, "/v1/demo/patients/p1", time.Second)
 	}
-	if st := e.srv.connections["demo"].guard.State(); st != 2 {
+	if st := e.srv.tab.Load().connections["demo"].guard.State(); st != 2 {
 		t.Fatalf("breaker %v after 3 failures", st)
 	}
 	r := e.get(t, "/v1/demo/patients/p1", time.Second)
@@ -270,7 +270,7 @@ func TestBreakerIgnores4xxAndProbes(t *testing.T) {
 	if r := e.get(t, "/v1/demo/patients/p1", time.Second); r.status != 200 {
 		t.Fatalf("probe: %d %s", r.status, r.code)
 	}
-	if st := e.srv.connections["demo"].guard.State(); st != 0 {
+	if st := e.srv.tab.Load().connections["demo"].guard.State(); st != 0 {
 		t.Fatalf("breaker %v after a good probe", st)
 	}
 	if n := metricLabels(t, e.srv, "ferry_connection_breaker_transitions_total", "connection", "demo", "state", "open"); n != 2 {

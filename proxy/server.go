@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -16,10 +18,8 @@ import (
 	"github.com/ferryhealth/ferry/internal/clock"
 	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/proxy/cursor"
-	"github.com/ferryhealth/ferry/proxy/identity"
 	"github.com/ferryhealth/ferry/proxy/secrets"
 	"github.com/ferryhealth/ferry/proxy/source"
-	"github.com/ferryhealth/ferry/residency"
 )
 
 // Version is set at build time with -ldflags.
@@ -80,47 +80,53 @@ type MetricsAppender interface {
 
 // Server is the API and admin front.
 type Server struct {
-	cfg        *config.Config
-	configHash string
-	conns      Connectors
-	audit      Auditor
-	log        *slog.Logger
-	clock      clock.Clock
-	metrics    *metrics
-	extra      []MetricsAppender
+	// cfg is the configuration the server started with: what a reload
+	// cannot change (the node, the limits, the cursor keys) is read here.
+	cfg     *config.Config
+	conns   Connectors
+	audit   Auditor
+	log     *slog.Logger
+	clock   clock.Clock
+	metrics *metrics
+	// extra append metrics of parts outside the proxy (event feeds).
+	extra []MetricsAppender
 
 	cursors *cursor.Sealer
+	// ckeys are the operator's cursor keys, from which pseudonym
+	// keys are derived; a reload cannot change them.
+	ckeys []cursor.Key
 	// changesTTL is how long a change feed's cursor stays valid.
 	changesTTL time.Duration
-	keys       clientKeys
-	// verifier checks OAuth access tokens against the tenants' issuers;
-	// tokenClients finds the client a token names.
-	verifier     *identity.Verifier
-	tokenClients tokenClients
-	connections  map[string]*connEntry
-	// sources are the HTTP clients of the connections' sources, one per
-	// origin and egress policy.
-	sources *source.Clients
-	// byKind lists the connections each connector kind (plugin) serves.
-	byKind  map[string][]*connEntry
-	tenants map[string]*tenantEntry
 	// creates serialises the creates of one idempotency identifier
 	// (idempotency.go).
 	creates createLocks
-	// mode is what this node does with a request for a tenant it does not
-	// serve; regions are the deployment's other regions.
-	mode    residency.Mode
-	regions map[string]*homeRegion
+	// proxies are node.trusted_proxies: whose word on the client's address
+	// is taken (clientaddr.go).
+	proxies trustedProxies
+	// sources are the HTTP clients of the connections' sources, one per
+	// origin and egress policy.
+	sources *source.Clients
+	// tab is the current configuration's tables; a request reads it once,
+	// at its start, and keeps that snapshot to its end (Reload).
+	tab atomic.Pointer[tables]
+	// reloadMu orders reloads.
+	reloadMu sync.Mutex
 
 	baseCtx context.Context
 	cancel  context.CancelFunc
-	api     *fasthttp.Server
-	admin   *fasthttp.Server
+	// draining is set at SIGTERM: /readyz answers 503 while the API still
+	// serves (SetDraining).
+	draining atomic.Bool
+	// background counts the goroutines that retry degraded tenants.
+	background sync.WaitGroup
+	api        *fasthttp.Server
+	admin      *fasthttp.Server
 }
 
-// New builds a server from a validated config. It resolves each tenant's
-// audit key once, at start, with the tenant's own secrets provider, so a
-// missing key fails the boot rather than a request.
+// New builds a server from a validated config. It reads each tenant's
+// audit key, with the tenant's own secrets provider; a tenant whose key
+// cannot be read is degraded alone (its requests get 503
+// credentials_unavailable) and retried in the background (tenants.go).
 func New(ctx context.Context, o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -137,20 +143,15 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		}
 	}
 	s := &Server{
-		cfg: o.Config, configHash: o.ConfigHash, conns: o.Connectors, audit: o.Audit, log: o.Logger,
-		clock: clock.Or(o.Clock), metrics: newMetrics(), mode: o.Config.MisdirectedMode(), extra: o.ExtraMetrics,
+		cfg: o.Config, conns: o.Connectors, audit: o.Audit, log: o.Logger, extra: o.ExtraMetrics,
+		clock: clock.Or(o.Clock), metrics: newMetrics(), proxies: o.Config.Node.TrustedPrefixes(),
 	}
 	s.metrics.watchHop(o.Connectors)
-	if s.regions, err = newHomeRegions(o.Config); err != nil {
-		return nil, fmt.Errorf("proxy: %w", err)
-	}
-	if s.tenants, err = newTenants(ctx, o.Config, providers); err != nil {
-		return nil, err
-	}
 	ckeys, err := cursorKeys(ctx, o.Config)
 	if err != nil {
 		return nil, err
 	}
+	s.ckeys = ckeys
 	if s.cursors, err = newCursorSealer(o.Config, ckeys); err != nil {
 		return nil, err
 	}
@@ -159,20 +160,14 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		s.changesTTL = o.Config.Cursor.ChangesTTL.D()
 	}
 	s.sources = source.NewClients("Ferry/"+Version, o.Config.Limits.MaxUpstreamBodyBytes, s.clock)
-	if err := s.addConnections(providers); err != nil {
-		return nil, err
-	}
-	keys, tokens, clients, err := newClients(o.Config.Clients)
+	tab, err := s.newTables(o.Config, o.ConfigHash, providers, nil)
 	if err != nil {
 		return nil, err
 	}
-	if err := addPseudonyms(o.Config, ckeys, clients); err != nil {
-		return nil, fmt.Errorf("proxy: %w", err)
-	}
-	s.keys, s.tokenClients = keys, tokens
-	if s.verifier, err = identity.New(o.Config, identity.Options{HTTP: source.KeySetClient, Clock: s.clock, Grant: tokenGrant}); err != nil {
-		return nil, fmt.Errorf("proxy: %w", err)
-	}
+	tab.generation = 1
+	s.tab.Store(tab)
+	s.sources.Serving()
+	s.metrics.generation.Store(1)
 	s.api = &fasthttp.Server{
 		Handler:               s.serveAPI,
 		ErrorHandler:          s.serveParseError,
@@ -190,12 +185,18 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.admin = &fasthttp.Server{Handler: s.serveAdmin, Name: "ferry-admin", NoDefaultServerHeader: true,
 		ReadTimeout: 10 * time.Second, CloseOnShutdown: true}
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
+	s.readTenantKeys(ctx, tab)
 	return s, nil
 }
 
 // ServeAPI serves the API on ln until Shutdown. tlsConf, when not nil,
 // wraps the listener (TLS 1.2 minimum is enforced here).
 func (s *Server) ServeAPI(ln net.Listener, tlsConf *tls.Config) error {
+	ln = newLingerListener(ln)
+	if s.cfg.Node.ProxyProtocol {
+		// The PROXY header comes before the TLS handshake.
+		ln = proxyProtocolListener(ln, s.proxies)
+	}
 	if tlsConf != nil {
 		tlsConf = tlsConf.Clone()
 		if tlsConf.MinVersion < tls.VersionTLS12 {
@@ -209,21 +210,29 @@ func (s *Server) ServeAPI(ln net.Listener, tlsConf *tls.Config) error {
 // ServeAdmin serves /healthz, /readyz and /metrics on ln until Shutdown.
 func (s *Server) ServeAdmin(ln net.Listener) error { return s.admin.Serve(ln) }
 
+// SetDraining makes /readyz answer 503 from now on, so load balancers
+// stop sending requests, while the API goes on serving until Shutdown.
+func (s *Server) SetDraining() { s.draining.Store(true) }
+
 // Shutdown stops accepting, lets in-flight requests finish (bounded by ctx)
 // and cancels what remains.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := errors.Join(s.api.ShutdownWithContext(ctx), s.admin.ShutdownWithContext(ctx))
 	s.cancel()
-	s.verifier.Close()
+	s.background.Wait()
+	if v := s.tab.Load().verifier; v != nil {
+		v.Close()
+	}
 	// Keep-alive connections to sources would otherwise linger until
 	// their idle timeout.
-	for _, cn := range s.connections {
+	tab := s.tab.Load()
+	for _, cn := range tab.connections {
 		if cn.source != nil { // nil: a tenant served in another region
 			cn.source.Close()
 		}
 	}
 	s.sources.CloseIdle()
-	for _, h := range s.regions {
+	for _, h := range tab.regions {
 		if h.client != nil {
 			h.client.CloseIdleConnections()
 		}

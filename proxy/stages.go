@@ -52,12 +52,12 @@ func (s *Server) authenticate(x *exchange) *verdict.Problem {
 	if !ok || len(key) == 0 {
 		return verdict.Fail(unified.CodeUnauthenticated, "")
 	}
-	if identity.LooksLikeJWT(key) && !s.verifier.Empty() {
+	if identity.LooksLikeJWT(key) && !x.tab.verifier.Empty() {
 		p := s.authenticateToken(x, key)
 		if p == nil {
 			return nil
 		}
-		if s.keys[sha256.Sum256(key)] == nil {
+		if x.tab.keys[sha256.Sum256(key)] == nil {
 			s.metrics.tokenRefused()
 			return p
 		}
@@ -66,7 +66,7 @@ func (s *Server) authenticate(x *exchange) *verdict.Problem {
 		x.challenge = ""
 	}
 	d := sha256.Sum256(key)
-	c := s.keys[d]
+	c := x.tab.keys[d]
 	if c == nil {
 		return verdict.Fail(unified.CodeUnauthenticated, "")
 	}
@@ -121,7 +121,7 @@ func (s *Server) resolveConnection(x *exchange) *verdict.Problem {
 	if x.route.public() {
 		return nil
 	}
-	cn, ok := s.connections[x.route.connectionID]
+	cn, ok := x.tab.connections[x.route.connectionID]
 	// Another tenant's connection answers exactly like a missing one, so a
 	// client cannot probe which connection ids exist.
 	if !ok || cn.cfg.Tenant != x.client.tenant {
@@ -138,9 +138,17 @@ func (s *Server) resolveConnection(x *exchange) *verdict.Problem {
 // tenant's audit trail cannot take its event (policy "block": no sink has
 // accepted and the queue is full). Unaudited access to PHI is worse than
 // none; the refusal itself is still emitted, into a reserve kept for it.
+//
+// A tenant whose audit key has not been read yet (its role cannot be
+// assumed, its secret is missing: tenantKeys keeps trying) is refused with
+// 503 credentials_unavailable: its events could not name patients the way
+// its trail does, and its credentials would fail the same way.
 func (s *Server) admitAudit(x *exchange) *verdict.Problem {
 	if x.conn == nil {
 		return nil
+	}
+	if t := x.tab.tenants[x.conn.cfg.Tenant]; t == nil || !t.keyed() {
+		return verdict.Fail(unified.CodeCredentialsUnavailable, "")
 	}
 	if err := s.audit.Admit(x.conn.cfg.Tenant); err != nil {
 		return verdict.Fail(unified.CodeAuditUnavailable, "")

@@ -60,6 +60,7 @@ func NewTenantSecrets(cfg *config.Config, o SecretsOptions) (map[string]secrets.
 			ao := awssm.Options{
 				Tenant: t.ID, Region: t.Secrets.Region, RoleARN: t.Secrets.RoleARN, ExternalID: t.Secrets.ExternalID,
 				Endpoint: t.Secrets.Endpoint, Credentials: o.AWSCredentials, TTL: t.Secrets.CacheTTL.D(), Logger: o.Logger,
+				MinForcedRefreshInterval: t.Secrets.MinForcedRefresh.D(),
 			}
 			if o.TuneAWS != nil {
 				o.TuneAWS(&ao)

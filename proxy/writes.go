@@ -86,11 +86,16 @@ func (s *Server) parseBody(x *exchange) *verdict.Problem {
 		if !validIdempotencyKey(key) {
 			return verdict.Fail(unified.CodeIdempotencyKeyRequired, headerIdempotencyKey)
 		}
-		t := s.tenants[x.conn.cfg.Tenant]
+		t := x.tab.tenants[x.conn.cfg.Tenant]
 		if t == nil || !t.served {
 			return verdict.Fail(unified.CodeInternal, "")
 		}
-		writeKey = t.writeKey
+		wk := t.writeKey.Load()
+		if wk == nil {
+			// The tenant's audit key has not been read yet (isolation).
+			return verdict.Fail(unified.CodeCredentialsUnavailable, "")
+		}
+		writeKey = *wk
 		x.w.idempotencyID = idempotencyID(writeKey, x.client.id, x.conn.cfg.ID, x.route.resource, key)
 	} else {
 		if !validSourceID(x.route.id) {
@@ -233,18 +238,22 @@ func (s *Server) auditWrite(x *exchange, ev *auditlog.Event) {
 	if !x.route.write() || x.conn == nil {
 		return
 	}
-	t := s.tenants[x.conn.cfg.Tenant]
+	t := x.tab.tenants[x.conn.cfg.Tenant]
 	if t == nil || !t.served {
 		return
 	}
+	refs := t.refs.Load()
+	if refs == nil {
+		return
+	}
 	if x.w.patientID != "" {
-		ev.PatientRef = t.refs.Ref(t.id, x.conn.cfg.ID, x.w.patientID)
+		ev.PatientRef = refs.Ref(t.id, x.conn.cfg.ID, x.w.patientID)
 	}
 	id := x.w.recordID
 	if id == "" && x.route.template == routeUpdate && validSourceID(x.route.id) {
 		id = x.route.id // a refused update names the record it meant
 	}
 	if id != "" {
-		ev.RecordRef = t.refs.Ref(t.id, x.conn.cfg.ID, string(x.route.resource)+"/"+id)
+		ev.RecordRef = refs.Ref(t.id, x.conn.cfg.ID, string(x.route.resource)+"/"+id)
 	}
 }

@@ -31,7 +31,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	logger := newLogger(stderr)
-	g, err := gateway.Start(context.Background(), cfg, config.Hash(data), stdout, logger, gateway.Options{})
+	g, err := gateway.Start(context.Background(), cfg, config.Hash(data), stdout, logger, gateway.Options{ConfigPath: *path})
 	if err != nil {
 		fmt.Fprintf(stderr, "ferry: %v\n", err)
 		return 3

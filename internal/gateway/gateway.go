@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,6 +37,19 @@ type Gateway struct {
 	apiAddr  net.Addr
 	adminAdr net.Addr
 	errc     chan error
+	drain    config.Drain
+	// stopRetries ends the background retries of degraded tenants; retries
+	// counts them (and the reloads' removals of tenants).
+	retryCtx    context.Context
+	stopRetries context.CancelFunc
+	retries     sync.WaitGroup
+
+	// What a reload reads and replaces (reload.go).
+	reloadMu   sync.Mutex
+	cfg        *config.Config
+	configPath string
+	trail      *auditTrail
+	logger     *slog.Logger
 }
 
 // Options change how the gateway is assembled.
@@ -45,6 +59,9 @@ type Options struct {
 	// benchmark harness, to price the plugin hop; `ferry` never sets it (a
 	// connector in the host's process is neither isolated nor sandboxed).
 	InProcess map[string]connectors.Connector
+	// ConfigPath is the file the config was read from: SIGHUP reloads it
+	// (Reload). Empty: SIGHUP is ignored.
+	ConfigPath string
 }
 
 // Start starts the connectors and both listeners. Audit events go to
@@ -73,7 +90,8 @@ func Start(ctx context.Context, cfg *config.Config, cfgHash string, auditOut io.
 	if err != nil {
 		return nil, err
 	}
-	audit, err := NewAuditEmitter(ctx, cfg, cfgHash, tenantSecrets, auditOut, logger)
+	trail := newAuditTrail(cfg, tenantSecrets, auditOut)
+	audit, degraded, err := trail.build(ctx, cfgHash, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +133,20 @@ func Start(ctx context.Context, cfg *config.Config, cfgHash string, auditOut io.
 		apiLn.Close()
 		return fail(err)
 	}
-	g := &Gateway{Host: host, server: srv, audit: audit, Events: events, apiAddr: apiLn.Addr(), adminAdr: adminLn.Addr(), errc: make(chan error, 2)}
+	g := &Gateway{Host: host, server: srv, audit: audit, Events: events, apiAddr: apiLn.Addr(), adminAdr: adminLn.Addr(), errc: make(chan error, 2),
+		drain: cfg.Node.Drain, cfg: cfg, configPath: o.ConfigPath, trail: trail, logger: logger}
+	// A tenant whose audit trail could not be set up is degraded alone:
+	// Admit refuses its requests (503 audit_unavailable) while it is
+	// retried.
+	rctx, stop := context.WithCancel(context.Background())
+	g.retryCtx, g.stopRetries = rctx, stop
+	for i := range cfg.Tenants {
+		t := &cfg.Tenants[i]
+		if err := degraded[t.ID]; err != nil {
+			logger.Error("tenant degraded: its requests are refused until its audit trail can be set up", "tenant", t.ID, "err", err)
+			g.retries.Go(func() { trail.retry(rctx, audit, t, logger) })
+		}
+	}
 	if host != nil {
 		host.Start()
 	}
@@ -130,36 +161,73 @@ func (g *Gateway) APIAddr() net.Addr { return g.apiAddr }
 // AdminAddr is where /healthz, /readyz and /metrics are served.
 func (g *Gateway) AdminAddr() net.Addr { return g.adminAdr }
 
-// Wait blocks until SIGINT/SIGTERM or a listener fails, then shuts down:
-// in-flight requests get up to 15 s to finish. It returns the process's
-// exit code.
+// Wait blocks until SIGINT/SIGTERM or a listener fails, then drains
+// (Drain) and returns the process's exit code: 0 when every request ended
+// and the audit trail was delivered.
 func (g *Gateway) Wait(logger *slog.Logger) int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
+	hup := make(chan os.Signal, 1)
+	if g.configPath != "" {
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
+	for {
+		select {
+		case <-hup:
+			_ = g.Reload(context.Background())
+		case s := <-sig:
+			logger.Info("draining", "signal", s.String(), "delay", g.drain.Delay.D().String(), "grace", g.drain.Grace.D().String())
+			return g.Drain(logger)
+		case err := <-g.errc:
+			logger.Error("listener failed", "err", err)
+			g.Drain(logger)
+			return 3
+		}
+	}
+}
+
+// Drain stops the gateway in order. /readyz answers 503 at once, and the
+// API keeps accepting for node.drain.delay, so that load balancers take
+// the node out before it stops taking connections; then accepting stops,
+// and requests in flight get node.drain.grace to finish. Then the plugins
+// stop, and each tenant's chain gets its final checkpoint and its queued
+// events are delivered, within a second grace. It returns 0 when all of
+// that happened in time, 3 otherwise.
+func (g *Gateway) Drain(logger *slog.Logger) int {
 	code := 0
-	select {
-	case s := <-sig:
-		logger.Info("shutting down", "signal", s.String())
-	case err := <-g.errc:
-		logger.Error("listener failed", "err", err)
+	g.server.SetDraining()
+	if d := g.drain.Delay.D(); d > 0 {
+		time.Sleep(d)
+	}
+	g.stopRetries()
+	g.retries.Wait()
+	// Feeds before the API: a message in flight is left unacknowledged,
+	// and its sender resends it to another replica.
+	g.Events.Close()
+	grace := g.drain.Grace.D()
+	if grace <= 0 {
+		grace = config.DefaultDrainGrace
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := g.server.Shutdown(ctx); err != nil {
+		logger.Error("requests still in flight at the end of the grace period", "err", err)
 		code = 3
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	// Feeds first: a message in flight is left unacknowledged, and its
-	// sender resends it to another replica.
-	g.Events.Close()
-	_ = g.server.Shutdown(ctx)
 	if g.Host != nil {
 		g.Host.Close()
 	}
 	// After the last request: a final checkpoint per tenant, and every
 	// queued event delivered, or counted and logged as lost.
-	if err := g.audit.Close(ctx); err != nil {
+	actx, acancel := context.WithTimeout(context.Background(), grace)
+	defer acancel()
+	if err := g.audit.Close(actx); err != nil {
 		logger.Error("audit trail not fully delivered", "err", err)
 		code = 3
 	}
+	logger.Info("drained", "exit_code", code)
 	return code
 }
 

@@ -95,6 +95,25 @@ type Node struct {
 	// address, for deployments where a sidecar or load balancer terminates
 	// TLS. Default false.
 	InsecurePlaintext bool `json:"insecure_plaintext,omitempty"`
+	// TrustedProxies are the CIDRs of the load balancers and proxies in
+	// front of Ferry. Only from a peer in them is the client's address
+	// taken from X-Forwarded-For (the right-most address not in them) or
+	// from a PROXY protocol v2 header; from any other peer both are
+	// ignored. The address is recorded (source_ip in audit events) and
+	// decides nothing. Default: none (the peer's address is the client's).
+	TrustedProxies []string `json:"trusted_proxies,omitempty"`
+	// ProxyProtocol makes the API listener read a PROXY protocol v2 header
+	// from trusted peers (trusted_proxies, required then); other peers'
+	// connections are served as they are, a header from them unread.
+	// Default false.
+	ProxyProtocol bool `json:"proxy_protocol,omitempty"`
+	// Drain is what SIGTERM does before the process exits
+	// (docs/operations.md).
+	Drain Drain `json:"drain,omitempty"`
+	// TenantRetry is how a tenant that could not be set up (its role,
+	// audit key or audit sinks) is retried in the background while the
+	// others serve.
+	TenantRetry Backoff `json:"tenant_retry,omitempty"`
 }
 
 // TLS names the server's certificate and key files (read at start only).
@@ -186,6 +205,11 @@ type Secrets struct {
 	// CacheTTL is how long a value read from Secrets Manager is served from
 	// memory. Default "5m"; between "1s" and "1h". "aws" only.
 	CacheTTL Duration `json:"cache_ttl,omitempty"`
+	// MinForcedRefresh is the least time between two reads of one secret
+	// forced by a source's 401 (rotation), so a source that rejects every
+	// credential cannot turn each request into a Secrets Manager call.
+	// Default "5s"; between "100ms" and "10m". "aws" only.
+	MinForcedRefresh Duration `json:"min_forced_refresh,omitempty"`
 }
 
 // The secrets providers.
@@ -356,6 +380,12 @@ type Connection struct {
 	// private or link-local. Default false: such addresses are refused at
 	// dial time, which blocks SSRF and DNS rebinding.
 	AllowPrivateNetwork bool `json:"allow_private_network,omitempty"`
+	// CAFile is a PEM file of the CAs that sign the source's certificates
+	// (a hospital's internal CA): for an https base_url, an mllps one and
+	// the token endpoint. Set, these CAs alone are trusted (not the
+	// system's), and the server name is still checked. Read at start and
+	// at each reload. Default: the system's roots.
+	CAFile string `json:"ca_file,omitempty"`
 	// Limits bound the connection's calls to its source: pacing, the
 	// bulkhead, the deadline clients may ask for, retries (proxy/guard).
 	Limits ConnectionLimits `json:"limits,omitempty"`

@@ -122,9 +122,13 @@ func (c *Config) applyDefaults(dir string) {
 		if s := &c.Tenants[i].Secrets; s.Provider == SecretsAWS && s.CacheTTL == 0 {
 			s.CacheTTL = Duration(DefaultSecretsCacheTTL)
 		}
+		if s := &c.Tenants[i].Secrets; s.Provider == SecretsAWS && s.MinForcedRefresh == 0 {
+			s.MinForcedRefresh = Duration(DefaultMinForcedRefresh)
+		}
 	}
 	c.applyRegionDefaults()
 	c.ApplyEventDefaults()
+	c.Node.applyLifecycleDefaults()
 }
 
 // Warnings lists what is valid but weakens a promise, each at its JSON
@@ -157,6 +161,7 @@ var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 func (c *Config) Validate() []Problem {
 	var v validator
 	v.checkNode(c)
+	v.checkLifecycle(&c.Node)
 	if c.Limits.MaxRequestBodyBytes < 0 {
 		v.add("$.limits.max_request_body_bytes", "must be positive")
 	}

@@ -13,8 +13,10 @@ import (
 // Defaults and bounds of the tenant secrets settings.
 const (
 	DefaultSecretsCacheTTL = 5 * time.Minute
-	MinSecretsCacheTTL     = time.Second
-	MaxSecretsCacheTTL     = time.Hour
+	// DefaultMinForcedRefresh is secrets.min_forced_refresh's default.
+	DefaultMinForcedRefresh = 5 * time.Second
+	MinSecretsCacheTTL      = time.Second
+	MaxSecretsCacheTTL      = time.Hour
 )
 
 var (
@@ -60,6 +62,9 @@ func (v *validator) tenantSecrets(path string, s Secrets, dev bool) (awsUsable b
 		if s.CacheTTL.D() < MinSecretsCacheTTL || s.CacheTTL.D() > MaxSecretsCacheTTL {
 			v.add(path+".cache_ttl", fmt.Sprintf("must be between %s and %s", MinSecretsCacheTTL, MaxSecretsCacheTTL))
 		}
+		if d := s.MinForcedRefresh.D(); d < 100*time.Millisecond || d > 10*time.Minute {
+			v.add(path+".min_forced_refresh", "must be between 100ms and 10m")
+		}
 		return ok
 	case SecretsEnv:
 		if !dev {
@@ -75,6 +80,7 @@ func (v *validator) tenantSecrets(path string, s Secrets, dev bool) (awsUsable b
 	onlyAWS("external_id", s.ExternalID != "")
 	onlyAWS("endpoint", s.Endpoint != "")
 	onlyAWS("cache_ttl", s.CacheTTL != 0)
+	onlyAWS("min_forced_refresh", s.MinForcedRefresh != 0)
 	return false
 }
 

@@ -3,7 +3,11 @@ package source
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"net"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -34,12 +38,19 @@ type Clients struct {
 	maxBody   int
 	clk       clock.Clock
 	idle      time.Duration
-	byKey     map[clientKey]*fasthttp.HostClient
+	// mu guards byKey and serving: a reload adds clients while requests
+	// are served.
+	mu      sync.Mutex
+	byKey   map[clientKey]*fasthttp.HostClient
+	serving bool
 }
 
+// clientKey is what tells two sources' clients apart: the origin, the
+// egress policy and the CAs trusted (ca_file).
 type clientKey struct {
 	addr, serverName  string
 	tls, allowPrivate bool
+	caFile            string
 }
 
 // defaultIdle is how long an idle socket to a source is kept open.
@@ -53,20 +64,25 @@ func NewClients(userAgent string, maxBody int, clk clock.Clock) *Clients {
 		byKey: map[clientKey]*fasthttp.HostClient{}}
 }
 
-// get returns the client of an origin and egress policy, building it on
-// first use, and makes room in its pool for one more connection. It is
-// called while the server is built, before any request.
-func (sc *Clients) get(addr, serverName string, isTLS, allowPrivate bool) *fasthttp.HostClient {
-	k := clientKey{addr: addr, serverName: serverName, tls: isTLS, allowPrivate: allowPrivate}
+// get returns the client of an origin, egress policy and CA set (roots,
+// nil for the system's), building it on first use. A client built while
+// the server is built makes room in its pool for each connection that
+// shares it; one shared by a connection a reload adds is shared as it is
+// (its pool is in use).
+func (sc *Clients) get(k clientKey, roots *x509.CertPool) *fasthttp.HostClient {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
 	if c := sc.byKey[k]; c != nil {
-		c.MaxConns += maxSourceConns
+		if !sc.serving {
+			c.MaxConns += maxSourceConns
+		}
 		return c
 	}
-	dialer := egressDialer(allowPrivate)
+	dialer := egressDialer(k.allowPrivate)
 	c := &fasthttp.HostClient{
-		Addr:                addr,
+		Addr:                k.addr,
 		Name:                sc.userAgent,
-		IsTLS:               isTLS,
+		IsTLS:               k.tls,
 		MaxResponseBodySize: sc.maxBody,
 		MaxConns:            maxSourceConns,
 		// A call that finds every connection busy waits for one, until its
@@ -87,8 +103,8 @@ func (sc *Clients) get(addr, serverName string, isTLS, allowPrivate bool) *fasth
 			return dialer.DialContext(ctx, "tcp", addr)
 		},
 	}
-	if isTLS {
-		c.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName}
+	if k.tls {
+		c.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: k.serverName, RootCAs: roots}
 	}
 	sc.byKey[k] = c
 	return c
@@ -98,15 +114,44 @@ func (sc *Clients) get(addr, serverName string, isTLS, allowPrivate bool) *fasth
 // (30 s by default), on every client. Tests shorten it, so that a finished
 // test leaves no socket, nor fasthttp's cleaner goroutine, behind.
 func (sc *Clients) SetIdleTimeout(d time.Duration) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
 	sc.idle = d
 	for _, c := range sc.byKey {
 		c.MaxIdleConnDuration = d
 	}
 }
 
+// Serving marks the end of the server's build: from now on the clients'
+// pools are in use, and are not resized.
+func (sc *Clients) Serving() {
+	sc.mu.Lock()
+	sc.serving = true
+	sc.mu.Unlock()
+}
+
 // CloseIdle drops the idle sockets of every client, at shutdown.
 func (sc *Clients) CloseIdle() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
 	for _, c := range sc.byKey {
 		c.CloseIdleConnections()
 	}
+}
+
+// loadRoots reads a ca_file: the only CAs the connection's TLS peers may
+// be signed by. "" is nil: the system's roots.
+func loadRoots(path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, errors.New("no PEM certificate in the file")
+	}
+	return pool, nil
 }

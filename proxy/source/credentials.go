@@ -2,6 +2,7 @@ package source
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"time"
@@ -14,11 +15,11 @@ import (
 // newAuthenticator builds a connection's outbound auth from its config and
 // its tenant's provider; nil for kind "none". Token endpoints are reached
 // with tokenClient, under the connection's egress policy.
-func newAuthenticator(cn *config.Connection, sp secrets.Provider, devMode bool) (outauth.Authenticator, error) {
+func newAuthenticator(cn *config.Connection, sp secrets.Provider, devMode bool, roots *x509.CertPool) (outauth.Authenticator, error) {
 	a := cn.Auth
 	src := outauth.ProviderSecret(sp, a.SecretRef)
 	tokenOpts := func() outauth.Options {
-		return outauth.Options{HTTPClient: tokenClient(cn), AllowHTTP: devMode || cn.AllowInsecureHTTP}
+		return outauth.Options{HTTPClient: tokenClient(cn, roots), AllowHTTP: devMode || cn.AllowInsecureHTTP}
 	}
 	switch a.Kind {
 	case config.AuthNone:
@@ -49,15 +50,16 @@ func newAuthenticator(cn *config.Connection, sp secrets.Provider, devMode bool) 
 // tokenClient is the HTTP client of a connection's token endpoint. It
 // dials through the same egress check as the source itself (a token URL
 // is as much an SSRF vector as a base URL), and never through an
-// environment proxy, which would dial on our behalf past that check.
-func tokenClient(cn *config.Connection) *http.Client {
+// environment proxy, which would dial on our behalf past that check. With
+// the connection's ca_file (roots), only its CAs are trusted.
+func tokenClient(cn *config.Connection, roots *x509.CertPool) *http.Client {
 	d := egressDialer(cn.AllowPrivateNetwork)
 	return &http.Client{
 		Timeout: outauth.DefaultFetchTimeout,
 		Transport: &http.Transport{
 			Proxy:                  nil,
 			DialContext:            d.DialContext,
-			TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+			TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots},
 			TLSHandshakeTimeout:    5 * time.Second,
 			ResponseHeaderTimeout:  outauth.DefaultFetchTimeout,
 			MaxIdleConnsPerHost:    2,

@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,7 +50,7 @@ const credLogInterval = 10 * time.Second
 // errNotHTTP is what an MLLP connection answers a connector's Do.
 var errNotHTTP = errors.New("the connection's source speaks MLLP: use Exchange")
 
-func newHTTPSource(cn *config.Connection, u *url.URL, o Options) (*httpSource, error) {
+func newHTTPSource(cn *config.Connection, u *url.URL, o Options, roots *x509.CertPool) (*httpSource, error) {
 	addr := u.Host
 	if u.Port() == "" {
 		if u.Scheme == "https" {
@@ -62,14 +63,15 @@ func newHTTPSource(cn *config.Connection, u *url.URL, o Options) (*httpSource, e
 	if !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	auth, err := newAuthenticator(cn, o.Secrets, o.DevMode)
+	auth, err := newAuthenticator(cn, o.Secrets, o.DevMode, roots)
 	if err != nil {
 		return nil, fmt.Errorf("connection %q: auth: %w", cn.ID, err)
 	}
 	return &httpSource{conn: cn, auth: auth, scheme: u.Scheme, host: u.Host, prefix: prefix, log: o.Log,
-		calls:  make(chan struct{}, maxSourceConns),
-		client: o.Clients.get(addr, u.Hostname(), u.Scheme == "https", cn.AllowPrivateNetwork),
-		clk:    o.Clients.clk,
+		calls: make(chan struct{}, maxSourceConns),
+		client: o.Clients.get(clientKey{addr: addr, serverName: u.Hostname(), tls: u.Scheme == "https",
+			allowPrivate: cn.AllowPrivateNetwork, caFile: cn.CAFile}, roots),
+		clk: o.Clients.clk,
 	}, nil
 }
 

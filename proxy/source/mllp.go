@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -55,13 +56,13 @@ type mllpSource struct {
 	clk        clock.Clock
 }
 
-func newMLLPSource(cn *config.Connection, u *url.URL, clients *Clients) (*mllpSource, error) {
+func newMLLPSource(cn *config.Connection, u *url.URL, clients *Clients, roots *x509.CertPool) (*mllpSource, error) {
 	if u.Port() == "" {
 		return nil, fmt.Errorf("connection %q: base_url: an MLLP source needs a port", cn.ID)
 	}
 	var tlsConf *tls.Config
 	if u.Scheme == "mllps" {
-		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname(), RootCAs: roots}
 	}
 	dialer := egressDialer(cn.AllowPrivateNetwork)
 	client, err := mllp.NewClient(mllp.Config{

@@ -55,10 +55,14 @@ func New(cn *config.Connection, o Options) (Source, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if isMLLP(u.Scheme) {
-		return newMLLPSource(cn, u, o.Clients)
+	roots, err := loadRoots(cn.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("connection %q: ca_file: %w", cn.ID, err)
 	}
-	return newHTTPSource(cn, u, o)
+	if isMLLP(u.Scheme) {
+		return newMLLPSource(cn, u, o.Clients, roots)
+	}
+	return newHTTPSource(cn, u, o, roots)
 }
 
 // Transport is the connectors.Transport lent to a connector for one

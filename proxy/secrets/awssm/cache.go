@@ -129,6 +129,8 @@ func (p *Provider) get(ctx context.Context, arn, stage string) (*version, error)
 // stored already.
 func (p *Provider) store(arn string, seq uint64, cur, pend *version) *entry {
 	now := p.now()
+	p.fetchOKs.Add(1)
+	p.lastOK.Store(now.UnixNano())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old := p.entries[arn]

@@ -108,6 +108,12 @@ type Stats struct {
 	Fetches uint64
 	// FetchErrors is the number of fetches that failed.
 	FetchErrors uint64
+	// Refreshes counts fetches that stored a value (a secret read, or read
+	// again for its TTL or a rotation): the credential refreshes that
+	// succeeded.
+	Refreshes uint64
+	// LastRefresh is when a fetch last stored a value; zero if never.
+	LastRefresh time.Time
 	// ForcedRefreshes is the number of Refresh calls that fetched.
 	ForcedRefreshes uint64
 	// RefreshesCoalesced is the number of Refresh calls answered by another
@@ -133,7 +139,9 @@ type Provider struct {
 	entries map[string]*entry  // by ARN
 	forced  map[string]*flight // last forced refresh, by ARN
 
-	resolves, hits, fetches, fetchErrs, forcedN, coalesced, assumes atomic.Uint64
+	resolves, hits, fetches, fetchErrs, fetchOKs, forcedN, coalesced, assumes atomic.Uint64
+	// lastOK is the time of the last successful fetch, in Unix nanoseconds.
+	lastOK atomic.Int64
 }
 
 var (
@@ -247,11 +255,15 @@ func (p *Provider) parse(ref string) (Ref, error) {
 
 // Stats returns the counters.
 func (p *Provider) Stats() Stats {
-	return Stats{
+	s := Stats{
 		Resolves: p.resolves.Load(), CacheHits: p.hits.Load(), Fetches: p.fetches.Load(),
-		FetchErrors: p.fetchErrs.Load(), ForcedRefreshes: p.forcedN.Load(),
+		FetchErrors: p.fetchErrs.Load(), Refreshes: p.fetchOKs.Load(), ForcedRefreshes: p.forcedN.Load(),
 		RefreshesCoalesced: p.coalesced.Load(), AssumeRoles: p.assumes.Load(),
 	}
+	if ns := p.lastOK.Load(); ns != 0 {
+		s.LastRefresh = time.Unix(0, ns)
+	}
+	return s
 }
 
 // Resolve implements secrets.Provider.
