@@ -14,11 +14,11 @@ OIDC_PROVIDER := testdata/peers/oidc-provider
 # SDK requires unified, each with a replace directive to the folder (no go.work:
 # a clean clone and a third-party build resolve exactly the same way). Every target that runs Go over "all the
 # code" loops over this list; deps_test.go fails if a go.mod is missing here.
-MODULES := . connectors unified
+MODULES := . connectors unified deploy
 # A go.work outside the repo must not change what CI tests.
 export GOWORK := off
 
-.PHONY: all build demo test test-deps debian-peers test-unit fuzz bench bench-micro bench-resilience soak generate check-generated vet fmt clean
+.PHONY: all build image-context image demo test test-deps debian-peers test-unit fuzz bench bench-micro bench-resilience soak generate check-generated vet fmt clean
 
 all: build
 
@@ -31,6 +31,32 @@ build:
 		$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ferry-connector-$$c ./cmd/ferry-connector-$$c || exit 1; \
 	done
 
+## image-context: static binaries (CGO_ENABLED=0), the plugin catalog generated from them and
+## the CA bundle, in bin/image: what deploy/image/Containerfile copies
+IMAGE_DIR := $(BIN)/image
+image-context:
+	@mkdir -p $(IMAGE_DIR)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(IMAGE_DIR)/ferry ./cmd/ferry
+	@for c in $(CONNECTORS); do \
+		echo "CGO_ENABLED=0 $(GO) build -o $(IMAGE_DIR)/ferry-connector-$$c ./cmd/ferry-connector-$$c"; \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(IMAGE_DIR)/ferry-connector-$$c ./cmd/ferry-connector-$$c || exit 1; \
+	done
+	cp /etc/ssl/certs/ca-certificates.crt $(IMAGE_DIR)/
+	deploy/image/catalog.sh $(IMAGE_DIR) $(CONNECTORS)
+
+## image: the container image, built with buildah from deploy/image/Containerfile
+IMAGE ?= localhost/ferry
+IMAGE_TAG ?= $(VERSION)
+BUILDAH_FLAGS ?=
+image: image-context debian-peers
+	buildah $(BUILDAH_FLAGS) bud --isolation chroot -f deploy/image/Containerfile \
+		--label org.opencontainers.image.title=ferry \
+		--label org.opencontainers.image.version=$(VERSION) \
+		--label org.opencontainers.image.revision=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+		--label org.opencontainers.image.source=https://github.com/ferryhealth/ferry \
+		--label org.opencontainers.image.licenses=Apache-2.0 \
+		-t $(IMAGE):$(IMAGE_TAG) $(IMAGE_DIR)
+
 ## demo: the gateway, the FHIR plugin and a sandbox FHIR source, on 127.0.0.1:8080; with
 ## --events, an HL7 v2 feed, a sandbox sender and a receiver printing verified webhooks
 demo: build
@@ -40,10 +66,11 @@ demo: build
 ## webhook receiver verifying deliveries with standardwebhooks, panva's oidc-provider for inbound
 ## access tokens) and
 ## the Debian test peers (rsyslog with TLS for the syslog audit sink, strace for the PHI
-## canary, python-hl7 for MLLP, nginx for the bench harness's baseline), installed with
+## canary, python-hl7 for MLLP, nginx for the bench harness's baseline, buildah to build the
+## container image and podman with runc to run it in deploy/'s image test), installed with
 ## apt-get when missing. tools_test.go fails when Go code runs a program this list does not
 ## install (and that not every machine has).
-DEBIAN_PEERS := rsyslog rsyslog-gnutls strace python3-hl7 nginx
+DEBIAN_PEERS := rsyslog rsyslog-gnutls strace python3-hl7 nginx buildah podman runc
 test-deps: $(MEDPLUM)/node_modules/.package-lock.json $(OPENAPI_LINT)/node_modules/.package-lock.json \
 	$(WEBHOOK_RECEIVER)/node_modules/.package-lock.json $(OIDC_PROVIDER)/node_modules/.package-lock.json debian-peers
 

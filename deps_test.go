@@ -16,10 +16,11 @@ import (
 const module = "github.com/ferryhealth/ferry"
 
 // modules are the repo's Go modules, by directory: the host (this one), the
-// connector SDK and the unified types. The SDK and unified are modules of
+// connector SDK, the unified types, and deploy (the image and Helm chart tests,
+// whose Kubernetes and Helm dependencies stay out of the host). The SDK and unified are modules of
 // their own so that a third party imports them without pulling the host;
 // this module requires them through replace directives.
-var modules = []string{".", "connectors", "unified"}
+var modules = []string{".", "connectors", "unified", "deploy"}
 
 type importRule struct {
 	pkg    string   // package prefix the rule applies to

@@ -34,18 +34,25 @@ var tools = map[string]tool{
 	"nginx":    {debian: "nginx"},   // the bench harness's baseline, run by `make test` in TestQuickRun
 	"rsyslogd": {debian: "rsyslog"}, // the syslog audit sink's peer
 	"strace":   {debian: "strace"},  // the PHI canary's no-file-written check
+	"buildah":  {debian: "buildah"}, // builds the container image in deploy/'s image test
+	"podman":   {debian: "podman"},  // runs it there (with Debian's runc, named by flag, not run by Go)
 	// /usr/bin/python3 with python-hl7: the MLLP peer. Debian's python3
 	// comes with python3-hl7 (the pyenv python on PATH has no hl7).
-	"python3":     {debian: "python3-hl7"},
-	"setpriv":     {essential: "util-linux"},
-	"taskset":     {essential: "util-linux"},
-	"true":        {essential: "coreutils"},
-	"sh":          {essential: "dash"},
-	"dpkg-query":  {essential: "dpkg"}, // this test's own check
-	"go":          {base: "the toolchain that runs the tests"},
-	"node":        {base: "Node.js 20 is on every machine of this kind; npm packages come from the lockfiles under testdata/peers"},
-	"moto_server": {base: "preinstalled in the image's Python 3.11; PyPI is unreachable here, so a test that needs it fails with a clear message"},
-	"perf":        {base: "only `ferry-bench -profile` runs it, never a test; the harness says how to install it when missing"},
+	"python3":               {debian: "python3-hl7"},
+	"setpriv":               {essential: "util-linux"},
+	"taskset":               {essential: "util-linux"},
+	"true":                  {essential: "coreutils"},
+	"sh":                    {essential: "dash"},
+	"dpkg-query":            {essential: "dpkg"}, // this test's own check
+	"go":                    {base: "the toolchain that runs the tests"},
+	"make":                  {base: "`make test` is what runs the tests; deploy/'s image test runs `make image`"},
+	"git":                   {base: "CI tests a git clone; the image test compares the image's revision label with HEAD"},
+	"node":                  {base: "Node.js 20 is on every machine of this kind; npm packages come from the lockfiles under testdata/peers"},
+	"moto_server":           {base: "preinstalled in the image's Python 3.11; PyPI is unreachable here, so a test that needs it fails with a clear message"},
+	"ferry":                 {base: "built by `make build` (and into the image); deploy/'s tests name it by its path inside the image"},
+	"ferry-connector-fhir":  {base: "built by `make build` (and into the image); a path in the chart's plugin catalog"},
+	"ferry-connector-hl7v2": {base: "built by `make build` (and into the image); a path in the chart's plugin catalog"},
+	"perf":                  {base: "only `ferry-bench -profile` runs it, never a test; the harness says how to install it when missing"},
 }
 
 // programPatterns find the programs Go code runs or looks for by name.
