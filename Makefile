@@ -64,15 +64,22 @@ demo: build
 
 ## test-deps: the pinned npm test peers (Medplum FHIR server, Redocly's OpenAPI linter, the
 ## webhook receiver verifying deliveries with standardwebhooks, panva's oidc-provider for inbound
-## access tokens) and
+## access tokens), Jaeger v1.75.0 as the OTLP receiver of the trace tests (built from the Go
+## module proxy into .tools/jaeger, from testdata/peers/jaeger's own module; about 6 minutes
+## the first time) and
 ## the Debian test peers (rsyslog with TLS for the syslog audit sink, strace for the PHI
 ## canary, python-hl7 for MLLP, nginx for the bench harness's baseline, buildah to build the
 ## container image and podman with runc to run it in deploy/'s image test), installed with
 ## apt-get when missing. tools_test.go fails when Go code runs a program this list does not
 ## install (and that not every machine has).
+JAEGER := $(CURDIR)/.tools/jaeger
 DEBIAN_PEERS := rsyslog rsyslog-gnutls strace python3-hl7 nginx buildah podman runc
 test-deps: $(MEDPLUM)/node_modules/.package-lock.json $(OPENAPI_LINT)/node_modules/.package-lock.json \
-	$(WEBHOOK_RECEIVER)/node_modules/.package-lock.json $(OIDC_PROVIDER)/node_modules/.package-lock.json debian-peers
+	$(WEBHOOK_RECEIVER)/node_modules/.package-lock.json $(OIDC_PROVIDER)/node_modules/.package-lock.json debian-peers \
+	$(JAEGER)
+
+$(JAEGER): testdata/peers/jaeger/go.mod testdata/peers/jaeger/go.sum
+	cd testdata/peers/jaeger && $(GO) build -o $(JAEGER) github.com/jaegertracing/jaeger/cmd/jaeger
 
 debian-peers:
 	@missing=; for p in $(DEBIAN_PEERS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -89,7 +96,7 @@ debian-peers:
 test: test-deps build vet
 	@fail=; for m in $(MODULES); do \
 		echo "== go test ($$m)"; \
-		(cd $$m && FERRY_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -race -timeout 30m ./...) || fail="$$fail $$m"; \
+		(cd $$m && FERRY_BIN=$(CURDIR)/$(BIN) FERRY_JAEGER=$(JAEGER) $(GO) test -count=1 -race -timeout 30m ./...) || fail="$$fail $$m"; \
 	done; \
 	if [ -n "$$fail" ]; then echo "tests failed in module(s):$$fail"; exit 1; fi
 

@@ -284,6 +284,9 @@ func checkPolicies(t *testing.T, values string, objs []rendered) {
 			Drain  struct {
 				Delay, Grace string
 			} `json:"drain"`
+			Tracing *struct {
+				Endpoint string `json:"endpoint"`
+			} `json:"tracing"`
 		} `json:"node"`
 		Plugins json.RawMessage `json:"plugins"`
 	}
@@ -292,6 +295,10 @@ func checkPolicies(t *testing.T, values string, objs []rendered) {
 	}
 	if want := strings.TrimSuffix(strings.TrimPrefix(values, "values-"), ".yaml"); cfg.Node.Region != want {
 		fail("config node.region %q, want %q", cfg.Node.Region, want)
+	}
+	// The eu example exports traces; us leaves tracing off.
+	if (cfg.Node.Tracing != nil) != (values == "values-eu.yaml") || cfg.Node.Tracing != nil && cfg.Node.Tracing.Endpoint == "" {
+		fail("config node.tracing %+v", cfg.Node.Tracing)
 	}
 	// SIGTERM must not kill Ferry before its drain is done.
 	delay, err1 := time.ParseDuration(cfg.Node.Drain.Delay)

@@ -67,8 +67,6 @@ func tokenGrant(t *identity.Token) any {
 // and passthrough only with unrestricted system access.
 func (s *Server) authorize(x *exchange) *verdict.Problem {
 	switch {
-	case x.route.public():
-		return nil
 	case x.route.template == routePassthrough:
 		if !x.client.scopes[config.ScopePassthrough] {
 			return verdict.Fail(unified.CodeForbidden, "")

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"crypto/sha256"
 	"time"
 
@@ -171,8 +170,8 @@ func (s *Server) serveChanges(x *exchange, c connectors.Connector) *verdict.Prob
 	params[unified.FilterUpdatedGTE] = pos.Watermark
 	params[unified.FilterSort] = unified.SortUpdated
 
-	ctx, cancel := context.WithDeadline(s.baseCtx, x.deadline)
-	defer cancel()
+	ctx, end := s.callContext(x, "search")
+	defer end()
 	resp, err := c.Search(ctx, &connectors.SearchRequest{
 		ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, Params: params, Limit: fetch,
 		Transport: s.lendTransport(x, true),

@@ -1,13 +1,10 @@
 package proxy
 
 import (
-	"context"
-
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 
 	"github.com/ferryhealth/ferry/connectors"
-	"github.com/ferryhealth/ferry/proxy/openapi"
 	"github.com/ferryhealth/ferry/proxy/source"
 	"github.com/ferryhealth/ferry/proxy/verdict"
 	"github.com/ferryhealth/ferry/unified"
@@ -16,10 +13,6 @@ import (
 // dispatch serves the route: the last stage of the pipeline.
 func (s *Server) dispatch(x *exchange) *verdict.Problem {
 	switch x.route.template {
-	case routeOpenAPI:
-		x.rc.Response.Header.SetContentType("application/json")
-		x.rc.SetBody(openapi.Document())
-		return nil
 	case routeCapabilities:
 		return s.serveCapabilities(x)
 	case routePassthrough:
@@ -45,11 +38,10 @@ func (s *Server) dispatch(x *exchange) *verdict.Problem {
 	}
 	// The deadline travels with ctx to the plugin (the data plane carries
 	// it) and from there to every source call the transport makes.
-	ctx, cancel := context.WithDeadline(s.baseCtx, x.deadline)
-	defer cancel()
 	tr := s.lendTransport(x, true)
-
 	if x.route.template == routeRead || x.authz.ownPatient {
+		ctx, end := s.callContext(x, "read")
+		defer end()
 		id := x.route.id
 		if x.authz.ownPatient {
 			id = x.authz.patient
@@ -88,6 +80,8 @@ func (s *Server) dispatch(x *exchange) *verdict.Problem {
 		return nil
 	}
 
+	ctx, end := s.callContext(x, "search")
+	defer end()
 	resp, err := c.Search(ctx, &connectors.SearchRequest{
 		ConnectionID: x.conn.cfg.ID, Resource: x.route.resource, Params: x.q.params, Limit: x.q.limit,
 		PageToken: x.q.pageToken, Raw: x.q.raw, Transport: tr,

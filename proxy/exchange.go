@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ferryhealth/ferry/auditlog"
 	"github.com/ferryhealth/ferry/proxy/config"
@@ -33,9 +35,12 @@ type exchange struct {
 	challenge string          // authenticate
 	conn      *connEntry      // resolve_connection
 	place     placement       // residency
-	authz     authzState      // authorize, restrict_query
-	q         query           // parse_query
-	w         write           // parse_body (writes.go)
+	// answered: a stage wrote the whole answer (the OpenAPI document, a
+	// relay from the home region); the later stages are skipped.
+	answered bool
+	authz    authzState // authorize, restrict_query
+	q        query      // parse_query
+	w        write      // parse_body (writes.go)
 	// deadline is when the request must be answered by: its connection's
 	// timeout, or the client's X-Ferry-Timeout within max_timeout, from
 	// its arrival. shortened says the client asked for less than the
@@ -55,6 +60,10 @@ type exchange struct {
 	records int
 	status  int
 	code    unified.Code
+	// span is the request's trace span and traceCtx the context of the
+	// stage running (trace.go); nil span: a request fasthttp refused.
+	span     trace.Span
+	traceCtx context.Context
 }
 
 // placement is what the residency stage did with the request.
@@ -75,6 +84,7 @@ func (s *Server) serveAPI(rc *fasthttp.RequestCtx) {
 	x := &exchange{tab: s.tab.Load(), rc: rc, start: s.clock.Now(), route: route{template: routeUnknown}}
 	x.tab.inflight.Add(1)
 	defer x.tab.inflight.Add(-1)
+	s.startTrace(x)
 	var p *verdict.Problem
 	func() {
 		defer func() {
@@ -86,7 +96,7 @@ func (s *Server) serveAPI(rc *fasthttp.RequestCtx) {
 			}
 		}()
 		for _, st := range pipeline {
-			if p = st.run(s, x); p != nil || x.place == relayed {
+			if p = s.runStage(st, x); p != nil || x.answered {
 				return
 			}
 		}
@@ -145,6 +155,7 @@ func (s *Server) finish(x *exchange) {
 		LatencyProxyMicros:    own.Microseconds(),
 		LatencyUpstreamMicros: up.Microseconds(),
 		ConfigHash:            x.tab.hash,
+		TraceID:               s.endTrace(x),
 	}
 	if !x.route.resource.Known() {
 		ev.ResourceType = ""

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -40,7 +39,7 @@ func (s *Server) servePassthrough(x *exchange) *verdict.Problem {
 	if !connectors.ValidRelativePath(x.route.path) {
 		return verdict.Fail(unified.CodeInvalidParameter, "path")
 	}
-	ctx, cancel := context.WithDeadline(s.baseCtx, x.deadline)
+	ctx, cancel := s.requestContext(x)
 	defer cancel()
 	tr := s.lendTransport(x, false)
 

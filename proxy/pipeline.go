@@ -7,17 +7,21 @@ import "github.com/ferryhealth/ferry/proxy/verdict"
 type stage struct {
 	name string
 	run  func(*Server, *exchange) *verdict.Problem
+	// traced stages get a span of their own (trace.go): those that wait on
+	// something outside the process or may take long.
+	traced bool
 }
 
 // pipeline is the order every API request goes through, in one place.
-// Recovery, timing, metrics and the audit event wrap it in Server.serveAPI,
-// so they happen for every request however far it got; so does the
-// settling of what admit_connection took (a bulkhead slot, a breaker
-// outcome).
+// Recovery, timing, metrics, the request's trace span and the audit event
+// wrap it in Server.serveAPI, so they happen for every request however far
+// it got; so does the settling of what admit_connection took (a bulkhead
+// slot, a breaker outcome).
 //
 // The route is matched before authentication so that the one public route
-// (the OpenAPI document) needs no key; every other route is refused with
-// 401 before anything about it is looked up. The client's inbound limit
+// (the OpenAPI document) needs no key: the route stage answers it, and
+// ends the pipeline. Every other route is refused with 401 before anything
+// about it is looked up. The client's inbound limit
 // comes once the client is known and allowed, and refuses at once (429)
 // before any work is spent on the request. The deadline is fixed before
 // admission so that a bulkhead wait is bounded by it; admission (the
@@ -41,19 +45,19 @@ type stage struct {
 // calls its source: a node outside the tenant's home region answers 421 or
 // relays the request there, and serves nothing itself (docs/residency.md).
 var pipeline = []stage{
-	{"request_id", (*Server).assignRequestID},
-	{"route", (*Server).matchRoute},
-	{"authenticate", (*Server).authenticate},
-	{"resolve_connection", (*Server).resolveConnection},
-	{"residency", (*Server).checkResidency},
-	{"authorize", (*Server).authorize},
-	{"rate_limit", (*Server).limitClient},
-	{"admit_audit", (*Server).admitAudit},
-	{"open_pseudonyms", (*Server).openPseudonyms},
-	{"parse_query", (*Server).parseQuery},
-	{"parse_body", (*Server).parseBody},
-	{"restrict_query", (*Server).restrictQuery},
-	{"deadline", (*Server).setDeadline},
-	{"admit_connection", (*Server).admitConnection},
-	{"dispatch", (*Server).dispatch},
+	{"request_id", (*Server).assignRequestID, false},
+	{"route", (*Server).matchRoute, false},
+	{"authenticate", (*Server).authenticate, true},
+	{"resolve_connection", (*Server).resolveConnection, false},
+	{"residency", (*Server).checkResidency, true},
+	{"authorize", (*Server).authorize, false},
+	{"rate_limit", (*Server).limitClient, false},
+	{"admit_audit", (*Server).admitAudit, true},
+	{"open_pseudonyms", (*Server).openPseudonyms, false},
+	{"parse_query", (*Server).parseQuery, false},
+	{"parse_body", (*Server).parseBody, false},
+	{"restrict_query", (*Server).restrictQuery, false},
+	{"deadline", (*Server).setDeadline, false},
+	{"admit_connection", (*Server).admitConnection, true},
+	{"dispatch", (*Server).dispatch, true},
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/ferryhealth/ferry/connectors/fhir"
 	"github.com/ferryhealth/ferry/connectors/fhir/sandbox"
 	"github.com/ferryhealth/ferry/proxy/config"
+	"github.com/ferryhealth/ferry/proxy/tracing"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -116,8 +117,25 @@ func testConfig(sourceURL string, extra func(map[string]any)) []byte {
 
 func start(t testing.TB, mutate func(map[string]any)) *env {
 	t.Helper()
+	return startWith(t, mutate, envOptions{})
+}
+
+// envOptions are the less common parts of a test env.
+type envOptions struct {
+	tracer *tracing.Tracer
+	// wrap, when set, wraps the sandbox source's handler (to look at what
+	// reaches the source).
+	wrap func(http.Handler) http.Handler
+}
+
+func startWith(t testing.TB, mutate func(map[string]any), o envOptions) *env {
+	t.Helper()
 	sb := sandbox.New(sandbox.Options{})
-	up := httptest.NewServer(sb.Handler())
+	h := sb.Handler()
+	if o.wrap != nil {
+		h = o.wrap(h)
+	}
+	up := httptest.NewServer(h)
 	t.Cleanup(up.Close)
 	cfg, probs := config.Parse(testConfig(up.URL+"/fhir/R4", mutate), "")
 	if len(probs) > 0 {
@@ -130,7 +148,7 @@ func start(t testing.TB, mutate func(map[string]any)) *env {
 	}
 	audit := &syncBuffer{}
 	srv, err := New(ctx, Options{Config: cfg, ConfigHash: "cfg-hash", Connectors: conns,
-		Audit: &auditlogtest.Recorder{Lines: audit}})
+		Audit: &auditlogtest.Recorder{Lines: audit}, Tracer: o.tracer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,5 +489,15 @@ func TestOutboundAuthInjected(t *testing.T) {
 		if strings.Contains(audit.String(), token) || strings.Contains(string(rc.Response.Body()), token) {
 			t.Fatal("credential leaked into the audit event or the response")
 		}
+	}
+}
+
+// TestOpenAPIIsPublic: the API document needs no key, and every stage
+// lets it through without a client (a stage that assumed one panicked).
+func TestOpenAPIIsPublic(t *testing.T) {
+	e := start(t, nil)
+	r := e.do(t, "GET", "/v1/openapi.json", "", nil)
+	if r.status != 200 || r.header.Get("Content-Type") != "application/json" || !bytes.Contains(r.body, []byte(`"openapi"`)) {
+		t.Fatalf("openapi: %d %s %.200s", r.status, r.header.Get("Content-Type"), r.body)
 	}
 }

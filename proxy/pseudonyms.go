@@ -15,10 +15,10 @@ import (
 // missing record. Raw source data and passthrough would carry real ids,
 // so both are refused.
 func (s *Server) openPseudonyms(x *exchange) *verdict.Problem {
-	ps := x.client.pseudo
-	if ps == nil || x.conn == nil {
-		return nil
+	if x.client == nil || x.client.pseudo == nil || x.conn == nil {
+		return nil // the public OpenAPI route has no client
 	}
+	ps := x.client.pseudo
 	conn := x.conn.cfg.ID
 	switch x.route.template {
 	case routePassthrough, routeCreate, routeUpdate:

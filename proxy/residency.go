@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/ferryhealth/ferry/proxy/config"
+	"github.com/ferryhealth/ferry/proxy/tracing"
 	"github.com/ferryhealth/ferry/proxy/verdict"
 	"github.com/ferryhealth/ferry/residency"
 	"github.com/ferryhealth/ferry/unified"
@@ -113,7 +114,7 @@ var hopByHop = map[string]bool{
 // admits its audit event or calls its source: this node holds none of
 // them (Server.New built nothing for a tenant it does not serve).
 func (s *Server) checkResidency(x *exchange) *verdict.Problem {
-	if x.route.public() || x.client == nil {
+	if x.client == nil {
 		return nil
 	}
 	t := x.tab.tenants[x.client.tenant]
@@ -180,6 +181,8 @@ func (s *Server) forward(x *exchange, h *homeRegion) *verdict.Problem {
 	}
 	req.Header.Set(residency.HeaderForwardedFrom, s.cfg.Node.Region)
 	req.Header.Set("X-Request-Id", x.requestID)
+	// The home node's spans join this request's trace, under residency's.
+	tracing.Inject(x.traceCtx, &req.Header)
 	if b := in.Body(); len(b) > 0 {
 		req.SetBody(b)
 	}
@@ -203,7 +206,7 @@ func (s *Server) forward(x *exchange, h *homeRegion) *verdict.Problem {
 		s.metrics.misdirected.WithLabelValues(h.name, "forward_failed").Inc()
 		return &verdict.Problem{Code: unified.CodeRegionUnavailable}
 	}
-	x.place = relayed
+	x.place, x.answered = relayed, true
 	s.metrics.misdirected.WithLabelValues(h.name, "forward").Inc()
 	drop = connectionTokens(resp.Header.Peek("Connection"))
 	out := &x.rc.Response

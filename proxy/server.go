@@ -20,6 +20,7 @@ import (
 	"github.com/ferryhealth/ferry/proxy/cursor"
 	"github.com/ferryhealth/ferry/proxy/secrets"
 	"github.com/ferryhealth/ferry/proxy/source"
+	"github.com/ferryhealth/ferry/proxy/tracing"
 )
 
 // Version is set at build time with -ldflags.
@@ -69,6 +70,9 @@ type Options struct {
 	// ExtraMetrics append more families to /metrics in the text format
 	// (the feeds' and webhooks', docs/events.md), read at each scrape.
 	ExtraMetrics []MetricsAppender
+	// Tracer records a span per request (docs/tracing.md); nil is
+	// tracing.Off. The caller shuts it down after Shutdown.
+	Tracer *tracing.Tracer
 }
 
 // MetricsAppender appends metric families in the Prometheus text format
@@ -89,7 +93,8 @@ type Server struct {
 	clock   clock.Clock
 	metrics *metrics
 	// extra append metrics of parts outside the proxy (event feeds).
-	extra []MetricsAppender
+	extra  []MetricsAppender
+	tracer *tracing.Tracer
 
 	cursors *cursor.Sealer
 	// ckeys are the operator's cursor keys, from which pseudonym
@@ -145,6 +150,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s := &Server{
 		cfg: o.Config, conns: o.Connectors, audit: o.Audit, log: o.Logger, extra: o.ExtraMetrics,
 		clock: clock.Or(o.Clock), metrics: newMetrics(), proxies: o.Config.Node.TrustedPrefixes(),
+		tracer: o.Tracer,
+	}
+	if s.tracer == nil {
+		s.tracer = tracing.Off()
 	}
 	s.metrics.watchHop(o.Connectors)
 	ckeys, err := cursorKeys(ctx, o.Config)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 
 	"github.com/ferryhealth/ferry/proxy/identity"
+	"github.com/ferryhealth/ferry/proxy/openapi"
 	"github.com/ferryhealth/ferry/proxy/verdict"
 	"github.com/ferryhealth/ferry/unified"
 )
@@ -44,9 +45,6 @@ func newRequestID() string {
 }
 
 func (s *Server) authenticate(x *exchange) *verdict.Problem {
-	if x.route.public() {
-		return nil
-	}
 	auth := x.rc.Request.Header.Peek("Authorization")
 	key, ok := bytesCutPrefixFold(auth, "bearer ")
 	if !ok || len(key) == 0 {
@@ -101,6 +99,17 @@ func (s *Server) matchRoute(x *exchange) *verdict.Problem {
 		return verdict.Fail(unified.CodeNotFound, "")
 	}
 	x.route = r
+	if r.public() {
+		// The one public route is answered here: no later stage has
+		// anything to say about it (there is no client).
+		if !x.rc.IsGet() {
+			return verdict.Fail(unified.CodeMethodNotAllowed, "")
+		}
+		x.rc.Response.Header.SetContentType("application/json")
+		x.rc.SetBody(openapi.Document())
+		x.answered = true
+		return nil
+	}
 	if r.template == routePassthrough {
 		if !passthroughMethods[string(x.rc.Method())] {
 			return verdict.Fail(unified.CodeMethodNotAllowed, "")
@@ -118,9 +127,6 @@ func (s *Server) matchRoute(x *exchange) *verdict.Problem {
 }
 
 func (s *Server) resolveConnection(x *exchange) *verdict.Problem {
-	if x.route.public() {
-		return nil
-	}
 	cn, ok := x.tab.connections[x.route.connectionID]
 	// Another tenant's connection answers exactly like a missing one, so a
 	// client cannot probe which connection ids exist.

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 
@@ -150,8 +149,12 @@ func (s *Server) serveWrite(x *exchange) *verdict.Problem {
 	if !ok {
 		return verdict.Fail(unified.CodeUnsupported, string(x.route.resource))
 	}
-	ctx, cancel := context.WithDeadline(s.baseCtx, x.deadline)
-	defer cancel()
+	op := "update"
+	if x.route.template == routeCreate {
+		op = "create"
+	}
+	ctx, end := s.callContext(x, op)
+	defer end()
 	tr := s.lendTransport(x, false)
 	tr.RefuseDeletes()
 

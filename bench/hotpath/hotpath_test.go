@@ -32,6 +32,7 @@ import (
 	"github.com/ferryhealth/ferry/proxy"
 	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/proxy/cursor"
+	"github.com/ferryhealth/ferry/proxy/tracing"
 	"github.com/ferryhealth/ferry/unified"
 )
 
@@ -121,6 +122,12 @@ func newGateway(tb testing.TB, plugin bool) *gateway {
 // serveGateway serves cfg as newGateway does.
 func serveGateway(tb testing.TB, fix *harness.Fixture, cfg *config.Config, plugin bool) *gateway {
 	tb.Helper()
+	return serveTraced(tb, fix, cfg, plugin, nil)
+}
+
+// serveTraced is serveGateway with tracer recording the requests' spans.
+func serveTraced(tb testing.TB, fix *harness.Fixture, cfg *config.Config, plugin bool, tracer *tracing.Tracer) *gateway {
+	tb.Helper()
 	ctx := context.Background()
 	var conns proxy.Connectors
 	if plugin {
@@ -133,7 +140,7 @@ func serveGateway(tb testing.TB, fix *harness.Fixture, cfg *config.Config, plugi
 		}
 		conns = ip
 	}
-	srv, err := proxy.New(ctx, proxy.Options{Config: cfg, Connectors: conns, Audit: newAudit(tb, cfg)})
+	srv, err := proxy.New(ctx, proxy.Options{Config: cfg, Connectors: conns, Audit: newAudit(tb, cfg), Tracer: tracer})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/ferryhealth/ferry/proxy"
 	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/proxy/secrets"
+	"github.com/ferryhealth/ferry/proxy/tracing"
 )
 
 // Gateway is a running Ferry: its connectors (the plugin host), the API
@@ -38,6 +39,7 @@ type Gateway struct {
 	adminAdr net.Addr
 	errc     chan error
 	drain    config.Drain
+	tracer   *tracing.Tracer
 	// stopRetries ends the background retries of degraded tenants; retries
 	// counts them (and the reloads' removals of tenants).
 	retryCtx    context.Context
@@ -100,21 +102,26 @@ func Start(ctx context.Context, cfg *config.Config, cfgHash string, auditOut io.
 		_ = audit.Close(ctx)
 		return nil, err
 	}
-	srv, err := proxy.New(ctx, proxy.Options{
-		Config: cfg, ConfigHash: cfgHash, Connectors: conns, TenantSecrets: tenantSecrets, Audit: audit, Logger: logger,
-		ExtraMetrics: []proxy.MetricsAppender{events},
-	})
+	tracer, err := tracing.New(ctx, cfg.Node.Tracing, tracing.Service{Version: proxy.Version, Region: cfg.Node.Region})
 	if err != nil {
 		events.Close()
 		_ = audit.Close(ctx)
-		return nil, err
+		return nil, fmt.Errorf("node.tracing: %w", err)
 	}
-	// From here a failure closes the feeds and the audit trail it opened
-	// (they hold listeners, connections and goroutines).
+	// From here a failure closes the feeds, the tracer and the audit trail
+	// it opened (they hold listeners, connections and goroutines).
 	fail := func(err error) (*Gateway, error) {
 		events.Close()
+		_ = tracer.Shutdown(ctx)
 		_ = audit.Close(ctx)
 		return nil, err
+	}
+	srv, err := proxy.New(ctx, proxy.Options{
+		Config: cfg, ConfigHash: cfgHash, Connectors: conns, TenantSecrets: tenantSecrets, Audit: audit, Logger: logger,
+		ExtraMetrics: []proxy.MetricsAppender{events, tracing.Metrics{}}, Tracer: tracer,
+	})
+	if err != nil {
+		return fail(err)
 	}
 	var tlsConf *tls.Config
 	if t := cfg.Node.TLS; t != nil {
@@ -134,7 +141,7 @@ func Start(ctx context.Context, cfg *config.Config, cfgHash string, auditOut io.
 		return fail(err)
 	}
 	g := &Gateway{Host: host, server: srv, audit: audit, Events: events, apiAddr: apiLn.Addr(), adminAdr: adminLn.Addr(), errc: make(chan error, 2),
-		drain: cfg.Node.Drain, cfg: cfg, configPath: o.ConfigPath, trail: trail, logger: logger}
+		drain: cfg.Node.Drain, tracer: tracer, cfg: cfg, configPath: o.ConfigPath, trail: trail, logger: logger}
 	// A tenant whose audit trail could not be set up is degraded alone:
 	// Admit refuses its requests (503 audit_unavailable) while it is
 	// retried.
@@ -215,6 +222,10 @@ func (g *Gateway) Drain(logger *slog.Logger) int {
 	if err := g.server.Shutdown(ctx); err != nil {
 		logger.Error("requests still in flight at the end of the grace period", "err", err)
 		code = 3
+	}
+	// The last requests' spans are exported within the same grace.
+	if err := g.tracer.Shutdown(ctx); err != nil {
+		logger.Warn("spans not exported before the end of the grace period", "err", err)
 	}
 	if g.Host != nil {
 		g.Host.Close()

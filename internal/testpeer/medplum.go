@@ -117,6 +117,8 @@ type PeerRequest struct {
 	// headers; they are empty when the header was absent.
 	Authorization string `json:"authorization"`
 	RequestID     string `json:"requestId"`
+	// Traceparent is the W3C trace context header, empty when absent.
+	Traceparent string `json:"traceparent"`
 	// Status is the HTTP status the peer answered with (0 while the
 	// response was still being written).
 	Status int `json:"status"`

@@ -110,6 +110,8 @@ type Node struct {
 	// Drain is what SIGTERM does before the process exits
 	// (docs/operations.md).
 	Drain Drain `json:"drain,omitempty"`
+	// Tracing, when set, exports OpenTelemetry traces (docs/tracing.md).
+	Tracing *Tracing `json:"tracing,omitempty"`
 	// TenantRetry is how a tenant that could not be set up (its role,
 	// audit key or audit sinks) is retried in the background while the
 	// others serve.

@@ -129,6 +129,9 @@ func (c *Config) applyDefaults(dir string) {
 	c.applyRegionDefaults()
 	c.ApplyEventDefaults()
 	c.Node.applyLifecycleDefaults()
+	if c.Node.Tracing != nil {
+		c.Node.Tracing.applyDefaults()
+	}
 }
 
 // Warnings lists what is valid but weakens a promise, each at its JSON
@@ -162,6 +165,9 @@ func (c *Config) Validate() []Problem {
 	var v validator
 	v.checkNode(c)
 	v.checkLifecycle(&c.Node)
+	if c.Node.Tracing != nil {
+		v.tracing(c.Node.Tracing, c.DevMode)
+	}
 	if c.Limits.MaxRequestBodyBytes < 0 {
 		v.add("$.limits.max_request_body_bytes", "must be positive")
 	}

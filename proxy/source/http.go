@@ -18,6 +18,7 @@ import (
 	"github.com/ferryhealth/ferry/internal/clock"
 	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/proxy/outauth"
+	"github.com/ferryhealth/ferry/proxy/tracing"
 )
 
 // httpSource is the source of an http:// or https:// connection.
@@ -131,6 +132,9 @@ func (s *httpSource) do(ctx context.Context, t *Transport, req *connectors.HTTPR
 	if t.requestID != "" {
 		fr.Header.Set("X-Request-Id", t.requestID)
 	}
+	// The source joins the request's trace (W3C traceparent of the source
+	// call's span); whatever the connector set is replaced.
+	tracing.Inject(ctx, &fr.Header)
 	if len(req.Body) > 0 {
 		fr.SetBody(req.Body)
 	}

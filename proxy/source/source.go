@@ -9,12 +9,16 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ferryhealth/ferry/connectors"
 	"github.com/ferryhealth/ferry/internal/clock"
 	"github.com/ferryhealth/ferry/proxy/config"
 	"github.com/ferryhealth/ferry/proxy/guard"
 	"github.com/ferryhealth/ferry/proxy/secrets"
+	"github.com/ferryhealth/ferry/proxy/tracing"
 )
 
 // Source is one connection's source system, as the host reaches it: built
@@ -101,13 +105,52 @@ func (t *Transport) Do(ctx context.Context, req *connectors.HTTPRequest) (*conne
 	if req == nil {
 		return nil, connectors.Errorf(connectors.CodeInternal, "no request")
 	}
-	return t.src.do(ctx, t, req)
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		// Not recorded: the source still gets the request's trace context
+		// (http.go), no span is made.
+		return t.src.do(ctx, t, req)
+	}
+	method := req.Method
+	switch method {
+	case "", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE":
+	default:
+		method = "_OTHER"
+	}
+	if method == "" {
+		method = "GET"
+	}
+	ctx, sp := tracing.StartChild(ctx, "source "+method, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("http.request.method", method)))
+	defer sp.End()
+	resp, err := t.src.do(ctx, t, req)
+	endSourceSpan(sp, err)
+	if resp != nil {
+		sp.SetAttributes(attribute.Int("http.response.status_code", resp.Status))
+	}
+	return resp, err
+}
+
+// endSourceSpan records a failed source call's code on its span, never
+// the error's text, which may quote the source.
+func endSourceSpan(sp trace.Span, err error) {
+	if err != nil && sp.IsRecording() {
+		code := connectors.CodeOf(err).String()
+		sp.SetAttributes(attribute.String("ferry.error_code", code))
+		sp.SetStatus(codes.Error, code)
+	}
 }
 
 // Exchange sends one HL7 v2 message (unframed) to the connection's MLLP
 // source and returns its answer (unframed).
 func (t *Transport) Exchange(ctx context.Context, msg []byte) ([]byte, error) {
-	return t.src.exchange(ctx, t, msg)
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return t.src.exchange(ctx, t, msg)
+	}
+	ctx, sp := tracing.StartChild(ctx, "source mllp", trace.WithSpanKind(trace.SpanKindClient))
+	defer sp.End()
+	out, err := t.src.exchange(ctx, t, msg)
+	endSourceSpan(sp, err)
+	return out, err
 }
 
 // call makes one source call, whatever the protocol (an HTTP request, an
@@ -119,8 +162,10 @@ func (t *Transport) Exchange(ctx context.Context, msg []byte) ([]byte, error) {
 // *connectors.Error) and records an answer itself; call records the faults.
 func (t *Transport) call(ctx context.Context, deadline time.Time, idempotent bool, attempt func() error) error {
 	c := t.guard.Call(deadline)
-	for {
+	sp := trace.SpanFromContext(ctx)
+	for try := 1; ; try++ {
 		if rj := c.Attempt(); rj != nil {
+			sp.AddEvent("refused by the guard", trace.WithAttributes(attribute.Int("attempt", try)))
 			return &connectors.Error{Code: connectors.CodeSourceUnavailable, Err: rj}
 		}
 		err := attempt()
@@ -132,6 +177,8 @@ func (t *Transport) call(ctx context.Context, deadline time.Time, idempotent boo
 		if !idempotent || f != guard.FaultConnect || errors.Is(err, errEgressDenied) || !c.Retry(ctx) {
 			return err
 		}
+		sp.AddEvent("retry", trace.WithAttributes(attribute.Int("attempt", try+1),
+			attribute.String("after", connectors.CodeOf(err).String())))
 	}
 }
 

@@ -373,6 +373,7 @@ function logRequest(req) {
     path: req.url, // path + query exactly as received
     authorization: header('authorization'),
     requestId: header('x-request-id'),
+    traceparent: header('traceparent'),
     status: null, // filled in once the response status is known
   };
   requestLog.push(entry);

@@ -71,6 +71,9 @@ and the plugin catalog, which the chart owns.
 {{- with .Values.trustedProxies -}}
 {{- $_ := set $node "trusted_proxies" . -}}
 {{- end -}}
+{{- with .Values.tracing -}}
+{{- $_ := set $node "tracing" . -}}
+{{- end -}}
 {{- if .Values.proxyProtocol -}}
 {{- $_ := set $node "proxy_protocol" true -}}
 {{- end -}}
