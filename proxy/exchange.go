@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"net"
 	"strconv"
 	"time"
 
@@ -231,15 +232,27 @@ func ms(d time.Duration) string {
 }
 
 // serveParseError answers requests fasthttp could not parse (oversized
-// body, malformed headers) with a problem, and audits them as refused.
+// body, malformed headers, too slow) with a problem, and audits them as
+// refused. A connection that timed out without sending a byte carried no
+// request: it gets a bare 408, which clients read as "idle connection
+// closed" (Go's does), and no audit event.
 func (s *Server) serveParseError(rc *fasthttp.RequestCtx, err error) {
+	var ne net.Error
+	timeout := errors.As(err, &ne) && ne.Timeout()
+	if timeout && sentNothing(rc.Conn()) {
+		rc.SetStatusCode(fasthttp.StatusRequestTimeout)
+		return
+	}
 	x := &exchange{tab: s.tab.Load(), rc: rc, start: s.clock.Now(), requestID: newRequestID(), route: route{template: routeUnknown}}
 	code := unified.CodeBadRequest
 	// fasthttp closes the connection after this answer; unread request
 	// bytes would turn that close into a reset that loses the answer.
 	lingerOnClose(rc.Conn())
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		code = unified.CodeRequestTooLarge
+	case timeout:
+		code = unified.CodeRequestTimeout
 	}
 	verdict.Fail(code, "").Write(rc, x.requestID)
 	x.status, x.code = rc.Response.StatusCode(), code

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"sync/atomic"
@@ -85,4 +86,61 @@ func lingerOnClose(c net.Conn) {
 			return
 		}
 	}
+}
+
+// A connection that sends nothing before the read timeout is not a
+// request: fasthttp still hands the first one's timeout to the
+// ErrorHandler (clients such as Go's open spare connections they may
+// never use). countReads counts what the client sent on the connection,
+// after TLS, so serveParseError can tell "nothing came" from "a request
+// came too slowly".
+type countingListener struct{ net.Listener }
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if t, ok := c.(*tls.Conn); ok {
+		// Keeps Handshake and ConnectionState, which fasthttp looks for.
+		return &tlsReadCounter{Conn: t}, nil
+	}
+	return &readCounter{Conn: c}, nil
+}
+
+// readCounter and tlsReadCounter count the bytes read from the client;
+// only the connection's serving goroutine reads them.
+type readCounter struct {
+	net.Conn
+	n int64
+}
+
+func (c *readCounter) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *readCounter) NetConn() net.Conn { return c.Conn }
+
+type tlsReadCounter struct {
+	*tls.Conn
+	n int64
+}
+
+func (c *tlsReadCounter) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// sentNothing says the client sent no byte of a request on c.
+func sentNothing(c net.Conn) bool {
+	switch v := c.(type) {
+	case *readCounter:
+		return v.n == 0
+	case *tlsReadCounter:
+		return v.n == 0
+	}
+	return false
 }

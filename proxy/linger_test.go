@@ -3,9 +3,11 @@ package proxy
 import (
 	"crypto/tls"
 	"encoding/json"
+	"io"
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferryhealth/ferry/unified"
 )
@@ -40,5 +42,42 @@ func TestLingerOnCloseFindsTheSocketUnderTLS(t *testing.T) {
 	lingerOnClose(&net.TCPConn{})
 	if plain.linger.Load() {
 		t.Fatal("unrelated conn marked")
+	}
+}
+
+// A connection that sends nothing before the read timeout gets a bare 408
+// and no audit event (it carried no request); one whose request arrives
+// too slowly gets the request_timeout problem and is audited as refused.
+func TestReadTimeouts(t *testing.T) {
+	e := startWith(t, nil, envOptions{readTimeout: 300 * time.Millisecond})
+	addr := strings.TrimPrefix(e.base, "http://")
+	answer := func(send string) string {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if send != "" {
+			if _, err := c.Write([]byte(send)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	if got := answer(""); !strings.HasPrefix(got, "HTTP/1.1 408 ") || strings.Contains(got, "problem") {
+		t.Fatalf("idle connection: %q", got)
+	}
+	if evs := e.audit.events(t); len(evs) != 0 {
+		t.Fatalf("an idle connection was audited: %v", evs)
+	}
+	got := answer("GET /v1/demo/patients HTTP/1.1\r\nHost: ferry\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.1 408 ") || !strings.Contains(got, `"code":"request_timeout"`) {
+		t.Fatalf("slow request: %q", got)
+	}
+	evs := e.audit.events(t)
+	if len(evs) != 1 || evs[0]["error_code"] != "request_timeout" || evs[0]["action"] != "refused" {
+		t.Fatalf("slow request's audit: %v", evs)
 	}
 }

@@ -126,6 +126,8 @@ type envOptions struct {
 	// wrap, when set, wraps the sandbox source's handler (to look at what
 	// reaches the source).
 	wrap func(http.Handler) http.Handler
+	// readTimeout, when set, replaces the API server's read timeout.
+	readTimeout time.Duration
 }
 
 func startWith(t testing.TB, mutate func(map[string]any), o envOptions) *env {
@@ -155,6 +157,9 @@ func startWith(t testing.TB, mutate func(map[string]any), o envOptions) *env {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.readTimeout > 0 {
+		srv.api.ReadTimeout = o.readTimeout
 	}
 	go func() { _ = srv.ServeAPI(ln, nil) }()
 	t.Cleanup(func() {

@@ -213,7 +213,7 @@ func (s *Server) ServeAPI(ln net.Listener, tlsConf *tls.Config) error {
 		}
 		ln = tls.NewListener(ln, tlsConf)
 	}
-	return s.api.Serve(ln)
+	return s.api.Serve(countingListener{ln})
 }
 
 // ServeAdmin serves /healthz, /readyz and /metrics on ln until Shutdown.

@@ -20,6 +20,7 @@ const (
 	CodeMethodNotAllowed       Code = "method_not_allowed"       // 405
 	CodeUnsupported            Code = "unsupported"              // 400 the connector does not offer this resource or filter
 	CodeRequestTooLarge        Code = "request_too_large"        // 413
+	CodeRequestTimeout         Code = "request_timeout"          // 408 the request did not arrive whole in time
 	CodeUpstreamError          Code = "upstream_error"           // 502 the source answered with an error or garbage
 	CodeConnectorError         Code = "connector_error"          // 502 the connector plugin failed or crashed
 	CodeConnectorUnavailable   Code = "connector_unavailable"    // 503 the connector plugin is not running
@@ -45,7 +46,7 @@ var codeStatus = map[Code]int{
 	CodeBadRequest: 400, CodeInvalidParameter: 400, CodeMissingParameter: 400, CodeInvalidCursor: 400,
 	CodeInvalidID: 400, CodeUnsupported: 400,
 	CodeUnauthenticated: 401, CodeForbidden: 403, CodeInsufficientScope: 403, CodeNotFound: 404, CodeConnectionNotFound: 404,
-	CodeMethodNotAllowed: 405, CodeRequestTooLarge: 413,
+	CodeMethodNotAllowed: 405, CodeRequestTooLarge: 413, CodeRequestTimeout: 408,
 	CodeUpstreamError: 502, CodeConnectorError: 502,
 	CodeConnectorUnavailable: 503, CodeCredentialsUnavailable: 503, CodeSourceUnavailable: 503, CodeAuditUnavailable: 503,
 	CodeUpstreamTimeout: 504, CodeInternal: 500,
@@ -70,6 +71,7 @@ var codeTitle = map[Code]string{
 	CodeMethodNotAllowed:       "Method not allowed.",
 	CodeUnsupported:            "The connector does not support this request.",
 	CodeRequestTooLarge:        "The request is too large.",
+	CodeRequestTimeout:         "The request did not arrive in time.",
 	CodeUpstreamError:          "The source system answered with an error.",
 	CodeConnectorError:         "The connector failed to handle the request.",
 	CodeConnectorUnavailable:   "The connector is not available.",
