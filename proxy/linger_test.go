@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net"
@@ -79,5 +80,43 @@ func TestReadTimeouts(t *testing.T) {
 	evs := e.audit.events(t)
 	if len(evs) != 1 || evs[0]["error_code"] != "request_timeout" || evs[0]["action"] != "refused" {
 		t.Fatalf("slow request's audit: %v", evs)
+	}
+
+	// Over TLS (the counter then wraps the tls.Conn): a client that
+	// finishes the handshake and sends nothing is not audited; a slow one is.
+	ca := newTestCA(t, "ferry test CA")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = e.srv.ServeAPI(ln, &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, "localhost")}})
+	}()
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+	tlsAnswer := func(send string) string {
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "localhost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if send != "" {
+			if _, err := c.Write([]byte(send)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	if got := tlsAnswer(""); !strings.HasPrefix(got, "HTTP/1.1 408 ") || strings.Contains(got, "problem") {
+		t.Fatalf("idle TLS connection: %q", got)
+	}
+	got = tlsAnswer("GET /v1/demo/patients HTTP/1.1\r\nHost: ferry\r\n")
+	if !strings.Contains(got, `"code":"request_timeout"`) {
+		t.Fatalf("slow TLS request: %q", got)
+	}
+	if evs := e.audit.events(t); len(evs) != 2 || evs[1]["error_code"] != "request_timeout" {
+		t.Fatalf("audit after the TLS connections: %v", evs)
 	}
 }

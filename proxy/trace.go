@@ -16,8 +16,9 @@ import (
 // "{method} {route template}" once routed; one per traced stage (see
 // pipeline); one per plugin call; one per source call, made in the host
 // transport (proxy/source), with retries as events. Their attributes are
-// the audit event's kind of data: templates, config ids, statuses and
-// problem codes, never a record id, a query value, a body or a header.
+// templates, config ids, statuses and problem codes, never a record id, a
+// query value, a body or a header (not even X-Request-Id, which a client
+// may choose: trace_id links a span to its audit event).
 
 // startTrace starts the request's span, a child of the client's
 // traceparent when it sent a valid one.
@@ -100,7 +101,6 @@ func (s *Server) endTrace(x *exchange) string {
 		attribute.String("http.request.method", method),
 		attribute.String("http.route", x.route.template),
 		attribute.Int("http.response.status_code", x.status),
-		attribute.String("ferry.request_id", x.requestID),
 		attribute.String("ferry.region", s.cfg.Node.Region),
 		attribute.Int("ferry.record_count", x.records),
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -116,14 +115,11 @@ func startFerry(t *testing.T, args ...string) *proc {
 	return p
 }
 
+// freePort is a loopback address nothing listens on now, never one handed
+// out before in this test binary (the peers' ports included).
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return testpeer.FreeAddr(t)
 }
 
 func waitHTTP(t *testing.T, url string, want int, within time.Duration) {

@@ -47,7 +47,7 @@ func TestTracesInJaeger(t *testing.T) {
 			// Jaeger shortens ids whose high half is zero: take a full one.
 			traceID := fmt.Sprintf("%016x%016x", 0xa1b2c3d4e5f60718+uint64(i), time.Now().UnixNano())
 			traceparent := "00-" + traceID + "-00f067aa0ba902b7-01"
-			send := func(path string) []byte {
+			send := func(path string, traceparent string) []byte {
 				req, _ := http.NewRequest("GET", base+path, nil)
 				req.Header.Set("Authorization", "Bearer "+DemoAPIKey)
 				req.Header.Set("traceparent", traceparent)
@@ -64,16 +64,21 @@ func TestTracesInJaeger(t *testing.T) {
 			}
 			id := peer.PatientIDs[0]
 			var p unified.Patient
-			if err := json.Unmarshal(send("/patients/"+id), &p); err != nil || len(p.Names) == 0 {
+			if err := json.Unmarshal(send("/patients/"+id, traceparent), &p); err != nil || len(p.Names) == 0 {
 				t.Fatalf("read: %v %+v", err, p)
 			}
-			send("/patients?name=" + url.QueryEscape(p.Names[0].Family))
-			// Unsampled by the ratio (0), with no parent: nothing exported.
-			if st, _ := get(t, base+"/patients/"+id, DemoAPIKey); st != 200 {
-				t.Fatalf("untraced read: %d", st)
-			}
+			send("/patients?name="+url.QueryEscape(p.Names[0].Family), traceparent)
+			// The client's parent says "not sampled", and the ratio is 0:
+			// nothing of that trace may be exported.
+			unsampledID := fmt.Sprintf("%016x%016x", 0xb1c2d3e4f5061728+uint64(i), time.Now().UnixNano())
+			send("/patients/"+id, "00-"+unsampledID+"-00f067aa0ba902b7-00")
 
 			spans, raw := jaeger.Trace(t, traceID, 8, 30*time.Second)
+			// The sampled trace is in, so a batch holding the unsampled
+			// request's spans would be too.
+			if n := jaeger.Spans(t, unsampledID); n != 0 {
+				t.Errorf("%d spans exported for a request whose parent was not sampled", n)
+			}
 			ops := map[string]int{}
 			for _, s := range spans {
 				if s.TraceID != traceID {
@@ -102,8 +107,12 @@ func TestTracesInJaeger(t *testing.T) {
 			if traced < 2 {
 				t.Errorf("%d of %d source calls carried trace %s: %+v", traced, len(reqs), traceID, reqs)
 			}
-			// The audit trail names the trace, for the two traced requests.
-			waitFor(t, func() bool { return strings.Count(f.stdout.String(), `"trace_id":"`+traceID+`"`) == 2 }, 5*time.Second)
+			// The audit trail names the trace: twice for the traced
+			// requests, once for the unsampled one.
+			waitFor(t, func() bool {
+				out := f.stdout.String()
+				return strings.Count(out, `"trace_id":"`+traceID+`"`) == 2 && strings.Count(out, `"trace_id":"`+unsampledID+`"`) == 1
+			}, 5*time.Second)
 
 			// No PHI in any span, tag or event.
 			canaries := []string{id, p.Names[0].Family, p.BirthDate}

@@ -239,6 +239,33 @@ func (j *Jaeger) Trace(t testing.TB, traceID string, min int, wait time.Duration
 	}
 }
 
+// Spans returns how many spans Jaeger holds for a trace now (0 when it
+// knows no such trace).
+func (j *Jaeger) Spans(t testing.TB, traceID string) int {
+	t.Helper()
+	resp, err := http.Get(j.Query + "/api/traces/" + traceID)
+	if err != nil {
+		t.Fatalf("jaeger peer: %v", err)
+	}
+	raw, _ := readAll(resp)
+	if resp.StatusCode == http.StatusNotFound {
+		return 0
+	}
+	var body struct {
+		Data []struct {
+			Spans []JaegerSpan `json:"spans"`
+		} `json:"data"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &body) != nil {
+		t.Fatalf("jaeger peer: trace %s: %s %.300s", traceID, resp.Status, raw)
+	}
+	n := 0
+	for _, d := range body.Data {
+		n += len(d.Spans)
+	}
+	return n
+}
+
 func readAll(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
 	return io.ReadAll(io.LimitReader(resp.Body, 64<<20))

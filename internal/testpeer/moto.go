@@ -3,6 +3,7 @@
 package testpeer
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"os/exec"
@@ -124,12 +125,41 @@ func (m *Moto) Stop() {
 
 // freePort asks the kernel for a free TCP port on 127.0.0.1. The port is
 // released before the peer binds it; a collision in between fails start-up
-// loudly rather than silently reaching another process.
+// loudly rather than silently reaching another process. The kernel may
+// hand a just-closed port out again, so a port is never returned twice in
+// one test binary (a test that starts several peers and listeners would
+// otherwise get two of them on one port).
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !portsGiven[port] {
+			portsGiven[port] = true
+			return port, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("no fresh loopback port in 100 tries")
+}
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// FreeAddr is a 127.0.0.1 address nothing listens on, never one freePort
+// gave out before in this test binary: for the listeners of the system
+// under test, so they cannot collide with each other or with a peer's.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	p, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "127.0.0.1:" + strconv.Itoa(p)
 }

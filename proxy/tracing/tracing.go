@@ -6,9 +6,11 @@
 // never record ids, query values, bodies or request headers (the same
 // rule as the audit event).
 //
-// Only the W3C trace context (traceparent, tracestate) is read from
-// clients and passed on to sources. Baggage is neither read nor sent: it
-// is free text a client could fill with anything, PHI included.
+// Only the W3C traceparent is read from clients and passed on to sources:
+// a trace id, a span id and a flag, all hex. tracestate and baggage are
+// neither read nor sent: they are free text a client could fill with
+// anything, PHI included, and the SDK would copy tracestate into every
+// exported span.
 package tracing
 
 import (
@@ -39,7 +41,8 @@ import (
 // Name is the instrumentation scope of every span Ferry records.
 const Name = "github.com/ferryhealth/ferry"
 
-// propagator reads and writes the W3C trace context only (no baggage).
+// propagator reads and writes the W3C trace context; the carrier below
+// hides tracestate from it, both ways.
 var propagator = propagation.TraceContext{}
 
 // exportFailures counts the SDK's export errors (the exporter's own
@@ -146,26 +149,40 @@ func (t *Tracer) Start(ctx context.Context, name string, opts ...trace.SpanStart
 }
 
 // Extract returns ctx carrying the trace context of a request's
-// traceparent and tracestate headers, when valid.
+// traceparent header, when valid (tracestate is ignored).
 func Extract(ctx context.Context, h *fasthttp.RequestHeader) context.Context {
 	return propagator.Extract(ctx, requestCarrier{h})
 }
 
-// Inject sets traceparent (and tracestate) on an outgoing request from
-// ctx's span, replacing any the request had; it removes them when ctx has
-// no valid span context.
+// Inject sets traceparent on an outgoing request from ctx's span,
+// replacing any the request had; it removes traceparent and tracestate a
+// connector set, and sets none when ctx has no valid span context.
 func Inject(ctx context.Context, h *fasthttp.RequestHeader) {
 	h.Del("traceparent")
 	h.Del("tracestate")
 	propagator.Inject(ctx, requestCarrier{h})
 }
 
-// requestCarrier adapts fasthttp's request header to the propagator.
+// requestCarrier adapts fasthttp's request header to the propagator, for
+// traceparent alone.
 type requestCarrier struct{ h *fasthttp.RequestHeader }
 
-func (c requestCarrier) Get(key string) string { return string(c.h.Peek(key)) }
-func (c requestCarrier) Set(key, value string) { c.h.Set(key, value) }
-func (c requestCarrier) Keys() []string        { return []string{"traceparent", "tracestate"} }
+func (c requestCarrier) Get(key string) string {
+	if key != traceparent {
+		return ""
+	}
+	return string(c.h.Peek(key))
+}
+
+func (c requestCarrier) Set(key, value string) {
+	if key == traceparent {
+		c.h.Set(key, value)
+	}
+}
+
+func (c requestCarrier) Keys() []string { return []string{traceparent} }
+
+const traceparent = "traceparent"
 
 // StartChild starts a span under ctx's, with the tracer of ctx's span: where no
 // Tracer is at hand (a source call), the span belongs to the request's
