@@ -51,72 +51,56 @@ func TestLingerOnCloseFindsTheSocketUnderTLS(t *testing.T) {
 // too slowly gets the request_timeout problem and is audited as refused.
 func TestReadTimeouts(t *testing.T) {
 	e := startWith(t, nil, envOptions{readTimeout: 300 * time.Millisecond})
-	addr := strings.TrimPrefix(e.base, "http://")
-	answer := func(send string) string {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if send != "" {
-			if _, err := c.Write([]byte(send)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		b, _ := io.ReadAll(c)
-		return string(b)
-	}
-	if got := answer(""); !strings.HasPrefix(got, "HTTP/1.1 408 ") || strings.Contains(got, "problem") {
-		t.Fatalf("idle connection: %q", got)
-	}
-	if evs := e.audit.events(t); len(evs) != 0 {
-		t.Fatalf("an idle connection was audited: %v", evs)
-	}
-	got := answer("GET /v1/demo/patients HTTP/1.1\r\nHost: ferry\r\n")
-	if !strings.HasPrefix(got, "HTTP/1.1 408 ") || !strings.Contains(got, `"code":"request_timeout"`) {
-		t.Fatalf("slow request: %q", got)
-	}
-	evs := e.audit.events(t)
-	if len(evs) != 1 || evs[0]["error_code"] != "request_timeout" || evs[0]["action"] != "refused" {
-		t.Fatalf("slow request's audit: %v", evs)
-	}
-
-	// Over TLS (the counter then wraps the tls.Conn): a client that
-	// finishes the handshake and sends nothing is not audited; a slow one is.
 	ca := newTestCA(t, "ferry test CA")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go func() {
-		_ = e.srv.ServeAPI(ln, &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, "localhost")}})
+		_ = e.srv.ServeAPI(tlsLn, &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, "localhost")}})
 	}()
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.cert)
-	tlsAnswer := func(send string) string {
-		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "localhost"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if send != "" {
-			if _, err := c.Write([]byte(send)); err != nil {
+	dials := []struct {
+		name string
+		dial func() (net.Conn, error)
+	}{
+		{"plain", func() (net.Conn, error) { return net.Dial("tcp", strings.TrimPrefix(e.base, "http://")) }},
+		// Over TLS the counter wraps the tls.Conn: a client that finishes
+		// the handshake and sends nothing is idle all the same.
+		{"tls", func() (net.Conn, error) {
+			return tls.Dial("tcp", tlsLn.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "localhost"})
+		}},
+	}
+	for i, d := range dials {
+		answer := func(send string) string {
+			c, err := d.dial()
+			if err != nil {
 				t.Fatal(err)
 			}
+			defer c.Close()
+			if send != "" {
+				if _, err := c.Write([]byte(send)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			b, _ := io.ReadAll(c)
+			return string(b)
 		}
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		b, _ := io.ReadAll(c)
-		return string(b)
-	}
-	if got := tlsAnswer(""); !strings.HasPrefix(got, "HTTP/1.1 408 ") || strings.Contains(got, "problem") {
-		t.Fatalf("idle TLS connection: %q", got)
-	}
-	got = tlsAnswer("GET /v1/demo/patients HTTP/1.1\r\nHost: ferry\r\n")
-	if !strings.Contains(got, `"code":"request_timeout"`) {
-		t.Fatalf("slow TLS request: %q", got)
-	}
-	if evs := e.audit.events(t); len(evs) != 2 || evs[1]["error_code"] != "request_timeout" {
-		t.Fatalf("audit after the TLS connections: %v", evs)
+		if got := answer(""); !strings.HasPrefix(got, "HTTP/1.1 408 ") || strings.Contains(got, "problem") {
+			t.Fatalf("%s: idle connection: %q", d.name, got)
+		}
+		if evs := e.audit.events(t); len(evs) != i {
+			t.Fatalf("%s: an idle connection was audited: %v", d.name, evs)
+		}
+		got := answer("GET /v1/demo/patients HTTP/1.1\r\nHost: ferry\r\n")
+		if !strings.HasPrefix(got, "HTTP/1.1 408 ") || !strings.Contains(got, `"code":"request_timeout"`) {
+			t.Fatalf("%s: slow request: %q", d.name, got)
+		}
+		evs := e.audit.events(t)
+		if len(evs) != i+1 || evs[i]["error_code"] != "request_timeout" || evs[i]["action"] != "refused" {
+			t.Fatalf("%s: slow request's audit: %v", d.name, evs)
+		}
 	}
 }
