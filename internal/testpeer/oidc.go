@@ -67,7 +67,7 @@ type OIDC struct {
 	lines   chan string
 	stderr  *tailBuffer
 	exited  chan struct{}
-	stop    sync.Once
+	stop    *sync.Once
 }
 
 type oidcReply struct {
@@ -96,7 +96,7 @@ func StartOIDC(t testing.TB, o OIDCOptions) *OIDC {
 		t.Fatalf("oidc peer: node not found (%v)", err)
 	}
 	p := &OIDC{clients: map[string]OIDCClient{}, http: &http.Client{Timeout: oidcReplyTimeout},
-		lines: make(chan string, 4), stderr: &tailBuffer{max: maxStderr}, exited: make(chan struct{})}
+		stderr: &tailBuffer{max: maxStderr}}
 	type jsClient struct {
 		ID     string             `json:"client_id"`
 		Scope  string             `json:"scope"`
@@ -119,39 +119,31 @@ func StartOIDC(t testing.TB, o OIDCOptions) *OIDC {
 		cfg.Clients = append(cfg.Clients, jsClient{ID: c.ID, Scope: c.Scope, Claims: c.Claims, JWKS: jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pub}}})
 	}
 	arg, _ := json.Marshal(cfg)
-	p.cmd = exec.Command(node, filepath.Join(dir, "server.mjs"), string(arg))
-	p.cmd.Dir = dir
-	p.cmd.Stderr = p.stderr
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	p.cmd.WaitDelay = stopGrace
-	stdout, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("oidc peer: %v", err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			// The provider prints its own notices on stdout too.
-			if line := sc.Text(); strings.HasPrefix(line, "{") {
-				p.lines <- line
-			}
-		}
-		_ = p.cmd.Wait()
-		close(p.exited)
-	}()
 	t.Cleanup(func() {
 		p.Stop()
 		if t.Failed() {
 			t.Logf("oidc peer stderr:\n%s", p.stderr.String())
 		}
 	})
-	r := p.reply(t, oidcStartTimeout)
+	// Twice in CI runs under -race load the provider printed its import
+	// warning and then nothing for 30 s (it starts in under a second
+	// otherwise; not reproduced on demand). The glue now says on stderr how
+	// far it got, and a start that stalls is retried once.
+	var r oidcReply
+	for attempt := 1; ; attempt++ {
+		if err := p.launch(node, dir, string(arg)); err != nil {
+			t.Fatalf("oidc peer: %v", err)
+		}
+		var err error
+		if r, err = p.next(oidcStartTimeout); err == nil {
+			break
+		}
+		p.Stop()
+		if attempt == 2 {
+			t.Fatalf("oidc peer: %v, twice:\n%s", err, p.stderr.String())
+		}
+		t.Logf("oidc peer: %v; starting it again. Its stderr:\n%s", err, p.stderr.String())
+	}
 	if !r.Ready || r.Issuer == "" {
 		t.Fatalf("oidc peer: unexpected ready line %+v", r)
 	}
@@ -173,21 +165,62 @@ func StartOIDC(t testing.TB, o OIDCOptions) *OIDC {
 	return p
 }
 
-func (p *OIDC) reply(t testing.TB, wait time.Duration) oidcReply {
-	t.Helper()
+// launch starts one provider process.
+func (p *OIDC) launch(node, dir, arg string) error {
+	p.cmd = exec.Command(node, filepath.Join(dir, "server.mjs"), arg)
+	p.cmd.Dir = dir
+	p.cmd.Stderr = p.stderr
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.cmd.WaitDelay = stopGrace
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		return err
+	}
+	if err := p.cmd.Start(); err != nil {
+		return err
+	}
+	lines, exited, cmd := make(chan string, 4), make(chan struct{}), p.cmd
+	p.lines, p.exited, p.stop = lines, exited, &sync.Once{}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			// The provider prints its own notices on stdout too.
+			if line := sc.Text(); strings.HasPrefix(line, "{") {
+				lines <- line
+			}
+		}
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	return nil
+}
+
+// next is the provider's next JSON line.
+func (p *OIDC) next(wait time.Duration) (oidcReply, error) {
+	var r oidcReply
 	select {
 	case line := <-p.lines:
-		var r oidcReply
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			t.Fatalf("oidc peer: reply %q: %v", line, err)
+			return r, fmt.Errorf("reply %q: %w", line, err)
 		}
-		return r
+		return r, nil
 	case <-p.exited:
-		t.Fatalf("oidc peer exited: %s", p.stderr.String())
+		return r, fmt.Errorf("exited: %s", p.stderr.String())
 	case <-time.After(wait):
-		t.Fatalf("oidc peer: no reply after %s", wait)
+		return r, fmt.Errorf("no reply after %s", wait)
 	}
-	return oidcReply{}
+}
+
+func (p *OIDC) reply(t testing.TB, wait time.Duration) oidcReply {
+	t.Helper()
+	r, err := p.next(wait)
+	if err != nil {
+		t.Fatalf("oidc peer: %v", err)
+	}
+	return r
 }
 
 func (p *OIDC) command(t testing.TB, cmd string) {
@@ -257,6 +290,9 @@ func (p *OIDC) Token(t testing.TB, clientID, scope string) string {
 
 // Stop stops the provider; called when the test ends.
 func (p *OIDC) Stop() {
+	if p.stop == nil {
+		return
+	}
 	p.stop.Do(func() {
 		select {
 		case <-p.exited:

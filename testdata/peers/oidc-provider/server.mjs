@@ -19,6 +19,11 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import readline from 'node:readline';
 import Provider from 'oidc-provider';
 
+// How far start-up got (ms since the process started), on stderr: the Go
+// side shows it when a start stalls.
+const progress = (what) => process.stderr.write(`oidc peer: ${what} at ${Math.round(process.uptime() * 1000)} ms\n`);
+progress('imported');
+
 const cfg = JSON.parse(process.argv[2] ?? '{}');
 const clients = new Map((cfg.clients ?? []).map((c) => [c.client_id, c]));
 
@@ -28,6 +33,7 @@ function newKey() {
 }
 
 let keys = [newKey()];
+progress('signing key made');
 let provider;
 const server = http.createServer((req, res) => provider.callback()(req, res));
 
@@ -72,7 +78,9 @@ function build(issuer) {
 
 server.listen(0, '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
+  progress('listening');
   provider = build(issuer);
+  progress('provider built');
   process.stdout.write(JSON.stringify({ ready: true, issuer, kids: keys.map((k) => k.kid) }) + '\n');
   const rl = readline.createInterface({ input: process.stdin });
   rl.on('line', (line) => {
