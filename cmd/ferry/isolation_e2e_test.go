@@ -106,11 +106,15 @@ func TestTenantIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	listen, adminAddr := freePort(t), freePort(t)
-	tenant := func(id, role, endpoint, arn string, sinks []any) map[string]any {
+	// beta's audit queue is small so that its dead sink refuses its
+	// requests quickly; acme's is roomy, so that its own stdout sink,
+	// which the test's pipe drains slowly under -race, never refuses acme:
+	// what this test measures is beta's faults, not acme's pipe.
+	tenant := func(id, role, endpoint, arn string, sinks []any, queue int) map[string]any {
 		return map[string]any{"id": id, "home_region": "eu",
 			"secrets": map[string]any{"provider": "aws", "region": region, "role_arn": role, "external_id": extID,
 				"endpoint": endpoint, "cache_ttl": "1s"},
-			"audit": map[string]any{"key_ref": arn + "#audit", "sinks": sinks, "queue_size": 100}}
+			"audit": map[string]any{"key_ref": arn + "#audit", "sinks": sinks, "queue_size": queue}}
 	}
 	client := func(id, tenant, key, conn string) map[string]any {
 		d := sha256.Sum256([]byte(key))
@@ -127,9 +131,9 @@ func TestTenantIsolation(t *testing.T) {
 		"plugins": []any{map[string]any{"kind": "fhir", "path": plugin, "sha256": sum}},
 		"cursor":  map[string]any{"keys": []any{map[string]any{"id": "k1", "secret_ref": "env:FERRY_E2E_CURSOR_KEY"}}},
 		"tenants": []any{
-			tenant("acme", roleA, moto.Endpoint, arnA, []any{map[string]any{"kind": "stdout"}}),
+			tenant("acme", roleA, moto.Endpoint, arnA, []any{map[string]any{"kind": "stdout"}}, 20000),
 			tenant("beta", roleB, front.URL, arnB, []any{map[string]any{"kind": "cloudwatch", "region": region,
-				"endpoint": moto.Endpoint, "log_group": "ferry-beta", "flush_interval": "20ms", "timeout": "2s"}}),
+				"endpoint": moto.Endpoint, "log_group": "ferry-beta", "flush_interval": "20ms", "timeout": "2s"}}, 100),
 		},
 		"clients":     []any{client("app-a", "acme", keyA, "a"), client("app-b", "beta", keyB, "b")},
 		"connections": []any{conn("a", "acme", arnA), conn("b", "beta", arnB)},
