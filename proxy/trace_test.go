@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -174,5 +176,62 @@ func TestTraces(t *testing.T) {
 		if !slices.Equal(keys, allowed) {
 			t.Errorf("request span attribute keys %v, want exactly %v", keys, allowed)
 		}
+	}
+}
+
+// TestTraceOfAFailure: a source that refuses connections gives a source
+// span marked as an error with its code (never the error's text), retry
+// events, and a request span carrying the problem code with an error
+// status.
+func TestTraceOfAFailure(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + dead.Addr().String() + "/fhir/R4"
+	dead.Close() // nothing listens there now: every dial is refused
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec), sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
+	e := startWith(t, func(c map[string]any) {
+		c["connections"].([]any)[0].(map[string]any)["base_url"] = deadURL
+	}, envOptions{tracer: tracing.FromProvider(tp)})
+	r := e.do(t, "GET", "/v1/demo/patients?limit=1", keyDemo, nil)
+	if r.status < 500 {
+		t.Fatalf("a dead source answered %d %s", r.status, r.body)
+	}
+	var p unified.Problem
+	_ = json.Unmarshal(r.body, &p)
+	var source, request sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		switch {
+		case s.Name() == "source GET":
+			source = s
+		case strings.HasPrefix(s.Name(), "GET /v1/"):
+			request = s
+		}
+	}
+	if source == nil || request == nil {
+		t.Fatalf("spans: source %v, request %v", source, request)
+	}
+	if source.Status().Code != codes.Error || source.Status().Description == "" ||
+		strings.Contains(source.Status().Description, "127.0.0.1") || strings.Contains(source.Status().Description, "refused") {
+		t.Errorf("source span status %+v: want an error naming a code only", source.Status())
+	}
+	retries := 0
+	for _, ev := range source.Events() {
+		if ev.Name == "retry" {
+			retries++
+		}
+	}
+	if retries == 0 {
+		t.Errorf("no retry event on the source span: %+v", source.Events())
+	}
+	got := map[string]string{}
+	for _, kv := range request.Attributes() {
+		got[string(kv.Key)] = kv.Value.Emit()
+	}
+	if got["ferry.problem_code"] != string(p.Code) || request.Status().Code != codes.Error {
+		t.Errorf("request span: problem %q status %+v, want %q and an error", got["ferry.problem_code"], request.Status(), p.Code)
 	}
 }
