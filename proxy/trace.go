@@ -95,7 +95,7 @@ func (s *Server) endTrace(x *exchange) string {
 		}
 		return ""
 	}
-	method := spanMethod(x.rc.Request.Header.Method())
+	method := tracing.Method(string(x.rc.Request.Header.Method()))
 	sp.SetName(method + " " + x.route.template)
 	attrs := []attribute.KeyValue{
 		attribute.String("http.request.method", method),
@@ -121,15 +121,4 @@ func (s *Server) endTrace(x *exchange) string {
 		sp.SetStatus(codes.Error, strconv.Itoa(x.status))
 	}
 	return sc.TraceID().String()
-}
-
-// spanMethod is the request's method when it is one the API knows, else
-// "_OTHER" (as OpenTelemetry's HTTP conventions say): a method is any
-// token a client sends.
-func spanMethod(m []byte) string {
-	switch string(m) {
-	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
-		return string(m)
-	}
-	return "_OTHER"
 }

@@ -93,12 +93,7 @@ func TestTenantIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAFERRYISOLATION00")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "isolation-node-secret")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("FERRY_E2E_CURSOR_KEY", "cursor-key-e2e-0123456789abcdef0123456789")
+	nodeEnv(t, "AKIAFERRYISOLATION00", "isolation-node-secret")
 
 	plugin := filepath.Join(binaries(t), "ferry-connector-fhir")
 	sum, err := fileSHA256(plugin)

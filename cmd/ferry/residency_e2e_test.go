@@ -169,12 +169,7 @@ func TestResidencyTwoRegions(t *testing.T) {
 	// TLS between the nodes (and to the test client), from a test CA.
 	dir := t.TempDir()
 	caFile, certFile, keyFile, pool := testCA(t, dir)
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAFERRYE2ENODE0000")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "e2e-node-secret")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
-	t.Setenv("FERRY_E2E_CURSOR_KEY", "cursor-key-e2e-0123456789abcdef0123456789")
+	nodeEnv(t, "AKIAFERRYE2ENODE0000", "e2e-node-secret")
 
 	plugin := filepath.Join(binaries(t), "ferry-connector-fhir")
 	sum, err := fileSHA256(plugin)

@@ -63,14 +63,7 @@ func TestServeWithTenantSecretsInAWS(t *testing.T) {
 	auditARN := create("ferry/audit", `{"key":"audit-key-e2e-0123456789abcdef-`+canary+`"}`)
 	missingARN := tokenARN[:strings.LastIndexByte(tokenARN, ':')+1] + "ferry/missing-AbC123"
 
-	// The node's identity and the operator's cursor key, from the
-	// environment; never a config file, nor any file of AWS's.
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAFERRYE2ENODE0000")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "e2e-node-secret")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("FERRY_E2E_CURSOR_KEY", "cursor-key-e2e-0123456789abcdef0123456789")
+	nodeEnv(t, "AKIAFERRYE2ENODE0000", "e2e-node-secret")
 
 	plugin := filepath.Join(binaries(t), "ferry-connector-fhir")
 	sum, err := fileSHA256(plugin)
@@ -155,4 +148,17 @@ func TestServeWithTenantSecretsInAWS(t *testing.T) {
 			t.Errorf("a secret reached %s", name)
 		}
 	}
+}
+
+// nodeEnv gives the ferry process started by the test its node's AWS
+// identity and the operator's cursor key (FERRY_E2E_CURSOR_KEY) the way a
+// pod gets them, from the environment: never a config file, nor any file
+// of AWS's, nor the instance metadata service.
+func nodeEnv(t *testing.T, accessKey, secretKey string) {
+	t.Setenv("AWS_ACCESS_KEY_ID", accessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secretKey)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("FERRY_E2E_CURSOR_KEY", "cursor-key-e2e-0123456789abcdef0123456789")
 }

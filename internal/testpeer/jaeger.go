@@ -172,20 +172,7 @@ exporters:
 
 // Stop stops Jaeger (SIGTERM, then SIGKILL). Safe to call more than once.
 func (j *Jaeger) Stop() {
-	j.once.Do(func() {
-		select {
-		case <-j.exited:
-			return
-		default:
-		}
-		_ = syscall.Kill(-j.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-j.exited:
-		case <-time.After(stopGrace):
-			_ = syscall.Kill(-j.cmd.Process.Pid, syscall.SIGKILL)
-			<-j.exited
-		}
-	})
+	j.once.Do(func() { stopGroup(j.cmd, j.exited) })
 }
 
 // JaegerSpan is a span as the query API answers it.
@@ -218,22 +205,12 @@ func (j *Jaeger) Trace(t testing.TB, traceID string, min int, wait time.Duration
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	for {
-		resp, err := http.Get(j.Query + "/api/traces/" + traceID)
-		if err != nil {
-			t.Fatalf("jaeger peer: %v", err)
-		}
-		var body struct {
-			Data []struct {
-				Spans []JaegerSpan `json:"spans"`
-			} `json:"data"`
-		}
-		raw, _ := readAll(resp)
-		if resp.StatusCode == http.StatusOK && json.Unmarshal(raw, &body) == nil && len(body.Data) == 1 &&
-			len(body.Data[0].Spans) >= min {
-			return body.Data[0].Spans, raw
+		status, spans, raw := j.fetch(t, traceID)
+		if status == http.StatusOK && len(spans) >= min {
+			return spans, raw
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("jaeger peer: trace %s: %s after %s: %.500s", traceID, resp.Status, wait, raw)
+			t.Fatalf("jaeger peer: trace %s: status %d after %s: %.500s", traceID, status, wait, raw)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -243,30 +220,37 @@ func (j *Jaeger) Trace(t testing.TB, traceID string, min int, wait time.Duration
 // knows no such trace).
 func (j *Jaeger) Spans(t testing.TB, traceID string) int {
 	t.Helper()
+	status, spans, raw := j.fetch(t, traceID)
+	if status != http.StatusOK && status != http.StatusNotFound {
+		t.Fatalf("jaeger peer: trace %s: status %d: %.300s", traceID, status, raw)
+	}
+	return len(spans)
+}
+
+// fetch asks the query API for one trace: its status, the spans of a
+// 200 answer, and the raw answer.
+func (j *Jaeger) fetch(t testing.TB, traceID string) (int, []JaegerSpan, []byte) {
+	t.Helper()
 	resp, err := http.Get(j.Query + "/api/traces/" + traceID)
 	if err != nil {
 		t.Fatalf("jaeger peer: %v", err)
 	}
-	raw, _ := readAll(resp)
-	if resp.StatusCode == http.StatusNotFound {
-		return 0
-	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	var body struct {
 		Data []struct {
 			Spans []JaegerSpan `json:"spans"`
 		} `json:"data"`
 	}
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &body) != nil {
-		t.Fatalf("jaeger peer: trace %s: %s %.300s", traceID, resp.Status, raw)
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, nil, raw
 	}
-	n := 0
+	if err := json.Unmarshal(raw, &body); err != nil {
+		t.Fatalf("jaeger peer: trace %s: %v: %.300s", traceID, err, raw)
+	}
+	var spans []JaegerSpan
 	for _, d := range body.Data {
-		n += len(d.Spans)
+		spans = append(spans, d.Spans...)
 	}
-	return n
-}
-
-func readAll(resp *http.Response) ([]byte, error) {
-	defer resp.Body.Close()
-	return io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	return resp.StatusCode, spans, raw
 }

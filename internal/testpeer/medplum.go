@@ -267,23 +267,7 @@ func StartMedplum(t testing.TB, opts MedplumOptions) *Medplum {
 // not exited within a few seconds. It is safe to call more than once and is
 // called automatically when the test ends.
 func (m *Medplum) Stop() {
-	m.stopOnce.Do(func() {
-		select {
-		case <-m.exited:
-			// Already gone; signalling its (possibly reused) group id
-			// could hit an unrelated process.
-			return
-		default:
-		}
-		pgid := m.cmd.Process.Pid // Setpgid makes the pid the group id
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-m.exited:
-		case <-time.After(stopGrace):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-m.exited
-		}
-	})
+	m.stopOnce.Do(func() { stopGroup(m.cmd, m.exited) })
 }
 
 // Requests returns the requests the peer has received since it started or

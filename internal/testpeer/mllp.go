@@ -298,19 +298,5 @@ func (p *MLLPPeer) WaitRequests(t testing.TB, n int) []PDQRequest {
 // Stop stops the peer (SIGTERM to its process group, then SIGKILL after a
 // grace period). Safe to call more than once; called when the test ends.
 func (p *MLLPPeer) Stop() {
-	p.stopOnce.Do(func() {
-		select {
-		case <-p.exited:
-			return
-		default:
-		}
-		pgid := p.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(stopGrace):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-p.exited
-		}
-	})
+	p.stopOnce.Do(func() { stopGroup(p.cmd, p.exited) })
 }

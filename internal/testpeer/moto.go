@@ -106,21 +106,7 @@ func (m *Moto) Reset(t testing.TB) {
 // Stop stops moto_server (SIGTERM, then SIGKILL after a grace period). Safe
 // to call more than once; called automatically when the test ends.
 func (m *Moto) Stop() {
-	m.stopOnce.Do(func() {
-		select {
-		case <-m.exited:
-			return
-		default:
-		}
-		pgid := m.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-m.exited:
-		case <-time.After(stopGrace):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-m.exited
-		}
-	})
+	m.stopOnce.Do(func() { stopGroup(m.cmd, m.exited) })
 }
 
 // freePort asks the kernel for a free TCP port on 127.0.0.1. The port is

@@ -293,18 +293,5 @@ func (p *OIDC) Stop() {
 	if p.stop == nil {
 		return
 	}
-	p.stop.Do(func() {
-		select {
-		case <-p.exited:
-			return
-		default:
-		}
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(stopGrace):
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.exited
-		}
-	})
+	p.stop.Do(func() { stopGroup(p.cmd, p.exited) })
 }

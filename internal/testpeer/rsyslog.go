@@ -202,21 +202,7 @@ func (r *Rsyslog) Stop() {
 	if cmd == nil {
 		return
 	}
-	once.Do(func() {
-		select {
-		case <-exited:
-			return
-		default:
-		}
-		pgid := cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(stopGrace):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-exited
-		}
-	})
+	once.Do(func() { stopGroup(cmd, exited) })
 }
 
 // Restart starts rsyslogd again on the same ports, after Stop: for tests of

@@ -110,14 +110,9 @@ func (t *Transport) Do(ctx context.Context, req *connectors.HTTPRequest) (*conne
 		// (http.go), no span is made.
 		return t.src.do(ctx, t, req)
 	}
-	method := req.Method
-	switch method {
-	case "", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE":
-	default:
-		method = "_OTHER"
-	}
-	if method == "" {
-		method = "GET"
+	method := "GET"
+	if req.Method != "" {
+		method = tracing.Method(req.Method)
 	}
 	ctx, sp := tracing.StartChild(ctx, "source "+method, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("http.request.method", method)))

@@ -184,6 +184,18 @@ func (c requestCarrier) Keys() []string { return []string{traceparent} }
 
 const traceparent = "traceparent"
 
+// Method is an HTTP method for a span's name and http.request.method:
+// itself when it is one the API or a source call uses, else "_OTHER" (as
+// OpenTelemetry's HTTP conventions say), since a method is any token a
+// client or a connector sends.
+func Method(m string) string {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
+		return m
+	}
+	return "_OTHER"
+}
+
 // StartChild starts a span under ctx's, with the tracer of ctx's span: where no
 // Tracer is at hand (a source call), the span belongs to the request's
 // provider, or to none.
