@@ -260,11 +260,15 @@ func TestOptionsRefused(t *testing.T) {
 }
 
 func TestNotAPlugin(t *testing.T) {
-	sh, err := exec.LookPath("true")
-	if err != nil {
-		t.Skip("no true(1)")
+	// A program that prints something else than the handshake and stays.
+	// Not one that exits at once (true(1) was used): go-plugin v1.7.0 races
+	// with itself, under -race, when the process is gone before Start
+	// returns (seen once in CI), which is go-plugin's, not the kit's.
+	bin := filepath.Join(t.TempDir(), "not-a-plugin")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho hello, I am not a plugin\nexec sleep 30\n"), 0o700); err != nil {
+		t.Fatal(err)
 	}
-	rep := check(t, Options{Binary: sh, Isolation: IsolationNone})
+	rep := check(t, Options{Binary: bin, Isolation: IsolationNone})
 	r := result(t, rep, "handshake")
 	if r.Status != Fail || !strings.Contains(r.Reason, "connectors.Serve") {
 		t.Fatalf("handshake: %s %s", r.Status, r.Reason)
